@@ -1,0 +1,98 @@
+"""Shared fixtures: random multi-agent batches and an independent TD(λ) reference."""
+from __future__ import annotations
+
+import pytest
+import torch
+from tensordict import TensorDict
+
+N_AGENTS, OBS_DIM, N_ACTIONS, STATE_DIM = 3, 4, 5, 6
+
+
+def hand_td_lambda(reward, value, next_value, done, terminated, gamma, lmbda):
+    """TD(λ) return and advantage by the textbook backward recursion over dim 1 (time)."""
+    steps = reward.shape[1]
+    ret = torch.zeros_like(reward)
+    for t in reversed(range(steps)):
+        bootstrap = next_value[:, t]
+        if t < steps - 1:
+            mixed = (1 - lmbda) * next_value[:, t] + lmbda * ret[:, t + 1]
+            bootstrap = torch.where(done[:, t], next_value[:, t], mixed)
+        ret[:, t] = reward[:, t] + gamma * (~terminated[:, t]) * bootstrap
+    return ret, ret - value
+
+
+def agent_end_flags(batch: TensorDict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-agent ``(done, terminated)`` ``[B, T, n, 1]``: the team's flags, or the agent's death."""
+    nxt = batch["next"]
+    died = ~nxt.get(("agents", "alive"), torch.ones(*batch.batch_size, N_AGENTS, dtype=torch.bool)).unsqueeze(-1)
+    return nxt["done"].unsqueeze(-2) | died, nxt["terminated"].unsqueeze(-2) | died
+
+
+def random_batch(actor=None, batch=4, steps=6, padding=True, dead_agents=True, seed=0) -> TensorDict:
+    """A ``[batch, steps]`` multi-agent batch with random masks, episode ends, padding and dead agents.
+
+    Actions are sampled from ``actor`` (so they respect the masks) when given.
+    """
+    g = torch.Generator().manual_seed(seed)
+    dtype = torch.get_default_dtype()
+    mask = torch.rand(batch, steps, N_AGENTS, N_ACTIONS, generator=g) > 0.4
+    mask[..., 0] = True
+    done = torch.rand(batch, steps, 1, generator=g) > 0.75
+    if padding:
+        done[0, steps - 3] = True  # the padded row's last real step ends its episode
+    terminated = done & (torch.rand(batch, steps, 1, generator=g) > 0.5)
+    is_init = torch.zeros(batch, steps, 1, dtype=torch.bool)
+    is_init[:, 0] = True
+    is_init[:, 1:] = done[:, :-1]
+    td = TensorDict(
+        {
+            "agents": TensorDict(
+                {"observation": torch.randn(batch, steps, N_AGENTS, OBS_DIM, generator=g, dtype=dtype),
+                 "action_mask": mask},
+                [batch, steps, N_AGENTS],
+            ),
+            "state": torch.randn(batch, steps, STATE_DIM, generator=g, dtype=dtype),
+            "is_init": is_init,
+            "next": {
+                "agents": TensorDict(
+                    {"observation": torch.randn(batch, steps, N_AGENTS, OBS_DIM, generator=g, dtype=dtype)},
+                    [batch, steps, N_AGENTS],
+                ),
+                "state": torch.randn(batch, steps, STATE_DIM, generator=g, dtype=dtype),
+                "reward": torch.randn(batch, steps, 1, generator=g, dtype=dtype),
+                "done": done,
+                "terminated": terminated,
+            },
+        },
+        [batch, steps],
+    )
+    # Within an episode, the next observation at t is the observation at t + 1.
+    for t in range(steps - 1):
+        cont = ~done[:, t, 0]
+        for key in (("agents", "observation"), "state"):
+            td[key][cont, t + 1] = td["next", key][cont, t]
+    if padding:
+        valid = torch.ones(batch, steps, dtype=torch.bool)
+        valid[0, steps - 2:] = False
+        td["collector", "mask"] = valid
+    if dead_agents:
+        # Agents die for good (within the row); the env reports who is alive after each step too.
+        alive = (torch.rand(batch, steps, N_AGENTS, generator=g) > 0.15).cumprod(dim=1).bool()
+        td["agents", "alive"] = alive
+        td["next", "agents", "alive"] = torch.cat([alive[:, 1:], alive[:, -1:]], dim=1)
+    if actor is not None:
+        from torchrl.modules import set_recurrent_mode
+
+        with torch.no_grad(), set_recurrent_mode(True):
+            actor(td)
+    else:
+        td["agents", "action"] = torch.zeros(batch, steps, N_AGENTS, dtype=torch.long)
+    return td
+
+
+@pytest.fixture
+def float64():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)

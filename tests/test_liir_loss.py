@@ -1,0 +1,147 @@
+"""LIIRLoss: which parameters each term trains, its value estimates, masks and bad input."""
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import agent_end_flags, hand_td_lambda, random_batch
+from test_meta_gradient import GAMMA, LMBDA, make_loss, make_nets
+from torchrl.objectives import ValueEstimators
+
+from torchrl_liir.objectives import InnerStep, LIIRLoss
+
+
+@pytest.fixture
+def setup(float64):
+    nets = make_nets("mlp")
+    loss = make_loss(nets, torch.optim.SGD(nets[0].parameters(), lr=0.1), lambda_in=0.5)
+    return nets, loss, random_batch(nets[0], seed=4)
+
+
+def _grads(term, modules):
+    params = [p for m in modules for p in m.parameters()]
+    grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
+    return [g is not None and g.abs().sum() > 0 for g in grads]
+
+
+def test_each_term_trains_only_its_parameter_set(setup):
+    (actor, intrinsic, proxy, extrinsic), loss, batch = setup
+    out = loss(batch)
+    owners = {
+        "loss_objective": actor, "loss_entropy": actor, "loss_intrinsic": intrinsic,
+        "loss_proxy_value": proxy, "loss_extrinsic_value": extrinsic,
+    }
+    modules = [actor, intrinsic, proxy, extrinsic]
+    for term, owner in owners.items():
+        for module in modules:
+            flows = _grads(out[term], [module])
+            assert any(flows) == (module is owner), f"{term} -> {type(module).__name__}"
+
+
+def test_value_estimates_match_hand_td_lambda(setup):
+    (actor, intrinsic, proxy, extrinsic), loss, batch = setup
+    est = loss.estimate_values(batch)
+    nxt = batch["next"]
+    with torch.no_grad():
+        r_in = intrinsic(batch.copy())["agents", "intrinsic_reward"]
+        v_p, nv_p = proxy(batch.copy())["agents", "proxy_value"], proxy(nxt.copy())["agents", "proxy_value"]
+        v_x, nv_x = extrinsic(batch.copy())["state_value"], extrinsic(nxt.copy())["state_value"]
+    done, term = agent_end_flags(batch)
+    ret_p, adv_p = hand_td_lambda(nxt["reward"].unsqueeze(-2) + 0.5 * r_in, v_p, nv_p, done, term, GAMMA, LMBDA)
+    ret_x, adv_x = hand_td_lambda(nxt["reward"], v_x, nv_x, nxt["done"], nxt["terminated"], GAMMA, LMBDA)
+    torch.testing.assert_close(est["agents", "proxy_value_target"].detach(), ret_p)
+    torch.testing.assert_close(est["agents", "proxy_advantage"].detach(), adv_p)
+    torch.testing.assert_close(est["value_target"], ret_x)
+    torch.testing.assert_close(est["advantage"], adv_x)
+    assert est["agents", "proxy_advantage"].requires_grad
+
+
+def test_td0_estimator_is_one_step(setup):
+    (actor, intrinsic, proxy, extrinsic), loss, batch = setup
+    loss.make_value_estimator(ValueEstimators.TD0, gamma=0.5)
+    est = loss.estimate_values(batch)
+    nxt = batch["next"]
+    with torch.no_grad():
+        v_x, nv_x = extrinsic(batch.copy())["state_value"], extrinsic(nxt.copy())["state_value"]
+    expected = nxt["reward"] + 0.5 * (~nxt["terminated"]) * nv_x - v_x
+    torch.testing.assert_close(est["advantage"], expected)
+
+
+def test_padding_and_dead_agents_do_not_count(setup):
+    nets, loss, batch = setup
+    out = loss(batch)
+    changed = batch.clone()
+    dead = ~batch["agents", "alive"]
+    padded = ~batch["collector", "mask"]
+    changed["agents", "action"] = torch.where(dead, 0, batch["agents", "action"])
+    changed["agents", "action_mask"][padded] = False
+    changed["agents", "observation"][padded] = 1e3
+    other = loss(changed)
+    for key in ("loss_objective", "loss_entropy", "loss_proxy_value"):
+        torch.testing.assert_close(out[key], other[key])
+    assert all(torch.isfinite(v) for v in other.values())
+
+
+def test_missing_key_names_the_key(setup):
+    nets, loss, batch = setup
+    loss.set_keys(action=("agents", "act"))
+    with pytest.raises(KeyError, match=r"\('agents', 'act'\).*set_keys\(action="):
+        loss(batch)
+
+
+def test_action_outside_mask_is_rejected(setup):
+    nets, loss, batch = setup
+    batch["agents", "action_mask"][1, 2, 0] = torch.tensor([False, True, True, True, True])
+    batch["agents", "action"][1, 2, 0] = 0
+    batch["agents", "alive"][1, 2, 0] = True
+    with pytest.raises(ValueError, match=r"\('agents', 'action'\)=0 at index \(1, 2, 0\)"):
+        loss(batch)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"lambda_in": -0.1}, "lambda_in=-0.1"),
+    ({"meta_gradient": "exact"}, "meta_gradient='exact'"),
+    ({"variant": "code"}, "variant='code'"),
+])
+def test_bad_arguments(float64, kwargs, match):
+    nets = make_nets("mlp")
+    with pytest.raises(ValueError, match=match):
+        LIIRLoss(*nets, inner_step=InnerStep(torch.optim.SGD(nets[0].parameters(), lr=0.1)), **kwargs)
+
+
+def test_released_code_variant(setup):
+    """η-gradient = ĝ·∇η mean G_p, ĝ = ⟨∇θ mean lp, ∇θ' J_joint(θ')⟩ (SGD: S/α = 1), by hand."""
+    (actor, intrinsic, proxy, extrinsic), _, batch = setup
+    lr = 0.1
+    loss = make_loss((actor, intrinsic, proxy, extrinsic), torch.optim.SGD(actor.parameters(), lr=lr),
+                     lambda_in=0.5, variant="released_code")
+    out = loss(batch)
+    eta = list(intrinsic.parameters())
+    got = torch.autograd.grad(out["loss_intrinsic"], eta)
+
+    w = (batch["collector", "mask"].unsqueeze(-1) & batch["agents", "alive"]).double()
+    data = batch.copy()
+    data["agents", "action_mask"] = batch["agents", "action_mask"] | ~w.bool().unsqueeze(-1)
+    theta = list(actor.parameters())
+    action = batch["agents", "action"]
+    lp = actor.get_dist(data.copy()).log_prob(action)
+    ent = actor.get_dist(data.copy()).entropy()
+    est = loss.estimate_values(batch)
+    a_p = est["agents", "proxy_advantage"][..., 0].detach()
+    inner = -((w * lp * a_p).sum() - 0.05 * (w * ent).sum()) / w.sum()
+    g = torch.autograd.grad(inner, theta, retain_graph=True)
+    g_lp = torch.autograd.grad((w * lp).sum() / w.sum(), theta, retain_graph=True)
+    with torch.no_grad():
+        for p, gi in zip(theta, g):
+            p.sub_(lr * gi)
+    new_lp = actor.get_dist(data.copy()).log_prob(action)
+    step_w = (w.sum(-1) > 0).double()
+    j = (step_w * torch.exp((w * (new_lp - lp.detach())).sum(-1)) * est["advantage"][..., 0]).sum() / step_w.sum()
+    g_new = torch.autograd.grad(j, theta)
+    with torch.no_grad():
+        for p, gi in zip(theta, g):
+            p.add_(lr * gi)
+    g_hat = sum((a * b).sum() for a, b in zip(g_lp, g_new))
+    mean_return = (w * est["agents", "proxy_value_target"][..., 0]).sum() / w.sum()
+    expected = torch.autograd.grad(g_hat * mean_return, eta)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b)

@@ -1,0 +1,139 @@
+"""The meta-gradient ∇η J_ex(θ') (eq. 7–9): fast == reference, and both == finite differences of a real step."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from conftest import N_ACTIONS, N_AGENTS, OBS_DIM, STATE_DIM, agent_end_flags, hand_td_lambda, random_batch
+from torchrl.modules import set_recurrent_mode
+
+from torchrl_liir.modules import make_gru_policy, make_mlp_policy
+from torchrl_liir.modules.critics import make_extrinsic_critic, make_proxy_critic
+from torchrl_liir.modules.intrinsic_reward import make_intrinsic_reward
+from torchrl_liir.objectives import InnerStep, LIIRLoss
+
+GAMMA, LMBDA = 0.9, 0.7
+
+
+def make_nets(policy: str, seed: int = 0):
+    torch.manual_seed(seed)
+    if policy == "gru":
+        actor = make_gru_policy(N_AGENTS, OBS_DIM, N_ACTIONS, hidden_size=8)
+    else:
+        actor = make_mlp_policy(N_AGENTS, OBS_DIM, N_ACTIONS, num_cells=(16,))
+    intrinsic = make_intrinsic_reward(OBS_DIM, N_ACTIONS, N_AGENTS, num_cells=(16,), agent_id=True)
+    proxy = make_proxy_critic(OBS_DIM, N_AGENTS, num_cells=(16,))
+    extrinsic = make_extrinsic_critic(STATE_DIM, num_cells=(16,))
+    return actor, intrinsic, proxy, extrinsic
+
+
+def make_loss(nets, optimizer, max_grad_norm=None, **kwargs):
+    loss = LIIRLoss(*nets, inner_step=InnerStep(optimizer, max_grad_norm), gamma=GAMMA, lmbda=LMBDA,
+                    entropy_coeff=0.05, **kwargs)
+    loss.set_keys(agent_mask=("agents", "alive"))
+    return loss
+
+
+def eta_grad(loss, batch):
+    out = loss(batch)
+    grads = torch.autograd.grad(out["loss_intrinsic"], list(loss.intrinsic_reward_network.parameters()))
+    return torch.cat([g.flatten() for g in grads])
+
+
+def warm_up(optimizer, params, steps=3):
+    """Gives RMSprop a non-trivial running average, as mid-training."""
+    for _ in range(steps):
+        for p in params:
+            p.grad = torch.randn_like(p)
+        optimizer.step()
+
+
+@pytest.mark.parametrize("policy", ["mlp", "gru"])
+@pytest.mark.parametrize("opt", ["sgd", "rmsprop"])
+@pytest.mark.parametrize("max_grad_norm", [None, 0.05])
+def test_fast_equals_reference(float64, policy, opt, max_grad_norm):
+    nets = make_nets(policy)
+    actor = nets[0]
+    optimizer = (torch.optim.SGD(actor.parameters(), lr=0.3) if opt == "sgd"
+                 else torch.optim.RMSprop(actor.parameters(), lr=0.01))
+    if opt == "rmsprop":
+        warm_up(optimizer, list(actor.parameters()))
+    batch = random_batch(actor, seed=1)
+    fast = eta_grad(make_loss(nets, optimizer, max_grad_norm, meta_gradient="fast"), batch)
+    reference = eta_grad(make_loss(nets, optimizer, max_grad_norm, meta_gradient="reference"), batch)
+    assert reference.norm() > 0
+    assert (fast - reference).norm() / reference.norm() <= 1e-5
+
+
+def _masked_mean(x, w):
+    return (w * x).sum() / w.sum()
+
+
+def extrinsic_objective_after_real_step(nets, batch, lr, lambda_in):
+    """J_ex(θ') with θ' from a real torch.optim.SGD step on a hand-written inner loss.
+
+    Independent of LIIRLoss: the proxy/extrinsic TD(λ) advantages come from
+    :func:`hand_td_lambda`, the policy step from the optimiser.
+    """
+    actor, intrinsic, proxy, extrinsic = nets
+    actor = copy.deepcopy(actor)
+    nxt = batch["next"]
+    w = (batch["collector", "mask"].unsqueeze(-1) & batch["agents", "alive"]).double()
+    done, term = nxt["done"], nxt["terminated"]
+    with torch.no_grad():
+        v_p, nv_p = proxy(batch.copy())["agents", "proxy_value"], proxy(nxt.copy())["agents", "proxy_value"]
+        v_x, nv_x = extrinsic(batch.copy())["state_value"], extrinsic(nxt.copy())["state_value"]
+        r_in = intrinsic(batch.copy())["agents", "intrinsic_reward"]
+    agents_done, agents_term = agent_end_flags(batch)
+    r_proxy = nxt["reward"].unsqueeze(-2) + lambda_in * r_in
+    _, a_proxy = hand_td_lambda(r_proxy, v_p, nv_p, agents_done, agents_term, GAMMA, LMBDA)
+    _, a_ex = hand_td_lambda(nxt["reward"], v_x, nv_x, done, term, GAMMA, LMBDA)
+
+    data = batch.copy()
+    padded = ~w.bool()
+    data["agents", "action_mask"] = batch["agents", "action_mask"] | padded.unsqueeze(-1)
+    action = batch["agents", "action"]
+
+    def dist():
+        with set_recurrent_mode(True):
+            return actor.get_dist(data.copy())
+
+    d = dist()
+    lp_old = d.log_prob(action).detach()
+    inner = -_masked_mean(d.log_prob(action) * a_proxy[..., 0], w) - 0.05 * _masked_mean(d.entropy(), w)
+    optimizer = torch.optim.SGD(actor.parameters(), lr=lr)
+    optimizer.zero_grad()
+    inner.backward()
+    optimizer.step()
+    with torch.no_grad():
+        ratio = torch.exp(dist().log_prob(action) - lp_old)
+        return _masked_mean(ratio * a_ex[..., 0].expand_as(ratio), w)
+
+
+@pytest.mark.parametrize("policy", ["mlp", "gru"])
+def test_meta_gradient_matches_finite_differences_of_a_real_step(float64, policy):
+    nets = make_nets(policy, seed=2)
+    lr, lambda_in = 0.5, 1.0
+    batch = random_batch(nets[0], seed=3)
+    loss = make_loss(nets, torch.optim.SGD(nets[0].parameters(), lr=lr), lambda_in=lambda_in)
+    grad = -eta_grad(loss, batch)
+
+    eta = list(nets[1].parameters())
+    direction = [torch.randn_like(p) for p in eta]
+    eps = 1e-5
+
+    def objective_at(sign):
+        with torch.no_grad():
+            for p, d in zip(eta, direction):
+                p.add_(sign * eps * d)
+        value = extrinsic_objective_after_real_step(nets, batch, lr, lambda_in)
+        with torch.no_grad():
+            for p, d in zip(eta, direction):
+                p.sub_(sign * eps * d)
+        return value
+
+    finite_difference = (objective_at(1) - objective_at(-1)) / (2 * eps)
+    analytic = torch.dot(grad, torch.cat([d.flatten() for d in direction]))
+    assert analytic.abs() > 1e-8
+    assert torch.isclose(analytic, finite_difference, rtol=1e-5, atol=0)

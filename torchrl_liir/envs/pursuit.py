@@ -1,0 +1,135 @@
+"""1D Pursuit (paper §5.1): two agents move their integers towards a hidden target 0."""
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from torchrl.data import Bounded, Categorical, Composite, Unbounded
+from torchrl.envs import EnvBase
+
+MOVES = (-1, 0, 1)
+
+
+def action_labels(observation: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(good, bad)`` per agent: the move approaches 0 from the agent's own value / moves away.
+
+    ``observation`` is ``[..., n_agents, 2]`` (own value first), ``action`` action
+    indices ``[..., n_agents]`` (0: −1, 1: stay, 2: +1). Staying is neither.
+    """
+    value = observation[..., 0]
+    step = action.to(value.dtype) - 1
+    distance, new_distance = value.abs(), (value + step).abs()
+    return new_distance < distance, new_distance > distance
+
+
+class PursuitEnv(EnvBase):
+    """Batched 1D Pursuit with a team reward (paper §5.1, Fig. 2).
+
+    Each agent holds an integer in ``{-max_value, …, max_value}`` (uniform at
+    reset) and moves it by −1, 0 or +1; moves leaving that range are masked.
+    The team reward is ``+reward_scale`` when both agents approach the hidden
+    target 0, ``−reward_scale`` when both move away, 0 otherwise. An episode
+    terminates when both values are 0 and is truncated after ``max_steps``
+    (default 20: twice the longest distance to the target).
+
+    Keys (group ``"agents"``, 2 agents): ``("agents", "observation")`` = (own
+    value, other's value), ``("agents", "action_mask")``, ``("agents",
+    "action")`` (index into −1/0/+1), ``"state"`` = both values, team
+    ``"reward"``, ``done``/``terminated``/``truncated``.
+    """
+
+    n_agents = 2
+    n_actions = len(MOVES)
+    batch_locked = True
+
+    def __init__(
+        self,
+        num_envs: int = 32,
+        max_steps: int = 20,
+        max_value: int = 10,
+        reward_scale: float = 0.01,
+        device: torch.device | str | None = None,
+        seed: int | None = None,
+    ) -> None:
+        for name, value in (("num_envs", num_envs), ("max_steps", max_steps), ("max_value", max_value)):
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {name}={value}")
+        super().__init__(device=device, batch_size=torch.Size([num_envs]))
+        self.max_steps, self.max_value, self.reward_scale = max_steps, max_value, reward_scale
+        self.values = torch.zeros(num_envs, self.n_agents, dtype=torch.long, device=self.device)
+        self.steps = torch.zeros(num_envs, dtype=torch.long, device=self.device)
+        self.rng = torch.Generator(device=self.device)
+        self._make_specs()
+        self.set_seed(torch.empty((), dtype=torch.int64).random_().item() if seed is None else seed)
+
+    def _make_specs(self) -> None:
+        b, n, dev = self.batch_size, self.n_agents, self.device
+        agents = (*b, n)
+        self.observation_spec = Composite(
+            agents=Composite(
+                observation=Bounded(-self.max_value, self.max_value, (*agents, 2), dtype=torch.float32, device=dev),
+                action_mask=Categorical(2, (*agents, self.n_actions), dtype=torch.bool, device=dev),
+                shape=agents,
+            ),
+            state=Bounded(-self.max_value, self.max_value, (*b, n), dtype=torch.float32, device=dev),
+            shape=b,
+        )
+        self.action_spec = Composite(
+            agents=Composite(action=Categorical(self.n_actions, agents, device=dev), shape=agents), shape=b
+        )
+        self.reward_spec = Unbounded((*b, 1), device=dev)
+        flag = Categorical(2, (*b, 1), dtype=torch.bool, device=dev)
+        self.done_spec = Composite(done=flag, terminated=flag.clone(), truncated=flag.clone(), shape=b)
+
+    def _set_seed(self, seed: int | None) -> None:
+        self.rng.manual_seed(int(seed))
+
+    def _observe(self) -> TensorDict:
+        values = self.values.float()
+        own_other = torch.stack([values, values.flip(-1)], dim=-1)
+        mask = torch.ones(*self.batch_size, self.n_agents, self.n_actions, dtype=torch.bool, device=self.device)
+        mask[..., 0] = self.values > -self.max_value
+        mask[..., 2] = self.values < self.max_value
+        return TensorDict(
+            {"agents": TensorDict({"observation": own_other, "action_mask": mask}, (*self.batch_size, self.n_agents)),
+             "state": values},
+            self.batch_size, device=self.device,
+        )
+
+    def rand_action(self, tensordict: TensorDictBase | None = None) -> TensorDictBase:
+        """Uniform random actions among those the current action mask allows."""
+        if tensordict is None:
+            tensordict = self._observe()
+        spec = self.full_action_spec["agents", "action"].clone()
+        spec.update_mask(tensordict.get(("agents", "action_mask")))
+        tensordict.set(("agents", "action"), spec.rand())
+        return tensordict
+
+    def _reset(self, tensordict: TensorDictBase | None = None) -> TensorDictBase:
+        reset = None if tensordict is None else tensordict.get("_reset", None)
+        reset = torch.ones(self.batch_size, dtype=torch.bool, device=self.device) if reset is None else reset.reshape(self.batch_size)
+        new = torch.randint(-self.max_value, self.max_value + 1, self.values.shape, generator=self.rng, device=self.device)
+        self.values = torch.where(reset.unsqueeze(-1), new, self.values)
+        self.steps = torch.where(reset, 0, self.steps)
+        out = self._observe()
+        out.update({k: torch.zeros(*self.batch_size, 1, dtype=torch.bool, device=self.device)
+                    for k in ("done", "terminated", "truncated")})
+        return out
+
+    def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
+        action = tensordict.get(("agents", "action")).long()
+        if ((action < 0) | (action >= self.n_actions)).any():
+            raise ValueError(f"('agents', 'action') must be in [0, {self.n_actions}), got {action[(action < 0) | (action >= self.n_actions)][0].item()}")
+        mask = self._observe().get(("agents", "action_mask"))
+        if not mask.gather(-1, action.unsqueeze(-1)).all():
+            bad = action[~mask.gather(-1, action.unsqueeze(-1)).squeeze(-1)][0].item()
+            raise ValueError(f"('agents', 'action')={bad} is outside the action mask ('agents', 'action_mask')")
+        good, bad = action_labels(self._observe().get(("agents", "observation")), action)
+        reward = self.reward_scale * (good.all(-1).float() - bad.all(-1).float())
+        self.values = self.values + action - 1
+        self.steps = self.steps + 1
+        terminated = (self.values == 0).all(-1, keepdim=True)
+        truncated = (self.steps >= self.max_steps).unsqueeze(-1) & ~terminated
+        out = self._observe()
+        out.update({"reward": reward.unsqueeze(-1), "terminated": terminated, "truncated": truncated,
+                    "done": terminated | truncated})
+        return out

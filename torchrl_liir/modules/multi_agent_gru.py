@@ -1,0 +1,88 @@
+"""A parameter-shared GRU over an agent dimension (the paper's GRU-64 agents, §5.2.1)."""
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDictBase
+from tensordict.nn import TensorDictModuleBase
+from tensordict.utils import NestedKey
+from torch import nn
+from torchrl.data import Unbounded
+from torchrl.envs import TensorDictPrimer
+from torchrl.modules import recurrent_mode
+
+
+class MultiAgentGRU(TensorDictModuleBase):
+    """One GRU cell shared by all agents, reading ``[*B, n_agents, input_size]``.
+
+    TorchRL's ``GRUModule`` rejects an agent dimension, hence this module. It
+    follows ``GRUModule``'s protocol: in step mode (collectors) it reads the
+    hidden state from ``hidden_key`` (zeros when absent), resets it where
+    ``is_init`` is set and writes the new one to ``("next", *hidden_key)``; in
+    recurrent mode (``with torchrl.modules.set_recurrent_mode(True)``, as in a
+    loss) it unrolls a ``[*B, T]`` batch from the stored hidden state at t = 0,
+    resetting at every ``is_init``. :meth:`make_tensordict_primer` registers
+    the hidden state with the environment.
+
+    The cell equations are written out with ``nn.Linear`` (not ``nn.GRUCell``)
+    so forward-mode AD (``torch.func.jvp``, used by the fast meta-gradient)
+    and double backward work on every device, which fused RNN kernels do not
+    guarantee.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        n_agents: int,
+        *,
+        in_key: NestedKey = ("agents", "embedding"),
+        out_key: NestedKey = ("agents", "features"),
+        hidden_key: NestedKey = ("agents", "rnn_hidden"),
+        is_init_key: NestedKey = "is_init",
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_keys = [in_key, is_init_key, hidden_key]
+        self.out_keys = [out_key, ("next", *((hidden_key,) if isinstance(hidden_key, str) else hidden_key))]
+        self.hidden_size, self.n_agents = hidden_size, n_agents
+        self.input_map = nn.Linear(input_size, 3 * hidden_size, device=device)
+        self.hidden_map = nn.Linear(hidden_size, 3 * hidden_size, device=device)
+
+    def cell(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """``torch.nn.GRUCell``'s update: gates r, z and candidate n."""
+        x_r, x_z, x_n = self.input_map(x).chunk(3, dim=-1)
+        h_r, h_z, h_n = self.hidden_map(h).chunk(3, dim=-1)
+        r = torch.sigmoid(x_r + h_r)
+        z = torch.sigmoid(x_z + h_z)
+        n = torch.tanh(x_n + r * h_n)
+        return (1 - z) * n + z * h
+
+    def _initial_hidden(self, tensordict: TensorDictBase, x: torch.Tensor) -> torch.Tensor:
+        hidden = tensordict.get(self.in_keys[2], None)
+        if hidden is None:
+            return x.new_zeros(*x.shape[:-1], self.hidden_size)
+        return hidden.to(x.dtype)
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        x = tensordict.get(self.in_keys[0])
+        is_init = tensordict.get(self.in_keys[1]).bool().unsqueeze(-1)
+        h = self._initial_hidden(tensordict, x)
+        if recurrent_mode():
+            h = h[..., 0, :, :]
+            outputs = []
+            for t in range(x.shape[-3]):
+                h = self.cell(x[..., t, :, :], torch.where(is_init[..., t, :, :], 0.0, h))
+                outputs.append(h)
+            out = torch.stack(outputs, dim=-3)
+            next_hidden = out
+        else:
+            out = next_hidden = self.cell(x, torch.where(is_init, 0.0, h))
+        tensordict.set(self.out_keys[0], out)
+        tensordict.set(self.out_keys[1], next_hidden)
+        return tensordict
+
+    def make_tensordict_primer(self) -> TensorDictPrimer:
+        """A primer declaring the hidden state ``[n_agents, hidden_size]`` in the env specs."""
+        return TensorDictPrimer(
+            {self.in_keys[2]: Unbounded(shape=(self.n_agents, self.hidden_size))}, expand_specs=True
+        )

@@ -1,0 +1,79 @@
+"""Parameter-shared multi-agent policies with action masks: MLP and GRU (paper §5.2.1)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from tensordict.nn import TensorDictModule, TensorDictModuleBase, TensorDictSequential
+from tensordict.utils import NestedKey
+from torch import nn
+from torchrl.envs import TensorDictPrimer
+from torchrl.modules import MaskedCategorical, MultiAgentMLP, ProbabilisticActor
+from torchrl.modules.utils import get_primers_from_module
+
+from torchrl_liir.modules.multi_agent_gru import MultiAgentGRU
+
+LOGITS_KEY = ("agents", "logits")
+LOG_PROB_KEY = ("agents", "action_log_prob")
+
+
+def _masked_actor(
+    logits_module: TensorDictModuleBase, action_mask_key: NestedKey, action_key: NestedKey
+) -> ProbabilisticActor:
+    return ProbabilisticActor(
+        logits_module,
+        in_keys={"logits": LOGITS_KEY, "mask": action_mask_key},
+        out_keys=[action_key],
+        distribution_class=MaskedCategorical,
+        return_log_prob=True,
+        log_prob_key=LOG_PROB_KEY,
+    )
+
+
+def make_mlp_policy(
+    n_agents: int,
+    obs_dim: int,
+    n_actions: int,
+    *,
+    num_cells: Sequence[int] = (64, 64),
+    observation_key: NestedKey = ("agents", "observation"),
+    action_mask_key: NestedKey = ("agents", "action_mask"),
+    action_key: NestedKey = ("agents", "action"),
+    device: torch.device | str | None = None,
+) -> ProbabilisticActor:
+    """π_θ(u_i | o_i): one MLP shared by all agents, masked categorical over actions."""
+    mlp = MultiAgentMLP(
+        n_agent_inputs=obs_dim, n_agent_outputs=n_actions, n_agents=n_agents, centralized=False,
+        share_params=True, num_cells=list(num_cells), activation_class=nn.ReLU, device=device,
+    )
+    return _masked_actor(TensorDictModule(mlp, [observation_key], [LOGITS_KEY]), action_mask_key, action_key)
+
+
+def make_gru_policy(
+    n_agents: int,
+    obs_dim: int,
+    n_actions: int,
+    *,
+    hidden_size: int = 64,
+    observation_key: NestedKey = ("agents", "observation"),
+    action_mask_key: NestedKey = ("agents", "action_mask"),
+    action_key: NestedKey = ("agents", "action"),
+    device: torch.device | str | None = None,
+) -> ProbabilisticActor:
+    """π_θ(u_i | τ_i): the paper's shared agent network, FC → GRU-64 → FC, masked categorical.
+
+    Needs ``"is_init"`` (``torchrl.envs.InitTracker``) and the hidden-state
+    primer (:func:`policy_primer`) on the environment.
+    """
+    embed = TensorDictModule(
+        nn.Sequential(nn.Linear(obs_dim, hidden_size, device=device), nn.ReLU()),
+        [observation_key], [("agents", "embedding")],
+    )
+    gru = MultiAgentGRU(hidden_size, hidden_size, n_agents, device=device)
+    head = TensorDictModule(nn.Linear(hidden_size, n_actions, device=device), [("agents", "features")], [LOGITS_KEY])
+    return _masked_actor(TensorDictSequential(embed, gru, head), action_mask_key, action_key)
+
+
+def policy_primer(policy: nn.Module) -> TensorDictPrimer | None:
+    """The environment primer of a policy's recurrent state, ``None`` for a feed-forward policy."""
+    return get_primers_from_module(policy, warn=False)

@@ -1,0 +1,132 @@
+"""Actor-critic baselines of the paper (§5.2.1): IAC and Central-V, on LIIR's pipeline."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from tensordict.nn import TensorDictModule, TensorDictModuleBase
+from tensordict.utils import NestedKey
+from torchrl.objectives import LossModule, ValueEstimators
+from torchrl.objectives.value import MultiAgentGAE
+
+from torchrl_liir.objectives.common import (
+    check_and_fill_actions,
+    check_keys,
+    masked_mean,
+    policy_distribution,
+    valid_mask,
+)
+
+
+class MultiAgentActorCriticLoss(LossModule):
+    """Shared-parameter policy gradient ``−mean lp·A`` with a TD(λ) critic on the team reward.
+
+    The critic decides the baseline: a per-agent V(o_i) writing ``[*B, n_agents, 1]``
+    gives IAC (independent actor-critic); a centralised V(s) writing ``[*B, 1]``
+    gives Central-V (the team advantage broadcast over agents).
+
+    Args:
+        actor_network: probabilistic actor with ``get_dist``.
+        critic_network: per-agent or centralised value network.
+        n_agents: number of agents.
+        entropy_coeff, critic_coeff: loss weights.
+        gamma, lmbda: discount and GAE/TD(λ) λ.
+    """
+
+    @dataclass
+    class _AcceptedKeys:
+        """Tensordict keys; change them with ``set_keys``."""
+
+        action: NestedKey = ("agents", "action")
+        action_mask: NestedKey = ("agents", "action_mask")
+        reward: NestedKey = "reward"
+        done: NestedKey = "done"
+        terminated: NestedKey = "terminated"
+        value: NestedKey = "state_value"
+        advantage: NestedKey = "advantage"
+        value_target: NestedKey = "value_target"
+        padding_mask: NestedKey | None = ("collector", "mask")
+        agent_mask: NestedKey | None = None
+
+    default_keys = _AcceptedKeys
+    tensor_keys: _AcceptedKeys
+    default_value_estimator = ValueEstimators.GAE
+
+    def __init__(
+        self,
+        actor_network: TensorDictModuleBase,
+        critic_network: TensorDictModule,
+        n_agents: int,
+        *,
+        entropy_coeff: float = 0.0,
+        critic_coeff: float = 1.0,
+        gamma: float = 0.99,
+        lmbda: float = 0.8,
+    ) -> None:
+        super().__init__()
+        self.actor_network = actor_network
+        self.critic_network = critic_network
+        self.n_agents = n_agents
+        self.entropy_coeff = entropy_coeff
+        self.critic_coeff = critic_coeff
+        if not 0.0 <= gamma <= 1.0 or not 0.0 <= lmbda <= 1.0:
+            raise ValueError(f"gamma and lmbda must be in [0, 1], got gamma={gamma}, lmbda={lmbda}")
+        self._value_estimator = MultiAgentGAE(gamma=gamma, lmbda=lmbda, value_network=None)
+        self.set_keys(value=self.critic_network.out_keys[0])
+
+    def _forward_value_estimator_keys(self, **kwargs) -> None:
+        keys = self.tensor_keys
+        if getattr(self, "_value_estimator", None) is not None:
+            self._value_estimator.set_keys(
+                reward=keys.reward, done=keys.done, terminated=keys.terminated, value=keys.value,
+                advantage=keys.advantage, value_target=keys.value_target,
+            )
+
+    def _value(self, tensordict: TensorDictBase) -> torch.Tensor:
+        net = self.critic_network
+        return net(tensordict.select(*net.in_keys, strict=False).copy()).get(net.out_keys[0])
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        keys = self.tensor_keys
+        check_keys(type(self).__name__, tensordict, {
+            "action": keys.action, "reward": ("next", keys.reward),
+            "done": ("next", keys.done), "terminated": ("next", keys.terminated),
+        })
+        valid = valid_mask(tensordict, self.n_agents, keys.padding_mask, keys.agent_mask)
+        tensordict = check_and_fill_actions(type(self).__name__, tensordict, valid, keys.action, keys.action_mask)
+        nxt = tensordict.get("next")
+        value = self._value(tensordict)
+        data = TensorDict(
+            {
+                keys.value: value.detach(),
+                "next": {
+                    keys.value: self._value(nxt).detach(),
+                    keys.reward: nxt.get(keys.reward),
+                    keys.done: nxt.get(keys.done),
+                    keys.terminated: nxt.get(keys.terminated),
+                },
+            },
+            batch_size=tensordict.batch_size,
+        )
+        with torch.no_grad():
+            self._value_estimator(data)
+        w = valid.to(value.dtype)
+        per_agent = value.ndim == w.ndim + 1
+        advantage = data.get(keys.advantage)
+        advantage = advantage[..., 0] if per_agent else advantage.expand(valid.shape)
+        value_w = w.unsqueeze(-1) if per_agent else (w.sum(-1, keepdim=True) > 0).to(w.dtype)
+
+        dist = policy_distribution(self.actor_network, tensordict)
+        log_prob = dist.log_prob(tensordict.get(keys.action))
+        entropy = dist.entropy()
+        return TensorDict(
+            {
+                "loss_objective": -masked_mean(log_prob * advantage, w),
+                "loss_entropy": -self.entropy_coeff * masked_mean(entropy, w),
+                "loss_critic": self.critic_coeff * masked_mean((value - data.get(keys.value_target)).pow(2), value_w),
+                "entropy": masked_mean(entropy, w).detach(),
+                "advantage": masked_mean(advantage, w).detach(),
+            },
+            batch_size=[],
+        )

@@ -1,0 +1,74 @@
+"""Batch bookkeeping shared by the multi-agent losses: masks, key checks, log-probabilities."""
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDictBase
+from tensordict.nn import TensorDictModuleBase
+from tensordict.utils import NestedKey, unravel_key
+from torchrl.modules import set_recurrent_mode
+
+
+def check_keys(loss_name: str, tensordict: TensorDictBase, required: dict[str, NestedKey]) -> None:
+    """Raises a one-line ``KeyError`` naming the ``set_keys`` entry whose key is missing."""
+    present = set(tensordict.keys(True, True))
+    for name, key in required.items():
+        if unravel_key(key) not in present:
+            raise KeyError(
+                f"{loss_name}: key {key!r} (set_keys({name}=...)) is not in the batch; "
+                f"set it with {loss_name}.set_keys({name}=<key>)"
+            )
+
+
+def valid_mask(
+    tensordict: TensorDictBase, n_agents: int, padding_key: NestedKey | None, agent_mask_key: NestedKey | None
+) -> torch.Tensor:
+    """Boolean ``[*B, T, n_agents]`` mask of the (time, agent) entries that count.
+
+    Padded time steps (``padding_key``, e.g. the collector's ``("collector", "mask")``)
+    and dead agents (``agent_mask_key``) are excluded; absent keys count as all valid.
+    """
+    mask = torch.ones(*tensordict.batch_size, n_agents, dtype=torch.bool, device=tensordict.device)
+    if padding_key is not None and padding_key in tensordict.keys(True, True):
+        mask = mask & tensordict.get(padding_key).bool().reshape(*tensordict.batch_size, 1)
+    if agent_mask_key is not None and agent_mask_key in tensordict.keys(True, True):
+        mask = mask & tensordict.get(agent_mask_key).bool().reshape(*tensordict.batch_size, n_agents)
+    return mask
+
+
+def masked_mean(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``Σ w·x / Σ w`` (0 when nothing is valid)."""
+    return (weights * x).sum() / weights.sum().clamp_min(1)
+
+
+def check_and_fill_actions(
+    loss_name: str,
+    tensordict: TensorDictBase,
+    valid: torch.Tensor,
+    action_key: NestedKey,
+    action_mask_key: NestedKey,
+) -> TensorDictBase:
+    """Checks taken actions against the action mask; returns a copy safe for log-probs.
+
+    A valid entry whose action the mask forbids raises a one-line ``ValueError``.
+    Padded or dead entries get every action allowed, so their (ignored)
+    log-probabilities stay finite and cannot poison gradients with NaN.
+    """
+    action = tensordict.get(action_key).long()
+    out = tensordict.copy()
+    if action_mask_key not in tensordict.keys(True, True):
+        return out
+    mask = tensordict.get(action_mask_key).bool()
+    allowed = mask.gather(-1, action.unsqueeze(-1)).squeeze(-1)
+    if (valid & ~allowed).any():
+        idx = tuple(i.item() for i in (valid & ~allowed).nonzero()[0])
+        raise ValueError(
+            f"{loss_name}: {action_key!r}={action[idx].item()} at index {idx} is outside the action mask {action_mask_key!r}"
+        )
+    out.set(action_mask_key, mask | ~valid.unsqueeze(-1))
+    return out
+
+
+def policy_distribution(actor: TensorDictModuleBase, tensordict: TensorDictBase) -> torch.distributions.Distribution:
+    """The actor's distribution over a ``[*B, T]`` batch (recurrent policies in sequence mode)."""
+    with set_recurrent_mode(True):
+        return actor.get_dist(tensordict.copy())

@@ -1,0 +1,296 @@
+"""LIIRLoss: the TorchRL loss of Learning Individual Intrinsic Rewards (Du et al., NeurIPS 2019)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from tensordict.nn import TensorDictModule, TensorDictModuleBase
+from tensordict.utils import NestedKey
+from torchrl.objectives import LossModule, ValueEstimators
+from torchrl.objectives.value import GAE, MultiAgentGAE
+
+from torchrl_liir.modules.intrinsic_reward import proxy_reward
+from torchrl_liir.objectives.common import (
+    check_and_fill_actions,
+    check_keys,
+    masked_mean,
+    policy_distribution,
+    valid_mask,
+)
+from torchrl_liir.objectives.inner_step import InnerStep
+from torchrl_liir.objectives.meta_gradient import (
+    like_params,
+    meta_loss_fast,
+    meta_loss_reference,
+    meta_loss_released_code,
+)
+
+
+class LIIRLoss(LossModule):
+    """LIIR's four objectives on one batch of ``[*B, T]`` multi-agent trajectories.
+
+    Returned terms (all to be minimised; summing them is correct because each
+    parameter set gets gradient from its own terms only):
+
+    - ``loss_objective`` (θ): proxy policy gradient, eq. 6, ``−mean lp·A_proxy``;
+    - ``loss_entropy`` (θ): ``−entropy_coeff · mean H(π)``;
+    - ``loss_proxy_value`` (φ_i): TD(λ) regression of V_proxy(o_i) on the proxy reward (eq. 3, 4);
+    - ``loss_extrinsic_value`` (φ): TD(λ) regression of V_ex(s) on the team reward;
+    - ``loss_intrinsic`` (η): the meta term whose η-gradient is ``−∇η J_ex(θ')`` (eq. 7–9).
+
+    Args:
+        actor_network: probabilistic actor with ``get_dist`` (MLP or recurrent).
+        intrinsic_reward_network: module computing r_in_η(o_t, u_t) per agent.
+        proxy_value_network: per-agent V_proxy(o_i).
+        extrinsic_value_network: centralised V_ex(s).
+        inner_step: the policy optimiser step the meta-gradient differentiates.
+        lambda_in: λ of eq. 2.
+        entropy_coeff: entropy bonus weight (0 in the paper).
+        critic_coeff: weight of both value losses.
+        meta_gradient: ``"fast"`` (one JVP, no second-order graph) or
+            ``"reference"`` (double backward); same η-gradient.
+        variant: ``"paper"`` (default) or ``"released_code"``, the meta-gradient of
+            the authors' released code (scalar factorisation, joint importance
+            ratio, α dropped; see :func:`meta_loss_released_code`).
+        gamma, lmbda: discount and TD(λ)/GAE λ of both estimators
+            (``make_value_estimator`` changes them).
+    """
+
+    @dataclass
+    class _AcceptedKeys:
+        """Tensordict keys; change them with ``set_keys``."""
+
+        action: NestedKey = ("agents", "action")
+        action_mask: NestedKey = ("agents", "action_mask")
+        reward: NestedKey = "reward"
+        done: NestedKey = "done"
+        terminated: NestedKey = "terminated"
+        intrinsic_reward: NestedKey = ("agents", "intrinsic_reward")
+        proxy_reward: NestedKey = ("agents", "proxy_reward")
+        proxy_value: NestedKey = ("agents", "proxy_value")
+        proxy_advantage: NestedKey = ("agents", "proxy_advantage")
+        proxy_value_target: NestedKey = ("agents", "proxy_value_target")
+        value: NestedKey = "state_value"
+        advantage: NestedKey = "advantage"
+        value_target: NestedKey = "value_target"
+        padding_mask: NestedKey | None = ("collector", "mask")
+        agent_mask: NestedKey | None = None
+
+    default_keys = _AcceptedKeys
+    tensor_keys: _AcceptedKeys
+    default_value_estimator = ValueEstimators.GAE
+
+    def __init__(
+        self,
+        actor_network: TensorDictModuleBase,
+        intrinsic_reward_network: TensorDictModule,
+        proxy_value_network: TensorDictModule,
+        extrinsic_value_network: TensorDictModule,
+        *,
+        inner_step: InnerStep,
+        lambda_in: float = 0.01,
+        entropy_coeff: float = 0.0,
+        critic_coeff: float = 1.0,
+        meta_gradient: Literal["fast", "reference"] = "fast",
+        variant: Literal["paper", "released_code"] = "paper",
+        gamma: float = 0.99,
+        lmbda: float = 0.8,
+    ) -> None:
+        if lambda_in < 0:
+            raise ValueError(f"lambda_in must be >= 0, got lambda_in={lambda_in}")
+        if meta_gradient not in ("fast", "reference"):
+            raise ValueError(f"meta_gradient must be 'fast' or 'reference', got meta_gradient={meta_gradient!r}")
+        if variant not in ("paper", "released_code"):
+            raise ValueError(f"variant must be 'paper' or 'released_code', got variant={variant!r}")
+        super().__init__()
+        self.actor_network = actor_network
+        self.intrinsic_reward_network = intrinsic_reward_network
+        self.proxy_value_network = proxy_value_network
+        self.extrinsic_value_network = extrinsic_value_network
+        self.inner_step = inner_step
+        self.lambda_in = lambda_in
+        self.entropy_coeff = entropy_coeff
+        self.critic_coeff = critic_coeff
+        self.meta_gradient = meta_gradient
+        self.variant = variant
+        self.n_agents = intrinsic_reward_network.module.n_agents
+        self.make_value_estimator(self.default_value_estimator, gamma=gamma, lmbda=lmbda)
+
+    def make_value_estimator(self, value_type: ValueEstimators | None = None, **hyperparams) -> LIIRLoss:
+        """Builds the proxy (per-agent, differentiable in η) and extrinsic estimators.
+
+        ``ValueEstimators.GAE`` / ``TDLambda`` give TD(λ) targets and GAE advantages
+        (the same thing with a fixed critic); ``TD0`` is λ = 0 (the paper's one-step
+        advantage). Hyper-parameters: ``gamma``, ``lmbda``.
+        """
+        value_type = value_type or self.default_value_estimator
+        lmbda = hyperparams.get("lmbda", getattr(self, "_lmbda", 0.8))
+        gamma = hyperparams.get("gamma", getattr(self, "_gamma", 0.99))
+        if value_type == ValueEstimators.TD0:
+            lmbda = 0.0
+        elif value_type not in (ValueEstimators.GAE, ValueEstimators.TDLambda):
+            raise ValueError(f"value_type must be GAE, TDLambda or TD0, got value_type={value_type}")
+        if not 0.0 <= gamma <= 1.0 or not 0.0 <= lmbda <= 1.0:
+            raise ValueError(f"gamma and lmbda must be in [0, 1], got gamma={gamma}, lmbda={lmbda}")
+        self._gamma, self._lmbda = gamma, lmbda
+        self.value_type = value_type
+        self._value_estimator = MultiAgentGAE(gamma=gamma, lmbda=lmbda, value_network=None, differentiable=True)
+        self.extrinsic_value_estimator = GAE(gamma=gamma, lmbda=lmbda, value_network=None)
+        self._forward_value_estimator_keys()
+        return self
+
+    def _forward_value_estimator_keys(self, **kwargs) -> None:
+        keys = self.tensor_keys
+        common = {"done": keys.done, "terminated": keys.terminated}
+        if getattr(self, "_value_estimator", None) is not None:
+            self._value_estimator.set_keys(
+                reward=keys.proxy_reward, value=keys.proxy_value, advantage=keys.proxy_advantage,
+                value_target=keys.proxy_value_target, **common,
+            )
+        if getattr(self, "extrinsic_value_estimator", None) is not None:
+            self.extrinsic_value_estimator.set_keys(
+                reward=keys.reward, value=keys.value, advantage=keys.advantage,
+                value_target=keys.value_target, **common,
+            )
+
+    def _log_prob_fn(self, tensordict: TensorDictBase):
+        action = tensordict.get(self.tensor_keys.action)
+
+        def log_prob(params: TensorDictBase) -> torch.Tensor:
+            with params.to_module(self.actor_network):
+                return policy_distribution(self.actor_network, tensordict).log_prob(action)
+
+        return log_prob
+
+    @staticmethod
+    def _value(network: TensorDictModuleBase, tensordict: TensorDictBase) -> torch.Tensor:
+        return network(tensordict.select(*network.in_keys, strict=False).copy()).get(network.out_keys[0])
+
+    def estimate_values(self, tensordict: TensorDictBase, r_in: torch.Tensor | None = None) -> TensorDictBase:
+        """Proxy and extrinsic TD(λ) targets and advantages of a ``[*B, T]`` batch.
+
+        The proxy ones (per agent, on r_ex + λ·r_in) are differentiable in η
+        through ``r_in`` (computed here when not given); the critics' values are
+        constants, and the extrinsic ones carry no gradient.
+        """
+        keys = self.tensor_keys
+        if r_in is None:
+            r_in = self._value(self.intrinsic_reward_network, tensordict)
+        nxt = tensordict.get("next")
+        agent_done, agent_terminated = nxt.get(keys.done), nxt.get(keys.terminated)
+        if keys.agent_mask is not None and keys.agent_mask in nxt.keys(True, True):
+            # An agent's proxy return ends when it dies: its later r_in is not its own doing.
+            died = ~nxt.get(keys.agent_mask).bool().reshape(*tensordict.batch_size, self.n_agents, 1)
+            agent_done = agent_done.unsqueeze(-2) | died
+            agent_terminated = agent_terminated.unsqueeze(-2) | died
+        data = TensorDict(
+            {
+                keys.proxy_value: self._value(self.proxy_value_network, tensordict).detach(),
+                keys.value: self._value(self.extrinsic_value_network, tensordict).detach(),
+                "next": {
+                    keys.proxy_value: self._value(self.proxy_value_network, nxt).detach(),
+                    keys.value: self._value(self.extrinsic_value_network, nxt).detach(),
+                    keys.proxy_reward: proxy_reward(nxt.get(keys.reward), r_in, self.lambda_in),
+                    keys.reward: nxt.get(keys.reward),
+                    keys.done: nxt.get(keys.done),
+                    keys.terminated: nxt.get(keys.terminated),
+                },
+            },
+            batch_size=tensordict.batch_size,
+        )
+        with torch.no_grad():
+            self.extrinsic_value_estimator(data)
+        proxy = data.select(keys.proxy_value, ("next", keys.proxy_value), ("next", keys.proxy_reward))
+        proxy.set(("next", keys.done), agent_done)
+        proxy.set(("next", keys.terminated), agent_terminated)
+        self._value_estimator(proxy)
+        return data.update(proxy.select(keys.proxy_advantage, keys.proxy_value_target))
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        keys = self.tensor_keys
+        check_keys(type(self).__name__, tensordict, {
+            "action": keys.action, "reward": ("next", keys.reward),
+            "done": ("next", keys.done), "terminated": ("next", keys.terminated),
+        })
+        valid = valid_mask(tensordict, self.n_agents, keys.padding_mask, keys.agent_mask)
+        tensordict = check_and_fill_actions(type(self).__name__, tensordict, valid, keys.action, keys.action_mask)
+
+        r_in = self._value(self.intrinsic_reward_network, tensordict)
+        estimates = self.estimate_values(tensordict, r_in)
+        proxy_adv = estimates.get(keys.proxy_advantage)[..., 0]
+        ex_adv = estimates.get(keys.advantage).expand(*valid.shape)
+        w = valid.to(proxy_adv.dtype)
+        team_w = (w.sum(-1, keepdim=True) > 0).to(w.dtype)
+
+        dist = policy_distribution(self.actor_network, tensordict)
+        log_prob = dist.log_prob(tensordict.get(keys.action))
+        entropy = dist.entropy()
+        loss_objective = -masked_mean(log_prob * proxy_adv.detach(), w)
+        loss_entropy = -self.entropy_coeff * masked_mean(entropy, w)
+
+        proxy_value = self._value(self.proxy_value_network, tensordict)
+        loss_proxy_value = self.critic_coeff * masked_mean(
+            (proxy_value - estimates.get(keys.proxy_value_target).detach()).pow(2)[..., 0], w
+        )
+        value = self._value(self.extrinsic_value_network, tensordict)
+        loss_extrinsic_value = self.critic_coeff * masked_mean(
+            (value - estimates.get(keys.value_target)).pow(2), team_w
+        )
+
+        loss_intrinsic, meta_objective = self._meta_loss(
+            tensordict, loss_objective + loss_entropy, log_prob, proxy_adv, ex_adv,
+            estimates.get(keys.proxy_value_target)[..., 0], w,
+        )
+        return TensorDict(
+            {
+                "loss_objective": loss_objective,
+                "loss_entropy": loss_entropy,
+                "loss_proxy_value": loss_proxy_value,
+                "loss_extrinsic_value": loss_extrinsic_value,
+                "loss_intrinsic": loss_intrinsic,
+                "entropy": masked_mean(entropy, w).detach(),
+                "intrinsic_reward": masked_mean(r_in[..., 0], w).detach(),
+                "proxy_advantage": masked_mean(proxy_adv, w).detach(),
+                "extrinsic_advantage": masked_mean(ex_adv, w).detach(),
+                "meta_objective": meta_objective,
+            },
+            batch_size=[],
+        )
+
+    def _meta_loss(
+        self,
+        tensordict: TensorDictBase,
+        policy_loss: torch.Tensor,
+        log_prob: torch.Tensor,
+        proxy_adv: torch.Tensor,
+        ex_adv: torch.Tensor,
+        proxy_return: torch.Tensor,
+        w: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The η term (eq. 7–9) through one modelled policy step."""
+        params = TensorDict.from_module(self.actor_network)
+        leaves = list(params.values(True, True))
+        grads = torch.autograd.grad(policy_loss, leaves, retain_graph=True, allow_unused=True)
+        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(leaves, grads)]
+        inner_grads = like_params(params, grads)
+        step_sizes = like_params(params, self.inner_step.step_sizes(leaves, grads))
+        log_prob_fn = self._log_prob_fn(tensordict)
+        old_log_prob = log_prob.detach()
+
+        if self.variant == "released_code":
+            return meta_loss_released_code(
+                log_prob_fn, params, inner_grads, step_sizes, self.inner_step.learning_rate,
+                old_log_prob, ex_adv, proxy_return, w,
+            )
+        if self.meta_gradient == "fast":
+            return meta_loss_fast(log_prob_fn, params, inner_grads, step_sizes, old_log_prob, ex_adv, proxy_adv, w)
+
+        def inner_loss(theta: TensorDictBase) -> torch.Tensor:
+            with theta.to_module(self.actor_network):
+                dist = policy_distribution(self.actor_network, tensordict)
+            lp = dist.log_prob(tensordict.get(self.tensor_keys.action))
+            return -masked_mean(lp * proxy_adv, w) - self.entropy_coeff * masked_mean(dist.entropy(), w)
+
+        return meta_loss_reference(log_prob_fn, params, inner_loss, step_sizes, old_log_prob, ex_adv, w)

@@ -1,0 +1,152 @@
+"""The LIIR meta-gradient ∇η J_ex(θ'(η)) (paper eq. 7–9, Algorithm 1 steps 4–6).
+
+Notation: a batch of M valid (time, agent) entries with weights ``w``;
+``lp(θ)`` the log-probabilities of the taken actions; ``A_p(η)`` the proxy
+advantage (linear in r_in, so differentiable in η); ``A_ex`` the extrinsic
+advantage (a constant); ``S`` the constant step sizes of :class:`InnerStep`.
+
+- inner step (eq. 6): ``θ' = θ − S⊙∇θ L_in``, ``L_in = −(1/M) Σ w·lp(θ)·A_p(η) + L_ent(θ)``;
+- outer objective reusing the batch (Algorithm 1, step 5):
+  ``J_ex(θ') = (1/M) Σ w·[π_θ'(u)/π_θ(u)]·A_ex``, the denominator held constant;
+- chain rule (eq. 7, 9): ``∇η J_ex = (1/M) Σ w·c·∇η A_p`` with
+  ``c = ⟨∇θ lp(θ), S⊙∇θ' J_ex(θ')⟩``.
+
+:func:`meta_loss_reference` backpropagates through the inner step
+(second-order graph); :func:`meta_loss_fast` gets every ``c`` from one
+forward-mode JVP and builds no second-order graph. Their η-gradients agree.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+
+LogProbFn = Callable[[TensorDictBase], torch.Tensor]
+
+
+def _leaves(params: TensorDictBase) -> list[torch.Tensor]:
+    return list(params.values(True, True))
+
+
+def like_params(params: TensorDictBase, tensors: list[torch.Tensor]) -> TensorDictBase:
+    """A TensorDict shaped like ``params`` holding ``tensors`` (in ``params``' leaf order)."""
+    out = TensorDict(batch_size=params.batch_size)
+    for key, tensor in zip(params.keys(True, True), tensors):
+        out.set(key, tensor)
+    return out
+
+
+def importance_sampled_objective(
+    new_log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantage: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """``J_ex(θ') = Σ w·exp(lp' − lp)·A_ex / Σ w`` per (time, agent) entry (Algorithm 1, step 5)."""
+    ratio = torch.exp(new_log_prob - old_log_prob.detach())
+    return (weights * ratio * advantage).sum() / weights.sum().clamp_min(1)
+
+
+def joint_importance_sampled_objective(
+    new_log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantage: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """Released-code variant: one ratio per time step, the product over valid agents."""
+    log_ratio = (weights * (new_log_prob - old_log_prob.detach())).sum(-1)
+    step_weights = (weights.sum(-1) > 0).to(weights.dtype)
+    return (step_weights * torch.exp(log_ratio) * advantage[..., 0]).sum() / step_weights.sum().clamp_min(1)
+
+
+def outer_gradient(
+    log_prob_fn: LogProbFn,
+    new_params: TensorDictBase,
+    objective: Callable[[torch.Tensor], torch.Tensor],
+) -> tuple[torch.Tensor, TensorDictBase]:
+    """``J_ex(θ')`` and ``g' = ∇θ' J_ex(θ')`` by one ordinary backward at θ'."""
+    new_params = new_params.detach().apply(lambda p: p.requires_grad_())
+    with torch.enable_grad():
+        value = objective(log_prob_fn(new_params))
+        grads = torch.autograd.grad(value, _leaves(new_params), allow_unused=True)
+    grads = [torch.zeroslike_params(p) if g is None else g for p, g in zip(_leaves(new_params), grads)]
+    return value.detach(), like_params(new_params, grads)
+
+
+def meta_loss_fast(
+    log_prob_fn: LogProbFn,
+    params: TensorDictBase,
+    inner_grads: TensorDictBase,
+    step_sizes: TensorDictBase,
+    old_log_prob: torch.Tensor,
+    extrinsic_advantage: torch.Tensor,
+    proxy_advantage: torch.Tensor,
+    weights: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Surrogate ``−(1/M) Σ w·c·A_p(η)`` whose η-gradient is ``−∇η J_ex(θ')``; also returns ``J_ex(θ')``.
+
+    ``c`` comes from one JVP of ``lp(θ)`` along ``S⊙g'``.
+    """
+    params = params.detach()
+    new_params = params - step_sizes * inner_grads.detach()
+    objective, outer_grads = outer_gradient(
+        log_prob_fn,
+        new_params,
+        lambda lp: importance_sampled_objective(lp, old_log_prob, extrinsic_advantage, weights),
+    )
+    _, c = torch.func.jvp(log_prob_fn, (params,), (step_sizes * outer_grads,))
+    surrogate = -(weights * c.detach() * proxy_advantage).sum() / weights.sum().clamp_min(1)
+    return surrogate, objective
+
+
+def meta_loss_reference(
+    log_prob_fn: LogProbFn,
+    params: TensorDictBase,
+    inner_loss_fn: Callable[[TensorDictBase], torch.Tensor],
+    step_sizes: TensorDictBase,
+    old_log_prob: torch.Tensor,
+    extrinsic_advantage: torch.Tensor,
+    weights: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``−J_ex(θ'(η))`` with θ' built differentiably (``create_graph=True``); also returns ``J_ex(θ')``.
+
+    ``inner_loss_fn(θ)`` is ``L_in(θ, η)``, differentiable in both.
+    """
+    params = params.detach().apply(lambda p: p.requires_grad_())
+    inner_loss = inner_loss_fn(params)
+    grads = torch.autograd.grad(inner_loss, _leaves(params), create_graph=True)
+    new_params = params - step_sizes * like_params(params, list(grads))
+    objective = importance_sampled_objective(
+        log_prob_fn(new_params), old_log_prob, extrinsic_advantage, weights
+    )
+    return -objective, objective.detach()
+
+
+def meta_loss_released_code(
+    log_prob_fn: LogProbFn,
+    params: TensorDictBase,
+    inner_grads: TensorDictBase,
+    step_sizes: TensorDictBase,
+    learning_rate: float,
+    old_log_prob: torch.Tensor,
+    extrinsic_advantage: torch.Tensor,
+    proxy_return: torch.Tensor,
+    weights: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The authors' released code: ``+ĝ·mean(G_p(η))`` with one scalar ``ĝ``; also returns ``J_ex(θ')``.
+
+    ``ĝ = ⟨∇θ mean lp(θ), (S/α)⊙∇θ' J_joint(θ')⟩``: no advantage in the first
+    factor, α dropped, the importance ratio joint over agents, and ``G_p`` the
+    proxy λ-return (see DESIGN notes). Kept for comparison, not a gradient of
+    ``J_ex``.
+    """
+    params = params.detach()
+    new_params = params - step_sizes * inner_grads.detach()
+    objective, outer_grads = outer_gradient(
+        log_prob_fn,
+        new_params,
+        lambda lp: joint_importance_sampled_objective(lp, old_log_prob, extrinsic_advantage, weights),
+    )
+    count = weights.sum().clamp_min(1)
+
+    def mean_log_prob(p: TensorDictBase) -> torch.Tensor:
+        return (weights * log_prob_fn(p)).sum() / count
+
+    _, g_hat = torch.func.jvp(mean_log_prob, (params,), (step_sizes * outer_grads / learning_rate,))
+    loss = g_hat.detach() * (weights * proxy_return).sum() / count
+    return loss, objective

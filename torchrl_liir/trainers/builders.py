@@ -1,0 +1,80 @@
+"""Builds environments, networks, losses and optimisers from a trainer configuration."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from omegaconf import DictConfig
+from tensordict.nn import TensorDictModule, TensorDictModuleBase
+from torchrl.envs import Compose, EnvBase, InitTracker, TransformedEnv
+from torchrl.objectives import LossModule
+
+from torchrl_liir.envs import PursuitEnv
+from torchrl_liir.modules import make_gru_policy, make_mlp_policy, policy_primer
+from torchrl_liir.modules.critics import make_extrinsic_critic, make_proxy_critic
+from torchrl_liir.modules.intrinsic_reward import make_intrinsic_reward
+from torchrl_liir.objectives import InnerStep, LIIRLoss, MultiAgentActorCriticLoss
+
+
+@dataclass
+class Components:
+    """Everything a training run updates or saves."""
+
+    actor: TensorDictModuleBase
+    loss: LossModule
+    optimizers: dict[str, torch.optim.Optimizer]
+    intrinsic_reward: TensorDictModule | None
+    max_grad_norm: float | None
+
+
+def make_env(cfg: DictConfig, device: torch.device, num_envs: int, seed: int, actor: TensorDictModuleBase | None = None) -> EnvBase:
+    """The configured environment with an episode-start marker (and the policy's RNN primer)."""
+    env = PursuitEnv(num_envs=num_envs, max_steps=cfg.env.max_steps, max_value=cfg.env.max_value,
+                     device=device, seed=seed)
+    transforms = [InitTracker()]
+    primer = policy_primer(actor) if actor is not None else None
+    if primer is not None:
+        transforms.append(primer)
+    return TransformedEnv(env, Compose(*transforms))
+
+
+def make_components(cfg: DictConfig, env: EnvBase, device: torch.device) -> Components:
+    """Actor, loss and one optimiser per parameter set (θ, η, critics)."""
+    algo = cfg.algo
+    n_agents, n_actions = env.base_env.n_agents, env.base_env.n_actions
+    obs_dim = env.observation_spec["agents", "observation"].shape[-1]
+    state_dim = env.observation_spec["state"].shape[-1]
+    hidden = list(algo.num_cells)
+    if algo.policy == "gru":
+        actor = make_gru_policy(n_agents, obs_dim, n_actions, hidden_size=algo.rnn_hidden, device=device)
+    else:
+        actor = make_mlp_policy(n_agents, obs_dim, n_actions, num_cells=hidden, device=device)
+    opt_cls = torch.optim.SGD if algo.policy_optimizer == "sgd" else torch.optim.RMSprop
+    optimizers = {"policy": opt_cls(actor.parameters(), lr=algo.lr_policy)}
+    max_grad_norm = algo.max_grad_norm or None
+
+    if algo.name == "liir":
+        intrinsic = make_intrinsic_reward(obs_dim, n_actions, n_agents, num_cells=hidden,
+                                          bound=algo.intrinsic_bound, agent_id=algo.agent_id, device=device)
+        proxy_critic = make_proxy_critic(obs_dim, n_agents, num_cells=hidden, device=device)
+        extrinsic_critic = make_extrinsic_critic(state_dim, num_cells=hidden, device=device)
+        loss = LIIRLoss(
+            actor, intrinsic, proxy_critic, extrinsic_critic,
+            inner_step=InnerStep(optimizers["policy"], max_grad_norm),
+            lambda_in=algo.lambda_in, entropy_coeff=algo.entropy_coeff, critic_coeff=algo.critic_coeff,
+            meta_gradient=algo.meta_gradient, variant=algo.variant, gamma=algo.gamma, lmbda=algo.lmbda,
+        )
+        optimizers["intrinsic"] = torch.optim.Adam(intrinsic.parameters(), lr=algo.lr_intrinsic)
+        critics = [*proxy_critic.parameters(), *extrinsic_critic.parameters()]
+    else:
+        if algo.name == "iac":
+            critic = make_proxy_critic(obs_dim, n_agents, num_cells=hidden, out_key=("agents", "state_value"),
+                                       device=device)
+        else:
+            critic = make_extrinsic_critic(state_dim, num_cells=hidden, device=device)
+        loss = MultiAgentActorCriticLoss(actor, critic, n_agents, entropy_coeff=algo.entropy_coeff,
+                                         critic_coeff=algo.critic_coeff, gamma=algo.gamma, lmbda=algo.lmbda)
+        intrinsic = None
+        critics = list(critic.parameters())
+    optimizers["critic"] = torch.optim.Adam(critics, lr=algo.lr_critic)
+    return Components(actor, loss, optimizers, intrinsic, max_grad_norm)

@@ -1,0 +1,77 @@
+"""A TorchRL transform that writes LIIR's intrinsic and proxy rewards (eq. 2)."""
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDictBase
+from tensordict.nn import TensorDictModuleBase
+from tensordict.utils import NestedKey
+from torchrl.data import Composite, Unbounded
+from torchrl.envs import Transform
+
+from torchrl_liir.modules.intrinsic_reward import proxy_reward
+
+
+class IntrinsicRewardTransform(Transform):
+    """Writes per-agent ``intrinsic_reward`` r_in_η(o_t, u_t) and ``proxy_reward`` r_ex + λ·r_in.
+
+    Both land next to the team reward (under ``"next"``), are computed under
+    ``no_grad`` (the loss recomputes r_in with gradients for the meta step) and
+    are declared in the reward spec. Use it as an environment transform, or call
+    it on a collected ``[*B, T]`` batch (collector ``postproc``, replay-buffer
+    transform), where it reads ``(o_t, u_t)`` at the root and writes into
+    ``"next"``.
+
+    Args:
+        intrinsic_reward: module with ``in_keys`` (observation, action) writing one
+            ``[*B, n_agents, 1]`` entry; its ``module.n_agents`` sets the spec shape.
+        lambda_in: λ of eq. 2, non-negative.
+        reward_key: the team reward.
+        proxy_reward_key: where r_ex + λ·r_in is written.
+    """
+
+    def __init__(
+        self,
+        intrinsic_reward: TensorDictModuleBase,
+        lambda_in: float = 0.01,
+        *,
+        reward_key: NestedKey = "reward",
+        proxy_reward_key: NestedKey = ("agents", "proxy_reward"),
+    ) -> None:
+        if lambda_in < 0:
+            raise ValueError(f"lambda_in must be >= 0, got lambda_in={lambda_in}")
+        super().__init__(
+            in_keys=list(intrinsic_reward.in_keys),
+            out_keys=[intrinsic_reward.out_keys[0], proxy_reward_key],
+        )
+        self.intrinsic_reward = intrinsic_reward
+        self.lambda_in = lambda_in
+        self.reward_key = reward_key
+
+    def _rewards(self, tensordict: TensorDictBase, next_tensordict: TensorDictBase) -> None:
+        with torch.no_grad():
+            r_in = self.intrinsic_reward(tensordict.select(*self.in_keys).copy())
+            r_in = r_in.get(self.out_keys[0])
+        next_tensordict.set(self.out_keys[0], r_in)
+        next_tensordict.set(
+            self.out_keys[1], proxy_reward(next_tensordict.get(self.reward_key), r_in, self.lambda_in)
+        )
+
+    def _step(self, tensordict: TensorDictBase, next_tensordict: TensorDictBase) -> TensorDictBase:
+        self._rewards(tensordict, next_tensordict)
+        return next_tensordict
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        """Batch mode: ``(o_t, u_t)`` from the root, rewards into ``tensordict["next"]``."""
+        self._rewards(tensordict, tensordict.get("next"))
+        return tensordict
+
+    def transform_reward_spec(self, reward_spec: Composite) -> Composite:
+        team = reward_spec[self.reward_key]
+        n_agents = self.intrinsic_reward.module.n_agents
+        shape = (*reward_spec.shape, n_agents, 1)
+        for key in self.out_keys:
+            group, leaf = key[:-1], key[-1]
+            if group not in reward_spec.keys(True):
+                reward_spec[group] = Composite(shape=shape[:-1], device=team.device)
+            reward_spec[group][leaf] = Unbounded(shape=shape, dtype=team.dtype, device=team.device)
+        return reward_spec
