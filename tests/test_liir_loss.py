@@ -127,7 +127,7 @@ def test_released_code_variant(setup):
     ent = actor.get_dist(data.copy()).entropy()
     est = loss.estimate_values(batch)
     a_p = est["agents", "proxy_advantage"][..., 0].detach()
-    inner = -((w * lp * a_p).sum() - 0.05 * (w * ent).sum()) / w.sum()
+    inner = -((w * lp * a_p).sum() + 0.05 * (w * ent).sum()) / w.sum()
     g = torch.autograd.grad(inner, theta, retain_graph=True)
     g_lp = torch.autograd.grad((w * lp).sum() / w.sum(), theta, retain_graph=True)
     with torch.no_grad():

@@ -108,7 +108,7 @@ def extrinsic_objective_after_real_step(nets, batch, lr, lambda_in):
     optimizer.step()
     with torch.no_grad():
         ratio = torch.exp(dist().log_prob(action) - lp_old)
-        return _masked_mean(ratio * a_ex[..., 0].expand_as(ratio), w)
+        return _masked_mean(ratio * a_ex.expand_as(ratio), w)
 
 
 @pytest.mark.parametrize("policy", ["mlp", "gru"])

@@ -6,7 +6,7 @@ from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey
 from torch import nn
-from torchrl.data import Unbounded
+from torchrl.data import Composite, Unbounded
 from torchrl.envs import TensorDictPrimer
 from torchrl.modules import recurrent_mode
 
@@ -42,6 +42,8 @@ class MultiAgentGRU(TensorDictModuleBase):
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
+        if not isinstance(hidden_key, str) and len(hidden_key) != 2:
+            raise ValueError(f"hidden_key must be a name or a (group, name) pair, got hidden_key={hidden_key!r}")
         self.in_keys = [in_key, is_init_key, hidden_key]
         self.out_keys = [out_key, ("next", *((hidden_key,) if isinstance(hidden_key, str) else hidden_key))]
         self.hidden_size, self.n_agents = hidden_size, n_agents
@@ -83,6 +85,9 @@ class MultiAgentGRU(TensorDictModuleBase):
 
     def make_tensordict_primer(self) -> TensorDictPrimer:
         """A primer declaring the hidden state ``[n_agents, hidden_size]`` in the env specs."""
-        return TensorDictPrimer(
-            {self.in_keys[2]: Unbounded(shape=(self.n_agents, self.hidden_size))}, expand_specs=True
-        )
+        key = self.in_keys[2]
+        spec = Unbounded(shape=(self.n_agents, self.hidden_size))
+        if isinstance(key, str):
+            return TensorDictPrimer({key: spec}, expand_specs=True)
+        # Declare the group with its agent dim so the hidden state stacks like the other agent entries.
+        return TensorDictPrimer({key[0]: Composite({key[1]: spec}, shape=(self.n_agents,))}, expand_specs=True)

@@ -8,7 +8,7 @@ from tensordict.nn import TensorDictModule, TensorDictModuleBase, TensorDictSequ
 from tensordict.utils import NestedKey
 from torch import nn
 from torchrl.envs import TensorDictPrimer
-from torchrl.modules import MaskedCategorical, MultiAgentMLP, ProbabilisticActor
+from torchrl.modules import MLP, MaskedCategorical, ProbabilisticActor
 from torchrl.modules.utils import get_primers_from_module
 
 from torchrl_liir.modules.multi_agent_gru import MultiAgentGRU
@@ -41,11 +41,15 @@ def make_mlp_policy(
     action_key: NestedKey = ("agents", "action"),
     device: torch.device | str | None = None,
 ) -> ProbabilisticActor:
-    """π_θ(u_i | o_i): one MLP shared by all agents, masked categorical over actions."""
-    mlp = MultiAgentMLP(
-        n_agent_inputs=obs_dim, n_agent_outputs=n_actions, n_agents=n_agents, centralized=False,
-        share_params=True, num_cells=list(num_cells), activation_class=nn.ReLU, device=device,
-    )
+    """π_θ(u_i | o_i): one MLP shared by all agents, masked categorical over actions.
+
+    A plain ``MLP`` over the last dim is shared across the agent dim by
+    construction; ``MultiAgentMLP`` keeps its weights in TensorDictParams, which
+    ``torch.func.functional_call`` (used by the meta-gradient) cannot substitute.
+    ``n_agents`` is unused; it keeps the signature of :func:`make_gru_policy`.
+    """
+    mlp = MLP(in_features=obs_dim, out_features=n_actions, num_cells=list(num_cells),
+              activation_class=nn.ReLU, device=device)
     return _masked_actor(TensorDictModule(mlp, [observation_key], [LOGITS_KEY]), action_mask_key, action_key)
 
 

@@ -13,8 +13,8 @@ from torchrl.objectives.value import MultiAgentGAE
 from torchrl_liir.objectives.common import (
     check_and_fill_actions,
     check_keys,
+    PolicyTerms,
     masked_mean,
-    policy_distribution,
     valid_mask,
 )
 
@@ -117,9 +117,7 @@ class MultiAgentActorCriticLoss(LossModule):
         advantage = advantage[..., 0] if per_agent else advantage.expand(valid.shape)
         value_w = w.unsqueeze(-1) if per_agent else (w.sum(-1, keepdim=True) > 0).to(w.dtype)
 
-        dist = policy_distribution(self.actor_network, tensordict)
-        log_prob = dist.log_prob(tensordict.get(keys.action))
-        entropy = dist.entropy()
+        log_prob, entropy = PolicyTerms(self.actor_network, keys.action)(tensordict)
         return TensorDict(
             {
                 "loss_objective": -masked_mean(log_prob * advantage, w),

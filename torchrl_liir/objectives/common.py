@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey, unravel_key
@@ -68,7 +69,19 @@ def check_and_fill_actions(
     return out
 
 
-def policy_distribution(actor: TensorDictModuleBase, tensordict: TensorDictBase) -> torch.distributions.Distribution:
-    """The actor's distribution over a ``[*B, T]`` batch (recurrent policies in sequence mode)."""
-    with set_recurrent_mode(True):
-        return actor.get_dist(tensordict.copy())
+class PolicyTerms(nn.Module):
+    """Log-probability and entropy of the taken actions over a ``[*B, T]`` batch.
+
+    A module (rather than a function) so ``torch.func.functional_call`` can
+    evaluate it at other policy parameters; recurrent policies run in sequence mode.
+    """
+
+    def __init__(self, actor: TensorDictModuleBase, action_key: NestedKey) -> None:
+        super().__init__()
+        self.actor = actor
+        self.action_key = action_key
+
+    def forward(self, tensordict: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor]:
+        with set_recurrent_mode(True):
+            dist = self.actor.get_dist(tensordict.copy())
+        return dist.log_prob(tensordict.get(self.action_key)), dist.entropy()

@@ -6,7 +6,7 @@ from typing import Literal
 
 import torch
 from tensordict import TensorDict, TensorDictBase
-from tensordict.nn import TensorDictModule, TensorDictModuleBase
+from tensordict.nn import TensorDictModule, TensorDictModuleBase, TensorDictParams
 from tensordict.utils import NestedKey
 from torchrl.objectives import LossModule, ValueEstimators
 from torchrl.objectives.value import GAE, MultiAgentGAE
@@ -15,13 +15,12 @@ from torchrl_liir.modules.intrinsic_reward import proxy_reward
 from torchrl_liir.objectives.common import (
     check_and_fill_actions,
     check_keys,
+    PolicyTerms,
     masked_mean,
-    policy_distribution,
     valid_mask,
 )
 from torchrl_liir.objectives.inner_step import InnerStep
 from torchrl_liir.objectives.meta_gradient import (
-    like_params,
     meta_loss_fast,
     meta_loss_reference,
     meta_loss_released_code,
@@ -105,6 +104,12 @@ class LIIRLoss(LossModule):
         if variant not in ("paper", "released_code"):
             raise ValueError(f"variant must be 'paper' or 'released_code', got variant={variant!r}")
         super().__init__()
+        if any(isinstance(m, TensorDictParams) for m in actor_network.modules()):
+            raise ValueError(
+                "actor_network holds TensorDictParams (e.g. MultiAgentMLP(use_td_params=True)), which "
+                "torch.func.functional_call cannot substitute; build the policy from plain modules "
+                "(see make_mlp_policy)"
+            )
         self.actor_network = actor_network
         self.intrinsic_reward_network = intrinsic_reward_network
         self.proxy_value_network = proxy_value_network
@@ -155,14 +160,10 @@ class LIIRLoss(LossModule):
                 value_target=keys.value_target, **common,
             )
 
-    def _log_prob_fn(self, tensordict: TensorDictBase):
-        action = tensordict.get(self.tensor_keys.action)
-
-        def log_prob(params: TensorDictBase) -> torch.Tensor:
-            with params.to_module(self.actor_network):
-                return policy_distribution(self.actor_network, tensordict).log_prob(action)
-
-        return log_prob
+    def _policy_terms(self, tensordict: TensorDictBase, params: dict[str, torch.Tensor]):
+        """``(lp, H)`` of the batch's taken actions at parameters ``params`` (``torch.func``-friendly)."""
+        module = PolicyTerms(self.actor_network, self.tensor_keys.action)
+        return torch.func.functional_call(module, {f"actor.{k}": v for k, v in params.items()}, (tensordict,))
 
     @staticmethod
     def _value(network: TensorDictModuleBase, tensordict: TensorDictBase) -> torch.Tensor:
@@ -224,9 +225,7 @@ class LIIRLoss(LossModule):
         w = valid.to(proxy_adv.dtype)
         team_w = (w.sum(-1, keepdim=True) > 0).to(w.dtype)
 
-        dist = policy_distribution(self.actor_network, tensordict)
-        log_prob = dist.log_prob(tensordict.get(keys.action))
-        entropy = dist.entropy()
+        log_prob, entropy = PolicyTerms(self.actor_network, keys.action)(tensordict)
         loss_objective = -masked_mean(log_prob * proxy_adv.detach(), w)
         loss_entropy = -self.entropy_coeff * masked_mean(entropy, w)
 
@@ -270,13 +269,16 @@ class LIIRLoss(LossModule):
         w: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The η term (eq. 7–9) through one modelled policy step."""
-        params = TensorDict.from_module(self.actor_network)
-        leaves = list(params.values(True, True))
+        params = dict(self.actor_network.named_parameters())
+        leaves = list(params.values())
         grads = torch.autograd.grad(policy_loss, leaves, retain_graph=True, allow_unused=True)
         grads = [torch.zeros_like(p) if g is None else g for p, g in zip(leaves, grads)]
-        inner_grads = like_params(params, grads)
-        step_sizes = like_params(params, self.inner_step.step_sizes(leaves, grads))
-        log_prob_fn = self._log_prob_fn(tensordict)
+        inner_grads = dict(zip(params, grads))
+        step_sizes = dict(zip(params, self.inner_step.step_sizes(leaves, grads)))
+
+        def log_prob_fn(theta: dict[str, torch.Tensor]) -> torch.Tensor:
+            return self._policy_terms(tensordict, theta)[0]
+
         old_log_prob = log_prob.detach()
 
         if self.variant == "released_code":
@@ -287,10 +289,8 @@ class LIIRLoss(LossModule):
         if self.meta_gradient == "fast":
             return meta_loss_fast(log_prob_fn, params, inner_grads, step_sizes, old_log_prob, ex_adv, proxy_adv, w)
 
-        def inner_loss(theta: TensorDictBase) -> torch.Tensor:
-            with theta.to_module(self.actor_network):
-                dist = policy_distribution(self.actor_network, tensordict)
-            lp = dist.log_prob(tensordict.get(self.tensor_keys.action))
-            return -masked_mean(lp * proxy_adv, w) - self.entropy_coeff * masked_mean(dist.entropy(), w)
+        def inner_loss(theta: dict[str, torch.Tensor]) -> torch.Tensor:
+            lp, entropy = self._policy_terms(tensordict, theta)
+            return -masked_mean(lp * proxy_adv, w) - self.entropy_coeff * masked_mean(entropy, w)
 
         return meta_loss_reference(log_prob_fn, params, inner_loss, step_sizes, old_log_prob, ex_adv, w)

@@ -20,21 +20,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from tensordict import TensorDict, TensorDictBase
 
-LogProbFn = Callable[[TensorDictBase], torch.Tensor]
-
-
-def _leaves(params: TensorDictBase) -> list[torch.Tensor]:
-    return list(params.values(True, True))
+Params = dict[str, torch.Tensor]
+LogProbFn = Callable[[Params], torch.Tensor]
 
 
-def like_params(params: TensorDictBase, tensors: list[torch.Tensor]) -> TensorDictBase:
-    """A TensorDict shaped like ``params`` holding ``tensors`` (in ``params``' leaf order)."""
-    out = TensorDict(batch_size=params.batch_size)
-    for key, tensor in zip(params.keys(True, True), tensors):
-        out.set(key, tensor)
-    return out
+def _step(params: Params, step_sizes: Params, grads: Params) -> Params:
+    """``θ − S⊙g``."""
+    return {k: params[k] - step_sizes[k] * grads[k] for k in params}
 
 
 def importance_sampled_objective(
@@ -56,23 +49,23 @@ def joint_importance_sampled_objective(
 
 def outer_gradient(
     log_prob_fn: LogProbFn,
-    new_params: TensorDictBase,
+    new_params: Params,
     objective: Callable[[torch.Tensor], torch.Tensor],
-) -> tuple[torch.Tensor, TensorDictBase]:
+) -> tuple[torch.Tensor, Params]:
     """``J_ex(θ')`` and ``g' = ∇θ' J_ex(θ')`` by one ordinary backward at θ'."""
-    new_params = new_params.detach().apply(lambda p: p.requires_grad_())
+    new_params = {k: p.detach().requires_grad_() for k, p in new_params.items()}
     with torch.enable_grad():
         value = objective(log_prob_fn(new_params))
-        grads = torch.autograd.grad(value, _leaves(new_params), allow_unused=True)
-    grads = [torch.zeroslike_params(p) if g is None else g for p, g in zip(_leaves(new_params), grads)]
-    return value.detach(), like_params(new_params, grads)
+        grads = torch.autograd.grad(value, list(new_params.values()), allow_unused=True)
+    grads = [torch.zeros_like(p) if g is None else g for p, g in zip(new_params.values(), grads)]
+    return value.detach(), dict(zip(new_params, grads))
 
 
 def meta_loss_fast(
     log_prob_fn: LogProbFn,
-    params: TensorDictBase,
-    inner_grads: TensorDictBase,
-    step_sizes: TensorDictBase,
+    params: Params,
+    inner_grads: Params,
+    step_sizes: Params,
     old_log_prob: torch.Tensor,
     extrinsic_advantage: torch.Tensor,
     proxy_advantage: torch.Tensor,
@@ -82,23 +75,22 @@ def meta_loss_fast(
 
     ``c`` comes from one JVP of ``lp(θ)`` along ``S⊙g'``.
     """
-    params = params.detach()
-    new_params = params - step_sizes * inner_grads.detach()
+    params = {k: p.detach() for k, p in params.items()}
     objective, outer_grads = outer_gradient(
         log_prob_fn,
-        new_params,
+        _step(params, step_sizes, inner_grads),
         lambda lp: importance_sampled_objective(lp, old_log_prob, extrinsic_advantage, weights),
     )
-    _, c = torch.func.jvp(log_prob_fn, (params,), (step_sizes * outer_grads,))
+    _, c = torch.func.jvp(log_prob_fn, (params,), ({k: step_sizes[k] * outer_grads[k] for k in params},))
     surrogate = -(weights * c.detach() * proxy_advantage).sum() / weights.sum().clamp_min(1)
     return surrogate, objective
 
 
 def meta_loss_reference(
     log_prob_fn: LogProbFn,
-    params: TensorDictBase,
-    inner_loss_fn: Callable[[TensorDictBase], torch.Tensor],
-    step_sizes: TensorDictBase,
+    params: Params,
+    inner_loss_fn: Callable[[Params], torch.Tensor],
+    step_sizes: Params,
     old_log_prob: torch.Tensor,
     extrinsic_advantage: torch.Tensor,
     weights: torch.Tensor,
@@ -107,10 +99,9 @@ def meta_loss_reference(
 
     ``inner_loss_fn(θ)`` is ``L_in(θ, η)``, differentiable in both.
     """
-    params = params.detach().apply(lambda p: p.requires_grad_())
-    inner_loss = inner_loss_fn(params)
-    grads = torch.autograd.grad(inner_loss, _leaves(params), create_graph=True)
-    new_params = params - step_sizes * like_params(params, list(grads))
+    params = {k: p.detach().requires_grad_() for k, p in params.items()}
+    grads = torch.autograd.grad(inner_loss_fn(params), list(params.values()), create_graph=True)
+    new_params = _step(params, step_sizes, dict(zip(params, grads)))
     objective = importance_sampled_objective(
         log_prob_fn(new_params), old_log_prob, extrinsic_advantage, weights
     )
@@ -119,9 +110,9 @@ def meta_loss_reference(
 
 def meta_loss_released_code(
     log_prob_fn: LogProbFn,
-    params: TensorDictBase,
-    inner_grads: TensorDictBase,
-    step_sizes: TensorDictBase,
+    params: Params,
+    inner_grads: Params,
+    step_sizes: Params,
     learning_rate: float,
     old_log_prob: torch.Tensor,
     extrinsic_advantage: torch.Tensor,
@@ -135,18 +126,18 @@ def meta_loss_released_code(
     proxy λ-return (see DESIGN notes). Kept for comparison, not a gradient of
     ``J_ex``.
     """
-    params = params.detach()
-    new_params = params - step_sizes * inner_grads.detach()
+    params = {k: p.detach() for k, p in params.items()}
     objective, outer_grads = outer_gradient(
         log_prob_fn,
-        new_params,
+        _step(params, step_sizes, inner_grads),
         lambda lp: joint_importance_sampled_objective(lp, old_log_prob, extrinsic_advantage, weights),
     )
     count = weights.sum().clamp_min(1)
 
-    def mean_log_prob(p: TensorDictBase) -> torch.Tensor:
+    def mean_log_prob(p: Params) -> torch.Tensor:
         return (weights * log_prob_fn(p)).sum() / count
 
-    _, g_hat = torch.func.jvp(mean_log_prob, (params,), (step_sizes * outer_grads / learning_rate,))
+    direction = {k: step_sizes[k] * outer_grads[k] / learning_rate for k in params}
+    _, g_hat = torch.func.jvp(mean_log_prob, (params,), (direction,))
     loss = g_hat.detach() * (weights * proxy_return).sum() / count
     return loss, objective
