@@ -12,13 +12,13 @@ MOVES = (-1, 0, 1)
 def action_labels(observation: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(good, bad)`` per agent: the move approaches 0 from the agent's own value / moves away.
 
-    ``observation`` is ``[..., n_agents, 2]`` (own value first), ``action`` action
-    indices ``[..., n_agents]`` (0: −1, 1: stay, 2: +1). Staying is neither.
+    ``observation`` is ``[..., n_agents, 2]`` (own value first, raw or scaled),
+    ``action`` action indices ``[..., n_agents]`` (0: −1, 1: stay, 2: +1).
+    Staying is neither; any move from 0 moves away.
     """
-    value = observation[..., 0]
-    step = action.to(value.dtype) - 1
-    distance, new_distance = value.abs(), (value + step).abs()
-    return new_distance < distance, new_distance > distance
+    side = torch.sign(observation[..., 0])
+    step = action.to(side.dtype) - 1
+    return step * side < 0, (step != 0) & (step * side >= 0)
 
 
 class PursuitEnv(EnvBase):
@@ -27,14 +27,19 @@ class PursuitEnv(EnvBase):
     Each agent holds an integer in ``{-max_value, …, max_value}`` (uniform at
     reset) and moves it by −1, 0 or +1; moves leaving that range are masked.
     The team reward is ``+reward_scale`` when both agents approach the hidden
-    target 0, ``−reward_scale`` when both move away, 0 otherwise. An episode
-    terminates when both values are 0 and is truncated after ``max_steps``
-    (default 20: twice the longest distance to the target).
+    target 0, ``−reward_scale`` when both move away, 0 otherwise. The game
+    lasts ``max_steps`` steps (default 20: twice the longest distance to the
+    target) and ends earlier when both values are 0; both ends are
+    terminations (``truncated`` stays False). A time limit treated as
+    truncation would be bootstrapped as if the game went on, and then cycles
+    of moving away and back are worth more than reaching the target.
 
     Keys (group ``"agents"``, 2 agents): ``("agents", "observation")`` = (own
     value, other's value), ``("agents", "action_mask")``, ``("agents",
     "action")`` (index into −1/0/+1), ``"state"`` = both values, team
-    ``"reward"``, ``done``/``terminated``/``truncated``.
+    ``"reward"``, ``done``/``terminated``/``truncated``. With ``normalize``
+    (default) observation and state are divided by ``max_value``, so networks
+    see inputs in [−1, 1]; ``normalize=False`` gives the raw integers.
     """
 
     n_agents = 2
@@ -47,6 +52,7 @@ class PursuitEnv(EnvBase):
         max_steps: int = 20,
         max_value: int = 10,
         reward_scale: float = 0.01,
+        normalize: bool = True,
         device: torch.device | str | None = None,
         seed: int | None = None,
     ) -> None:
@@ -55,6 +61,7 @@ class PursuitEnv(EnvBase):
                 raise ValueError(f"{name} must be >= 1, got {name}={value}")
         super().__init__(device=device, batch_size=torch.Size([num_envs]))
         self.max_steps, self.max_value, self.reward_scale = max_steps, max_value, reward_scale
+        self.observation_scale = 1.0 / max_value if normalize else 1.0
         self.values = torch.zeros(num_envs, self.n_agents, dtype=torch.long, device=self.device)
         self.steps = torch.zeros(num_envs, dtype=torch.long, device=self.device)
         self.rng = torch.Generator(device=self.device)
@@ -64,13 +71,14 @@ class PursuitEnv(EnvBase):
     def _make_specs(self) -> None:
         b, n, dev = self.batch_size, self.n_agents, self.device
         agents = (*b, n)
+        high = self.max_value * self.observation_scale
         self.observation_spec = Composite(
             agents=Composite(
-                observation=Bounded(-self.max_value, self.max_value, (*agents, 2), dtype=torch.float32, device=dev),
+                observation=Bounded(-high, high, (*agents, 2), dtype=torch.float32, device=dev),
                 action_mask=Categorical(2, (*agents, self.n_actions), dtype=torch.bool, device=dev),
                 shape=agents,
             ),
-            state=Bounded(-self.max_value, self.max_value, (*b, n), dtype=torch.float32, device=dev),
+            state=Bounded(-high, high, (*b, n), dtype=torch.float32, device=dev),
             shape=b,
         )
         self.action_spec = Composite(
@@ -83,12 +91,16 @@ class PursuitEnv(EnvBase):
     def _set_seed(self, seed: int | None) -> None:
         self.rng.manual_seed(int(seed))
 
-    def _observe(self) -> TensorDict:
-        values = self.values.float()
-        own_other = torch.stack([values, values.flip(-1)], dim=-1)
+    def _action_mask(self) -> torch.Tensor:
         mask = torch.ones(*self.batch_size, self.n_agents, self.n_actions, dtype=torch.bool, device=self.device)
         mask[..., 0] = self.values > -self.max_value
         mask[..., 2] = self.values < self.max_value
+        return mask
+
+    def _observe(self) -> TensorDict:
+        values = self.values.float() * self.observation_scale
+        own_other = torch.stack([values, values.flip(-1)], dim=-1)
+        mask = self._action_mask()
         return TensorDict(
             {"agents": TensorDict({"observation": own_other, "action_mask": mask}, (*self.batch_size, self.n_agents)),
              "state": values},
@@ -117,19 +129,20 @@ class PursuitEnv(EnvBase):
 
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
         action = tensordict.get(("agents", "action")).long()
-        if ((action < 0) | (action >= self.n_actions)).any():
-            raise ValueError(f"('agents', 'action') must be in [0, {self.n_actions}), got {action[(action < 0) | (action >= self.n_actions)][0].item()}")
-        mask = self._observe().get(("agents", "action_mask"))
-        if not mask.gather(-1, action.unsqueeze(-1)).all():
-            bad = action[~mask.gather(-1, action.unsqueeze(-1)).squeeze(-1)][0].item()
-            raise ValueError(f"('agents', 'action')={bad} is outside the action mask ('agents', 'action_mask')")
-        good, bad = action_labels(self._observe().get(("agents", "observation")), action)
+        invalid = (action < 0) | (action >= self.n_actions)
+        if invalid.any():
+            raise ValueError(f"('agents', 'action')={action[invalid][0].item()} is not in [0, {self.n_actions})")
+        allowed = self._action_mask().gather(-1, action.unsqueeze(-1)).squeeze(-1)
+        if not allowed.all():
+            raise ValueError(
+                f"('agents', 'action')={action[~allowed][0].item()} is outside the action mask ('agents', 'action_mask')"
+            )
+        good, bad = action_labels(self.values.unsqueeze(-1), action)
         reward = self.reward_scale * (good.all(-1).float() - bad.all(-1).float())
         self.values = self.values + action - 1
         self.steps = self.steps + 1
-        terminated = (self.values == 0).all(-1, keepdim=True)
-        truncated = (self.steps >= self.max_steps).unsqueeze(-1) & ~terminated
+        terminated = (self.values == 0).all(-1, keepdim=True) | (self.steps >= self.max_steps).unsqueeze(-1)
         out = self._observe()
-        out.update({"reward": reward.unsqueeze(-1), "terminated": terminated, "truncated": truncated,
-                    "done": terminated | truncated})
+        out.update({"reward": reward.unsqueeze(-1), "terminated": terminated, "done": terminated.clone(),
+                    "truncated": torch.zeros_like(terminated)})
         return out
