@@ -169,16 +169,27 @@ class LIIRLoss(LossModule):
     def _value(network: TensorDictModuleBase, tensordict: TensorDictBase) -> torch.Tensor:
         return network(tensordict.select(*network.in_keys, strict=False).copy()).get(network.out_keys[0])
 
-    def estimate_values(self, tensordict: TensorDictBase, r_in: torch.Tensor | None = None) -> TensorDictBase:
+    def estimate_values(
+        self,
+        tensordict: TensorDictBase,
+        r_in: torch.Tensor | None = None,
+        proxy_value: torch.Tensor | None = None,
+        value: torch.Tensor | None = None,
+    ) -> TensorDictBase:
         """Proxy and extrinsic TD(λ) targets and advantages of a ``[*B, T]`` batch.
 
         The proxy ones (per agent, on r_ex + λ·r_in) are differentiable in η
-        through ``r_in`` (computed here when not given); the critics' values are
-        constants, and the extrinsic ones carry no gradient.
+        through ``r_in``; the critics' values are constants and the extrinsic
+        estimates carry no gradient. ``r_in`` and the values at the root are
+        computed when not given.
         """
         keys = self.tensor_keys
         if r_in is None:
             r_in = self._value(self.intrinsic_reward_network, tensordict)
+        if proxy_value is None:
+            proxy_value = self._value(self.proxy_value_network, tensordict)
+        if value is None:
+            value = self._value(self.extrinsic_value_network, tensordict)
         nxt = tensordict.get("next")
         agent_done, agent_terminated = nxt.get(keys.done), nxt.get(keys.terminated)
         if keys.agent_mask is not None and keys.agent_mask in nxt.keys(True, True):
@@ -188,8 +199,8 @@ class LIIRLoss(LossModule):
             agent_terminated = agent_terminated.unsqueeze(-2) | died
         data = TensorDict(
             {
-                keys.proxy_value: self._value(self.proxy_value_network, tensordict).detach(),
-                keys.value: self._value(self.extrinsic_value_network, tensordict).detach(),
+                keys.proxy_value: proxy_value.detach(),
+                keys.value: value.detach(),
                 "next": {
                     keys.proxy_value: self._value(self.proxy_value_network, nxt).detach(),
                     keys.value: self._value(self.extrinsic_value_network, nxt).detach(),
@@ -219,7 +230,9 @@ class LIIRLoss(LossModule):
         tensordict = check_and_fill_actions(type(self).__name__, tensordict, valid, keys.action, keys.action_mask)
 
         r_in = self._value(self.intrinsic_reward_network, tensordict)
-        estimates = self.estimate_values(tensordict, r_in)
+        proxy_value = self._value(self.proxy_value_network, tensordict)
+        value = self._value(self.extrinsic_value_network, tensordict)
+        estimates = self.estimate_values(tensordict, r_in, proxy_value, value)
         proxy_adv = estimates.get(keys.proxy_advantage)[..., 0]
         ex_adv = estimates.get(keys.advantage).expand(*valid.shape)
         w = valid.to(proxy_adv.dtype)
@@ -229,11 +242,9 @@ class LIIRLoss(LossModule):
         loss_objective = -masked_mean(log_prob * proxy_adv.detach(), w)
         loss_entropy = -self.entropy_coeff * masked_mean(entropy, w)
 
-        proxy_value = self._value(self.proxy_value_network, tensordict)
         loss_proxy_value = self.critic_coeff * masked_mean(
             (proxy_value - estimates.get(keys.proxy_value_target).detach()).pow(2)[..., 0], w
         )
-        value = self._value(self.extrinsic_value_network, tensordict)
         loss_extrinsic_value = self.critic_coeff * masked_mean(
             (value - estimates.get(keys.value_target)).pow(2), team_w
         )
