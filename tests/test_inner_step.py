@@ -27,7 +27,8 @@ def test_modelled_step_equals_real_step(float64, opt, max_grad_norm):
     optimizer.zero_grad()
     net(x).sin().sum().backward()
     grads = [p.grad.clone() for p in params]
-    modelled = [p.detach() - s * g for p, s, g in zip(params, InnerStep(optimizer, max_grad_norm).step_sizes(params, grads), grads)]
+    sizes = InnerStep(optimizer, max_grad_norm).step_sizes(params, grads)
+    modelled = [p.detach() - s * g for p, s, g in zip(params, sizes, grads)]
     if max_grad_norm is not None:
         torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
     optimizer.step()

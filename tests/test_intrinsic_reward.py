@@ -36,7 +36,8 @@ def test_bad_bound():
 
 def _env(num_envs=4, lambda_in=0.1):
     intrinsic = make_intrinsic_reward(2, 3, 2, num_cells=(8,))
-    return TransformedEnv(PursuitEnv(num_envs=num_envs, seed=0), IntrinsicRewardTransform(intrinsic, lambda_in)), intrinsic
+    env = TransformedEnv(PursuitEnv(num_envs=num_envs, seed=0), IntrinsicRewardTransform(intrinsic, lambda_in))
+    return env, intrinsic
 
 
 def test_env_transform_specs_and_values():

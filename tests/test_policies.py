@@ -16,7 +16,9 @@ N, OBS, ACT = 3, 4, 5
 
 def make(kind):
     torch.manual_seed(0)
-    return make_gru_policy(N, OBS, ACT, hidden_size=8) if kind == "gru" else make_mlp_policy(N, OBS, ACT, num_cells=(16,))
+    if kind == "gru":
+        return make_gru_policy(N, OBS, ACT, hidden_size=8)
+    return make_mlp_policy(N, OBS, ACT, num_cells=(16,))
 
 
 def batch(shape, one_allowed=False):

@@ -118,8 +118,11 @@ class PursuitEnv(EnvBase):
 
     def _reset(self, tensordict: TensorDictBase | None = None) -> TensorDictBase:
         reset = None if tensordict is None else tensordict.get("_reset", None)
-        reset = torch.ones(self.batch_size, dtype=torch.bool, device=self.device) if reset is None else reset.reshape(self.batch_size)
-        new = torch.randint(-self.max_value, self.max_value + 1, self.values.shape, generator=self.rng, device=self.device)
+        if reset is None:
+            reset = torch.ones(self.batch_size, dtype=torch.bool, device=self.device)
+        reset = reset.reshape(self.batch_size)
+        new = torch.randint(-self.max_value, self.max_value + 1, self.values.shape,
+                            generator=self.rng, device=self.device)
         self.values = torch.where(reset.unsqueeze(-1), new, self.values)
         self.steps = torch.where(reset, 0, self.steps)
         out = self._observe()
@@ -134,9 +137,8 @@ class PursuitEnv(EnvBase):
             raise ValueError(f"('agents', 'action')={action[invalid][0].item()} is not in [0, {self.n_actions})")
         allowed = self._action_mask().gather(-1, action.unsqueeze(-1)).squeeze(-1)
         if not allowed.all():
-            raise ValueError(
-                f"('agents', 'action')={action[~allowed][0].item()} is outside the action mask ('agents', 'action_mask')"
-            )
+            raise ValueError(f"('agents', 'action')={action[~allowed][0].item()} "
+                             "is outside the action mask ('agents', 'action_mask')")
         good, bad = action_labels(self.values.unsqueeze(-1), action)
         reward = self.reward_scale * (good.all(-1).float() - bad.all(-1).float())
         self.values = self.values + action - 1

@@ -10,13 +10,7 @@ from tensordict.utils import NestedKey
 from torchrl.objectives import LossModule, ValueEstimators
 from torchrl.objectives.value import MultiAgentGAE
 
-from torchrl_liir.objectives.common import (
-    check_and_fill_actions,
-    check_keys,
-    PolicyTerms,
-    masked_mean,
-    valid_mask,
-)
+from torchrl_liir.objectives.common import PolicyTerms, masked_mean, prepare_batch, run_module
 
 
 class MultiAgentActorCriticLoss(LossModule):
@@ -83,25 +77,16 @@ class MultiAgentActorCriticLoss(LossModule):
                 advantage=keys.advantage, value_target=keys.value_target,
             )
 
-    def _value(self, tensordict: TensorDictBase) -> torch.Tensor:
-        net = self.critic_network
-        return net(tensordict.select(*net.in_keys, strict=False).copy()).get(net.out_keys[0])
-
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
         keys = self.tensor_keys
-        check_keys(type(self).__name__, tensordict, {
-            "action": keys.action, "reward": ("next", keys.reward),
-            "done": ("next", keys.done), "terminated": ("next", keys.terminated),
-        })
-        valid = valid_mask(tensordict, self.n_agents, keys.padding_mask, keys.agent_mask)
-        tensordict = check_and_fill_actions(type(self).__name__, tensordict, valid, keys.action, keys.action_mask)
+        tensordict, valid = prepare_batch(type(self).__name__, tensordict, keys, self.n_agents)
         nxt = tensordict.get("next")
-        value = self._value(tensordict)
+        value = run_module(self.critic_network, tensordict)
         data = TensorDict(
             {
                 keys.value: value.detach(),
                 "next": {
-                    keys.value: self._value(nxt).detach(),
+                    keys.value: run_module(self.critic_network, nxt).detach(),
                     keys.reward: nxt.get(keys.reward),
                     keys.done: nxt.get(keys.done),
                     keys.terminated: nxt.get(keys.terminated),

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey, unravel_key
+from torch import nn
 from torchrl.modules import set_recurrent_mode
 
 
@@ -36,6 +36,27 @@ def valid_mask(
     return mask
 
 
+def prepare_batch(
+    loss_name: str, tensordict: TensorDictBase, keys, n_agents: int
+) -> tuple[TensorDictBase, torch.Tensor]:
+    """Checks a loss's input keys and actions; returns the log-prob-safe batch and the valid mask.
+
+    ``keys`` is the loss's ``tensor_keys`` (action, action_mask, reward, done,
+    terminated, padding_mask, agent_mask).
+    """
+    check_keys(loss_name, tensordict, {
+        "action": keys.action, "reward": ("next", keys.reward),
+        "done": ("next", keys.done), "terminated": ("next", keys.terminated),
+    })
+    valid = valid_mask(tensordict, n_agents, keys.padding_mask, keys.agent_mask)
+    return check_and_fill_actions(loss_name, tensordict, valid, keys.action, keys.action_mask), valid
+
+
+def run_module(network: TensorDictModuleBase, tensordict: TensorDictBase) -> torch.Tensor:
+    """The first output of ``network`` on ``tensordict``, without writing into it."""
+    return network(tensordict.select(*network.in_keys, strict=False).copy()).get(network.out_keys[0])
+
+
 def masked_mean(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """``Σ w·x / Σ w`` (0 when nothing is valid)."""
     return (weights * x).sum() / weights.sum().clamp_min(1)
@@ -63,7 +84,8 @@ def check_and_fill_actions(
     if (valid & ~allowed).any():
         idx = tuple(i.item() for i in (valid & ~allowed).nonzero()[0])
         raise ValueError(
-            f"{loss_name}: {action_key!r}={action[idx].item()} at index {idx} is outside the action mask {action_mask_key!r}"
+            f"{loss_name}: {action_key!r}={action[idx].item()} at index {idx} "
+            f"is outside the action mask {action_mask_key!r}"
         )
     out.set(action_mask_key, mask | ~valid.unsqueeze(-1))
     return out

@@ -12,13 +12,7 @@ from torchrl.objectives import LossModule, ValueEstimators
 from torchrl.objectives.value import GAE, MultiAgentGAE
 
 from torchrl_liir.modules.intrinsic_reward import proxy_reward
-from torchrl_liir.objectives.common import (
-    check_and_fill_actions,
-    check_keys,
-    PolicyTerms,
-    masked_mean,
-    valid_mask,
-)
+from torchrl_liir.objectives.common import PolicyTerms, masked_mean, prepare_batch, run_module
 from torchrl_liir.objectives.inner_step import InnerStep
 from torchrl_liir.objectives.meta_gradient import (
     meta_loss_fast,
@@ -165,10 +159,6 @@ class LIIRLoss(LossModule):
         module = PolicyTerms(self.actor_network, self.tensor_keys.action)
         return torch.func.functional_call(module, {f"actor.{k}": v for k, v in params.items()}, (tensordict,))
 
-    @staticmethod
-    def _value(network: TensorDictModuleBase, tensordict: TensorDictBase) -> torch.Tensor:
-        return network(tensordict.select(*network.in_keys, strict=False).copy()).get(network.out_keys[0])
-
     def estimate_values(
         self,
         tensordict: TensorDictBase,
@@ -185,11 +175,11 @@ class LIIRLoss(LossModule):
         """
         keys = self.tensor_keys
         if r_in is None:
-            r_in = self._value(self.intrinsic_reward_network, tensordict)
+            r_in = run_module(self.intrinsic_reward_network, tensordict)
         if proxy_value is None:
-            proxy_value = self._value(self.proxy_value_network, tensordict)
+            proxy_value = run_module(self.proxy_value_network, tensordict)
         if value is None:
-            value = self._value(self.extrinsic_value_network, tensordict)
+            value = run_module(self.extrinsic_value_network, tensordict)
         nxt = tensordict.get("next")
         agent_done, agent_terminated = nxt.get(keys.done), nxt.get(keys.terminated)
         if keys.agent_mask is not None and keys.agent_mask in nxt.keys(True, True):
@@ -202,8 +192,8 @@ class LIIRLoss(LossModule):
                 keys.proxy_value: proxy_value.detach(),
                 keys.value: value.detach(),
                 "next": {
-                    keys.proxy_value: self._value(self.proxy_value_network, nxt).detach(),
-                    keys.value: self._value(self.extrinsic_value_network, nxt).detach(),
+                    keys.proxy_value: run_module(self.proxy_value_network, nxt).detach(),
+                    keys.value: run_module(self.extrinsic_value_network, nxt).detach(),
                     keys.proxy_reward: proxy_reward(nxt.get(keys.reward), r_in, self.lambda_in),
                     keys.reward: nxt.get(keys.reward),
                     keys.done: nxt.get(keys.done),
@@ -222,16 +212,11 @@ class LIIRLoss(LossModule):
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
         keys = self.tensor_keys
-        check_keys(type(self).__name__, tensordict, {
-            "action": keys.action, "reward": ("next", keys.reward),
-            "done": ("next", keys.done), "terminated": ("next", keys.terminated),
-        })
-        valid = valid_mask(tensordict, self.n_agents, keys.padding_mask, keys.agent_mask)
-        tensordict = check_and_fill_actions(type(self).__name__, tensordict, valid, keys.action, keys.action_mask)
+        tensordict, valid = prepare_batch(type(self).__name__, tensordict, keys, self.n_agents)
 
-        r_in = self._value(self.intrinsic_reward_network, tensordict)
-        proxy_value = self._value(self.proxy_value_network, tensordict)
-        value = self._value(self.extrinsic_value_network, tensordict)
+        r_in = run_module(self.intrinsic_reward_network, tensordict)
+        proxy_value = run_module(self.proxy_value_network, tensordict)
+        value = run_module(self.extrinsic_value_network, tensordict)
         estimates = self.estimate_values(tensordict, r_in, proxy_value, value)
         proxy_adv = estimates.get(keys.proxy_advantage)[..., 0]
         ex_adv = estimates.get(keys.advantage).expand(*valid.shape)

@@ -27,7 +27,9 @@ class Components:
     max_grad_norm: float | None
 
 
-def make_env(cfg: DictConfig, device: torch.device, num_envs: int, seed: int, actor: TensorDictModuleBase | None = None) -> EnvBase:
+def make_env(
+    cfg: DictConfig, device: torch.device, num_envs: int, seed: int, actor: TensorDictModuleBase | None = None
+) -> EnvBase:
     """The configured environment with an episode-start marker (and the policy's RNN primer)."""
     env = PursuitEnv(num_envs=num_envs, max_steps=cfg.env.max_steps, max_value=cfg.env.max_value,
                      device=device, seed=seed)
