@@ -84,7 +84,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     device = args.device
-    print(f"device: {torch.cuda.get_device_name() if device.startswith('cuda') else platform.processor() or 'cpu'}"
+    cpu = f"{platform.machine()} CPU"
+    print(f"device: {torch.cuda.get_device_name() if device.startswith('cuda') else cpu}"
           f" ({torch.get_num_threads()} threads); torch {torch.__version__}, torchrl {torchrl.__version__}, "
           f"tensordict {tensordict.__version__}; median of {args.repeats}\n")
     print("| batch | episodes×steps×agents | policy | reference (s) | fast (s) | fast speed-up |")
