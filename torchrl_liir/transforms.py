@@ -39,6 +39,9 @@ class IntrinsicRewardTransform(Transform):
     ) -> None:
         if lambda_in < 0:
             raise ValueError(f"lambda_in must be >= 0, got lambda_in={lambda_in}")
+        for name, key in (("out_key", intrinsic_reward.out_keys[0]), ("proxy_reward_key", proxy_reward_key)):
+            if isinstance(key, str):
+                raise ValueError(f"{name}={key!r} must be nested under the agents' group, e.g. ('agents', {key!r})")
         super().__init__(
             in_keys=list(intrinsic_reward.in_keys),
             out_keys=[intrinsic_reward.out_keys[0], proxy_reward_key],

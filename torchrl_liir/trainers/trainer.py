@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def _step(components: Components, losses: TensorDictBase, update: int, checkpoin
         # The policy clip must equal the one InnerStep models; η is not clipped (as in the released code).
         clip = components.max_grad_norm if name != "intrinsic" and components.max_grad_norm else float("inf")
         norms[f"grad_norm_{name}"] = norm = torch.nn.utils.clip_grad_norm_(params, clip).item()
-        if not torch.isfinite(torch.tensor(norm)):
+        if not math.isfinite(norm):
             save_checkpoint(components, checkpoint, update, frames)
             raise NonFiniteLossError(f"grad_norm_{name}={norm} at update {update}; last good checkpoint: {checkpoint}")
     for opt in components.optimizers.values():
