@@ -145,3 +145,29 @@ def test_released_code_variant(setup):
     expected = torch.autograd.grad(g_hat * mean_return, eta)
     for a, b in zip(got, expected):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("opt", ["sgd", "rmsprop"])
+def test_the_trainers_policy_step_lands_on_the_modelled_theta_prime(float64, opt):
+    """J_ex(θ') reported by the loss equals J_ex at the parameters the real clipped optimiser step reaches."""
+    nets = make_nets("mlp")
+    actor = nets[0]
+    optimizer = (torch.optim.SGD(actor.parameters(), lr=0.3) if opt == "sgd"
+                 else torch.optim.RMSprop(actor.parameters(), lr=0.01))
+    loss = make_loss(nets, optimizer, max_grad_norm=0.05)
+    batch = random_batch(actor, seed=6)
+    for _ in range(2):
+        out = loss(batch)
+        optimizer.zero_grad()
+        sum(v for k, v in out.items() if k.startswith("loss_")).backward()
+        torch.nn.utils.clip_grad_norm_(actor.parameters(), 0.05)
+        w = (batch["collector", "mask"].unsqueeze(-1) & batch["agents", "alive"]).double()
+        data = batch.copy()
+        data["agents", "action_mask"] = batch["agents", "action_mask"] | ~w.bool().unsqueeze(-1)
+        with torch.no_grad():
+            old = actor.get_dist(data.copy()).log_prob(batch["agents", "action"])
+            optimizer.step()
+            new = actor.get_dist(data.copy()).log_prob(batch["agents", "action"])
+            advantage = loss.estimate_values(batch)["advantage"].expand_as(new)
+        reached = (w * torch.exp(new - old) * advantage).sum() / w.sum()
+        torch.testing.assert_close(out["meta_objective"], reached)
