@@ -39,12 +39,12 @@ def test_transitions_and_team_reward():
 
 
 def test_reaching_the_target_terminates_and_the_game_has_a_fixed_length():
-    env = at([[1, -1], [5, 5]], max_steps=3)
-    out = step(env, [[LEFT, RIGHT], [STAY, STAY]])
-    assert out["terminated"][:, 0].tolist() == [True, False]
-    step(env, [[STAY, STAY], [STAY, STAY]])
-    out = step(env, [[STAY, STAY], [STAY, STAY]])
-    assert out["terminated"][1, 0] and out["done"][1, 0] and not out["truncated"].any()
+    env = at([[1, -1], [5, 5], [1, 3]], max_steps=3)
+    out = step(env, [[LEFT, RIGHT], [STAY, STAY], [LEFT, LEFT]])
+    assert out["terminated"][:, 0].tolist() == [True, False, False]  # one agent at 0 is not enough
+    step(env, [[STAY, STAY]] * 3)
+    out = step(env, [[STAY, STAY]] * 3)
+    assert out["terminated"][1:, 0].all() and out["done"][1:, 0].all() and not out["truncated"].any()
 
 
 def test_mask_keeps_values_in_range_and_bad_actions_are_rejected():
@@ -57,10 +57,11 @@ def test_mask_keeps_values_in_range_and_bad_actions_are_rejected():
         step(env, [[3, STAY]])
 
 
-def test_partial_reset_only_resets_selected_envs():
+@pytest.mark.parametrize("mask_shape", [(2, 1), (2,)])
+def test_partial_reset_only_resets_selected_envs(mask_shape):
     env = at([[7, 7], [7, 7]])
     env.steps[:] = 5
-    env.reset(TensorDict({"_reset": torch.tensor([[True], [False]])}, [2]))
+    env.reset(TensorDict({"_reset": torch.tensor([True, False]).reshape(mask_shape)}, [2]))
     assert env.values[1].tolist() == [7, 7] and env.steps.tolist() == [0, 5]
 
 
@@ -73,11 +74,11 @@ def test_normalised_observations_and_random_rollouts_respect_the_mask():
 
 
 def test_action_labels():
-    obs = torch.tensor([[3.0, 0.0], [-2.0, 0.0], [0.0, 0.0], [0.3, 0.0]]).unsqueeze(1)
-    action = torch.tensor([[LEFT], [LEFT], [RIGHT], [STAY]])
+    obs = torch.tensor([[3.0, 0.0], [-2.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.3, 0.0]]).unsqueeze(1)
+    action = torch.tensor([[LEFT], [LEFT], [RIGHT], [STAY], [STAY]])
     good, bad = action_labels(obs, action)
-    assert good[:, 0].tolist() == [True, False, False, False]
-    assert bad[:, 0].tolist() == [False, True, True, False]
+    assert good[:, 0].tolist() == [True, False, False, False, False]
+    assert bad[:, 0].tolist() == [False, True, True, False, False]
 
 
 def test_seed_reproduces_initial_values():
