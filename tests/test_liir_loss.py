@@ -171,3 +171,19 @@ def test_the_trainers_policy_step_lands_on_the_modelled_theta_prime(float64, opt
             advantage = loss.estimate_values(batch)["advantage"].expand_as(new)
         reached = (w * torch.exp(new - old) * advantage).sum() / w.sum()
         torch.testing.assert_close(out["meta_objective"], reached)
+
+
+@pytest.mark.parametrize("use_td_params", [True, False])
+def test_actor_whose_weights_functional_call_ignores_is_rejected(use_td_params):
+    from tensordict.nn import TensorDictModule
+    from torchrl.modules import MaskedCategorical, MultiAgentMLP, ProbabilisticActor
+
+    nets = list(make_nets("mlp"))
+    mlp = MultiAgentMLP(4, 5, 3, centralized=False, share_params=True, use_td_params=use_td_params, num_cells=[8])
+    nets[0] = ProbabilisticActor(
+        TensorDictModule(mlp, [("agents", "observation")], [("agents", "logits")]),
+        in_keys={"logits": ("agents", "logits"), "mask": ("agents", "action_mask")},
+        out_keys=[("agents", "action")], distribution_class=MaskedCategorical,
+    )
+    with pytest.raises(ValueError, match="functional_call silently ignores"):
+        LIIRLoss(*nets, inner_step=InnerStep(torch.optim.SGD(nets[0].parameters(), lr=0.1)))

@@ -17,16 +17,13 @@ class MultiAgentGRU(TensorDictModuleBase):
     TorchRL's ``GRUModule`` rejects an agent dimension, hence this module. It
     follows ``GRUModule``'s protocol: in step mode (collectors) it reads the
     hidden state from ``hidden_key`` (zeros when absent), resets it where
-    ``is_init`` is set and writes the new one to ``("next", *hidden_key)``; in
-    recurrent mode (``with torchrl.modules.set_recurrent_mode(True)``, as in a
-    loss) it unrolls a ``[*B, T]`` batch from the stored hidden state at t = 0,
-    resetting at every ``is_init``. :meth:`make_tensordict_primer` registers
-    the hidden state with the environment.
-
-    The cell equations are written out with ``nn.Linear`` (not ``nn.GRUCell``)
-    so forward-mode AD (``torch.func.jvp``, used by the fast meta-gradient)
-    and double backward work on every device, which fused RNN kernels do not
-    guarantee.
+    ``is_init`` is set and writes the new one to ``("next", *hidden_key)``. In
+    recurrent mode (inside ``torchrl.modules.set_recurrent_mode(True)``, as in
+    a loss, or with ``default_recurrent_mode=True`` outside any such context)
+    it unrolls a ``[*B, T]`` batch (time last) from the stored hidden state at
+    t = 0, resetting to zeros at every ``is_init``, and writes every step's
+    hidden state to ``("next", *hidden_key)``. :meth:`make_tensordict_primer`
+    registers the hidden state with the environment.
     """
 
     def __init__(
@@ -40,6 +37,7 @@ class MultiAgentGRU(TensorDictModuleBase):
         hidden_key: NestedKey = ("agents", "rnn_hidden"),
         is_init_key: NestedKey = "is_init",
         device: torch.device | str | None = None,
+        default_recurrent_mode: bool | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(hidden_key, str) and len(hidden_key) != 2:
@@ -47,8 +45,17 @@ class MultiAgentGRU(TensorDictModuleBase):
         self.in_keys = [in_key, is_init_key, hidden_key]
         self.out_keys = [out_key, ("next", *((hidden_key,) if isinstance(hidden_key, str) else hidden_key))]
         self.hidden_size, self.n_agents = hidden_size, n_agents
+        self._recurrent_mode = default_recurrent_mode
+        # Hand-written cell (not nn.GRUCell / nn.GRU): forward-mode AD and double backward
+        # then work on every device, which the fused cuDNN / _thnn_fused_gru_cell kernels do not guarantee.
         self.input_map = nn.Linear(input_size, 3 * hidden_size, device=device)
         self.hidden_map = nn.Linear(hidden_size, 3 * hidden_size, device=device)
+
+    @property
+    def recurrent_mode(self) -> bool:
+        """Whether :meth:`forward` unrolls a time dim: the global mode if set, else the module default."""
+        mode = recurrent_mode()
+        return bool(self._recurrent_mode) if mode is None else mode
 
     def cell(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """``torch.nn.GRUCell``'s update: gates r, z and candidate n."""
@@ -66,17 +73,19 @@ class MultiAgentGRU(TensorDictModuleBase):
         return hidden.to(x.dtype)
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        """Writes the GRU features and the next hidden state, one step or a whole ``[*B, T]`` sequence."""
         x = tensordict.get(self.in_keys[0])
         is_init = tensordict.get(self.in_keys[1]).bool().unsqueeze(-1)
         h = self._initial_hidden(tensordict, x)
-        if recurrent_mode():
+        if self.recurrent_mode:
+            if tensordict.batch_dims == 0:
+                raise ValueError("MultiAgentGRU in recurrent mode needs a tensordict with a time batch dim")
             h = h[..., 0, :, :]
             outputs = []
             for t in range(x.shape[-3]):
                 h = self.cell(x[..., t, :, :], torch.where(is_init[..., t, :, :], 0.0, h))
                 outputs.append(h)
-            out = torch.stack(outputs, dim=-3)
-            next_hidden = out
+            out = next_hidden = torch.stack(outputs, dim=-3)
         else:
             out = next_hidden = self.cell(x, torch.where(is_init, 0.0, h))
         tensordict.set(self.out_keys[0], out)

@@ -44,8 +44,10 @@ def make_mlp_policy(
     """π_θ(u_i | o_i): one MLP shared by all agents, masked categorical over actions.
 
     A plain ``MLP`` over the last dim is shared across the agent dim by
-    construction; ``MultiAgentMLP`` keeps its weights in TensorDictParams, which
-    ``torch.func.functional_call`` (used by the meta-gradient) cannot substitute.
+    construction. ``MultiAgentMLP(share_params=True)`` is not used: its forward
+    swaps its own stored weights into its network, so
+    ``torch.func.functional_call`` (used by the meta-gradient) is silently
+    ignored, with ``use_td_params`` True or False.
     ``n_agents`` is unused; it keeps the signature of :func:`make_gru_policy`.
     """
     mlp = MLP(in_features=obs_dim, out_features=n_actions, num_cells=list(num_cells),

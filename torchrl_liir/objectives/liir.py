@@ -8,6 +8,7 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModule, TensorDictModuleBase, TensorDictParams
 from tensordict.utils import NestedKey
+from torchrl.modules.models.multiagent import MultiAgentNetBase
 from torchrl.objectives import LossModule, ValueEstimators
 from torchrl.objectives.value import GAE, MultiAgentGAE
 
@@ -98,11 +99,11 @@ class LIIRLoss(LossModule):
         if variant not in ("paper", "released_code"):
             raise ValueError(f"variant must be 'paper' or 'released_code', got variant={variant!r}")
         super().__init__()
-        if any(isinstance(m, TensorDictParams) for m in actor_network.modules()):
+        if any(isinstance(m, (TensorDictParams, MultiAgentNetBase)) for m in actor_network.modules()):
             raise ValueError(
-                "actor_network holds TensorDictParams (e.g. MultiAgentMLP(use_td_params=True)), which "
-                "torch.func.functional_call cannot substitute; build the policy from plain modules "
-                "(see make_mlp_policy)"
+                "actor_network holds a MultiAgentMLP/MultiAgentNetBase or TensorDictParams, whose weights "
+                "torch.func.functional_call silently ignores (the meta-gradient would be zero); build the "
+                "policy from plain modules (see make_mlp_policy)"
             )
         self.actor_network = actor_network
         self.intrinsic_reward_network = intrinsic_reward_network
