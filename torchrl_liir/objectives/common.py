@@ -28,10 +28,11 @@ def valid_mask(
     Padded time steps (``padding_key``, e.g. the collector's ``("collector", "mask")``)
     and dead agents (``agent_mask_key``) are excluded; absent keys count as all valid.
     """
+    keys = tensordict.keys(True, True)
     mask = torch.ones(*tensordict.batch_size, n_agents, dtype=torch.bool, device=tensordict.device)
-    if padding_key is not None and padding_key in tensordict.keys(True, True):
+    if padding_key is not None and padding_key in keys:
         mask = mask & tensordict.get(padding_key).bool().reshape(*tensordict.batch_size, 1)
-    if agent_mask_key is not None and agent_mask_key in tensordict.keys(True, True):
+    if agent_mask_key is not None and agent_mask_key in keys:
         mask = mask & tensordict.get(agent_mask_key).bool().reshape(*tensordict.batch_size, n_agents)
     return mask
 

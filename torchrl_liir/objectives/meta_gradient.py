@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 import torch
 
+from torchrl_liir.objectives.common import masked_mean
+
 Params = dict[str, torch.Tensor]
 LogProbFn = Callable[[Params], torch.Tensor]
 
@@ -34,8 +36,7 @@ def importance_sampled_objective(
     new_log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantage: torch.Tensor, weights: torch.Tensor
 ) -> torch.Tensor:
     """``J_ex(θ') = Σ w·exp(lp' − lp)·A_ex / Σ w`` per (time, agent) entry (Algorithm 1, step 5)."""
-    ratio = torch.exp(new_log_prob - old_log_prob.detach())
-    return (weights * ratio * advantage).sum() / weights.sum().clamp_min(1)
+    return masked_mean(torch.exp(new_log_prob - old_log_prob.detach()) * advantage, weights)
 
 
 def joint_importance_sampled_objective(
@@ -44,7 +45,7 @@ def joint_importance_sampled_objective(
     """Released-code variant: one ratio per time step, the product over valid agents."""
     log_ratio = (weights * (new_log_prob - old_log_prob.detach())).sum(-1)
     step_weights = (weights.sum(-1) > 0).to(weights.dtype)
-    return (step_weights * torch.exp(log_ratio) * advantage[..., 0]).sum() / step_weights.sum().clamp_min(1)
+    return masked_mean(torch.exp(log_ratio) * advantage[..., 0], step_weights)
 
 
 def outer_gradient(
@@ -82,8 +83,7 @@ def meta_loss_fast(
         lambda lp: importance_sampled_objective(lp, old_log_prob, extrinsic_advantage, weights),
     )
     _, c = torch.func.jvp(log_prob_fn, (params,), ({k: step_sizes[k] * outer_grads[k] for k in params},))
-    surrogate = -(weights * c.detach() * proxy_advantage).sum() / weights.sum().clamp_min(1)
-    return surrogate, objective
+    return -masked_mean(c.detach() * proxy_advantage, weights), objective
 
 
 def meta_loss_reference(
@@ -123,8 +123,8 @@ def meta_loss_released_code(
 
     ``ĝ = ⟨∇θ mean lp(θ), (S/α)⊙∇θ' J_joint(θ')⟩``: no advantage in the first
     factor, α dropped, the importance ratio joint over agents, and ``G_p`` the
-    proxy λ-return (see DESIGN notes). Kept for comparison, not a gradient of
-    ``J_ex``.
+    proxy λ-return. Kept for comparison (README, "The meta-gradient"); it is
+    not a gradient of ``J_ex``.
     """
     params = {k: p.detach() for k, p in params.items()}
     objective, outer_grads = outer_gradient(
@@ -132,12 +132,6 @@ def meta_loss_released_code(
         _step(params, step_sizes, inner_grads),
         lambda lp: joint_importance_sampled_objective(lp, old_log_prob, extrinsic_advantage, weights),
     )
-    count = weights.sum().clamp_min(1)
-
-    def mean_log_prob(p: Params) -> torch.Tensor:
-        return (weights * log_prob_fn(p)).sum() / count
-
     direction = {k: step_sizes[k] * outer_grads[k] / learning_rate for k in params}
-    _, g_hat = torch.func.jvp(mean_log_prob, (params,), (direction,))
-    loss = g_hat.detach() * (weights * proxy_return).sum() / count
-    return loss, objective
+    _, g_hat = torch.func.jvp(lambda p: masked_mean(log_prob_fn(p), weights), (params,), (direction,))
+    return g_hat.detach() * masked_mean(proxy_return, weights), objective

@@ -1,7 +1,7 @@
 """Validation of the trainer configuration: a bad value fails at once, in one line."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from omegaconf import DictConfig
@@ -17,7 +17,7 @@ class ConfigError(ValueError):
     """A configuration value is invalid; the message names the key and the value."""
 
 
-def _fail(key: str, value: Any, reason: str) -> None:
+def _fail(key: str, value: Any, reason: str) -> NoReturn:
     raise ConfigError(f"{key}={value!r}: {reason}")
 
 

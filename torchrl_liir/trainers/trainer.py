@@ -100,7 +100,9 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
             losses = components.loss(batch)
             norms = _step(components, losses, update, checkpoint, frames)
             collector.update_policy_weights_()
-            metrics = {**episode_metrics(batch), **{k: v.item() for k, v in losses.items()}, **norms}
+            # One device-to-host copy for all loss terms and diagnostics.
+            values = torch.stack([v.detach().float() for v in losses.values()]).tolist()
+            metrics = {**episode_metrics(batch), **dict(zip(losses.keys(), values)), **norms}
             for name, value in metrics.items():
                 logger.log_scalar(name, value, step=frames)
             progress.update(new_frames)
