@@ -1,10 +1,12 @@
 """Builds environments, networks, losses and optimisers from a trainer configuration."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 import torch
 from omegaconf import DictConfig
+from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModule, TensorDictModuleBase
 from torchrl.envs import Compose, EnvBase, InitTracker, TransformedEnv
 from torchrl.objectives import LossModule
@@ -16,15 +18,53 @@ from torchrl_liir.modules.intrinsic_reward import make_intrinsic_reward
 from torchrl_liir.objectives import InnerStep, LIIRLoss, MultiAgentActorCriticLoss
 
 
+def whole_batch(batch: TensorDictBase) -> Iterable[TensorDictBase]:
+    """On-policy losses see each collected batch of padded episodes once, whole."""
+    return (batch,)
+
+
+def no_hook(frames: int) -> None:
+    """Nothing to do between updates."""
+
+
 @dataclass
 class Components:
-    """Everything a training run updates or saves."""
+    """Everything a training run updates or saves.
+
+    ``actor`` acts in the collector (exploration included) and, under
+    ``ExplorationType.DETERMINISTIC``, greedily at test time. ``loss_inputs``
+    turns one collected batch of padded episodes into the inputs of successive
+    optimiser steps (a replay-buffer sample, PPO minibatches, ...);
+    ``after_update(frames)`` runs once per collected batch (target copies,
+    exploration schedules).
+    """
 
     actor: TensorDictModuleBase
     loss: LossModule
     optimizers: dict[str, torch.optim.Optimizer]
     intrinsic_reward: TensorDictModule | None
     max_grad_norm: float | None
+    loss_inputs: Callable[[TensorDictBase], Iterable[TensorDictBase]] = field(default=whole_batch)
+    after_update: Callable[[int], None] = field(default=no_hook)
+
+
+@dataclass(frozen=True)
+class EnvDims:
+    """Sizes read from an environment's specs."""
+
+    n_agents: int
+    n_actions: int
+    obs_dim: int
+    state_dim: int
+
+    @classmethod
+    def from_env(cls, env: EnvBase) -> EnvDims:
+        action = env.full_action_spec["agents", "action"]
+        return cls(
+            n_agents=action.shape[-1], n_actions=action.n,
+            obs_dim=env.observation_spec["agents", "observation"].shape[-1],
+            state_dim=env.observation_spec["state"].shape[-1],
+        )
 
 
 def make_env(
@@ -43,9 +83,8 @@ def make_env(
 def make_components(cfg: DictConfig, env: EnvBase, device: torch.device) -> Components:
     """Actor, loss and one optimiser per parameter set (θ, η, critics)."""
     algo = cfg.algo
-    n_agents, n_actions = env.base_env.n_agents, env.base_env.n_actions
-    obs_dim = env.observation_spec["agents", "observation"].shape[-1]
-    state_dim = env.observation_spec["state"].shape[-1]
+    dims = EnvDims.from_env(env)
+    n_agents, n_actions, obs_dim, state_dim = dims.n_agents, dims.n_actions, dims.obs_dim, dims.state_dim
     hidden = list(algo.num_cells)
     if algo.policy == "gru":
         actor = make_gru_policy(n_agents, obs_dim, n_actions, hidden_size=algo.rnn_hidden, device=device)

@@ -97,8 +97,10 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
             batch = batch.to(device)
             new_frames = int(batch.get(("collector", "mask")).sum())
             frames += new_frames
-            losses = components.loss(batch)
-            norms = _step(components, losses, update, checkpoint, frames)
+            for loss_input in components.loss_inputs(batch):
+                losses = components.loss(loss_input)
+                norms = _step(components, losses, update, checkpoint, frames)
+            components.after_update(frames)
             collector.update_policy_weights_()
             # One device-to-host copy for all loss terms and diagnostics.
             values = torch.stack([v.detach().float() for v in losses.values()]).tolist()
