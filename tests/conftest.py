@@ -22,10 +22,16 @@ def hand_td_lambda(reward, value, next_value, done, terminated, gamma, lmbda):
 
 
 def agent_end_flags(batch: TensorDict) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-agent ``(done, terminated)`` ``[B, T, n, 1]``: the team's flags, or the agent's death."""
+    """Per-agent ``(done, terminated)`` ``[B, T, n, 1]``: the team's flags (a death ends no return)."""
     nxt = batch["next"]
-    died = ~nxt.get(("agents", "alive"), torch.ones(*batch.batch_size, N_AGENTS, dtype=torch.bool)).unsqueeze(-1)
-    return nxt["done"].unsqueeze(-2) | died, nxt["terminated"].unsqueeze(-2) | died
+    shape = (*batch.batch_size, N_AGENTS, 1)
+    return nxt["done"].unsqueeze(-2).expand(shape), nxt["terminated"].unsqueeze(-2).expand(shape)
+
+
+def alive_r_in(batch: TensorDict, r_in: torch.Tensor) -> torch.Tensor:
+    """r_in of the agents alive when acting; 0 for dead ones (they take no decision)."""
+    alive = batch.get(("agents", "alive"), torch.ones(*batch.batch_size, N_AGENTS, dtype=torch.bool))
+    return r_in * alive.unsqueeze(-1)
 
 
 def random_batch(actor=None, batch=4, steps=6, padding=True, dead_agents=True, seed=0) -> TensorDict:

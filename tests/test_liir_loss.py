@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import agent_end_flags, hand_td_lambda, random_batch
+from conftest import agent_end_flags, alive_r_in, hand_td_lambda, random_batch
 from test_meta_gradient import GAMMA, LMBDA, make_loss, make_nets
 from torchrl.objectives import ValueEstimators
 
@@ -46,7 +46,8 @@ def test_value_estimates_match_hand_td_lambda(setup):
         v_p, nv_p = proxy(batch.copy())["agents", "proxy_value"], proxy(nxt.copy())["agents", "proxy_value"]
         v_x, nv_x = extrinsic(batch.copy())["state_value"], extrinsic(nxt.copy())["state_value"]
     done, term = agent_end_flags(batch)
-    ret_p, adv_p = hand_td_lambda(nxt["reward"].unsqueeze(-2) + 0.5 * r_in, v_p, nv_p, done, term, GAMMA, LMBDA)
+    r_proxy = nxt["reward"].unsqueeze(-2) + 0.5 * alive_r_in(batch, r_in)
+    ret_p, adv_p = hand_td_lambda(r_proxy, v_p, nv_p, done, term, GAMMA, LMBDA)
     ret_x, adv_x = hand_td_lambda(nxt["reward"], v_x, nv_x, nxt["done"], nxt["terminated"], GAMMA, LMBDA)
     torch.testing.assert_close(est["agents", "proxy_value_target"].detach(), ret_p)
     torch.testing.assert_close(est["agents", "proxy_advantage"].detach(), adv_p)
@@ -79,6 +80,33 @@ def test_padding_and_dead_agents_do_not_count(setup):
     for key in ("loss_objective", "loss_entropy", "loss_proxy_value"):
         torch.testing.assert_close(out[key], other[key])
     assert all(torch.isfinite(v) for v in other.values())
+
+
+def test_dead_agents_steps_train_the_proxy_critic_only(setup):
+    nets, loss, batch = setup
+    out = loss(batch)
+    changed = batch.clone()
+    dead = ~batch["agents", "alive"] & batch["collector", "mask"].unsqueeze(-1)
+    assert dead.any()
+    changed["agents", "observation"][dead] = 3.0
+    other = loss(changed)
+    assert not torch.allclose(out["loss_proxy_value"], other["loss_proxy_value"])
+    torch.testing.assert_close(out["loss_entropy"], other["loss_entropy"])
+
+
+def test_normalized_advantage_policy_loss_by_hand(setup):
+    nets, _, batch = setup
+    loss = make_loss(nets, torch.optim.SGD(nets[0].parameters(), lr=0.1), normalize_advantage=True)
+    out = loss(batch)
+    w = (batch["collector", "mask"].unsqueeze(-1) & batch["agents", "alive"]).double()
+    a = loss.estimate_values(batch)["agents", "proxy_advantage"][..., 0].detach()
+    mean = (w * a).sum() / w.sum()
+    std = ((w * (a - mean) ** 2).sum() / w.sum()).sqrt()
+    data = batch.copy()
+    data["agents", "action_mask"] = batch["agents", "action_mask"] | ~w.bool().unsqueeze(-1)
+    lp = nets[0].get_dist(data.copy()).log_prob(batch["agents", "action"])
+    expected = -(w * lp * (a - mean) / std).sum() / w.sum()
+    torch.testing.assert_close(out["loss_objective"], expected)
 
 
 def test_missing_key_names_the_key(setup):

@@ -5,7 +5,7 @@ import copy
 
 import pytest
 import torch
-from conftest import N_ACTIONS, N_AGENTS, OBS_DIM, STATE_DIM, agent_end_flags, hand_td_lambda, random_batch
+from conftest import N_ACTIONS, N_AGENTS, OBS_DIM, STATE_DIM, agent_end_flags, alive_r_in, hand_td_lambda, random_batch
 from torchrl.modules import set_recurrent_mode
 
 from torchrl_liir.modules import make_gru_policy, make_mlp_policy
@@ -52,7 +52,8 @@ def warm_up(optimizer, params, steps=3):
 @pytest.mark.parametrize("policy", ["mlp", "gru"])
 @pytest.mark.parametrize("opt", ["sgd", "rmsprop"])
 @pytest.mark.parametrize("max_grad_norm", [None, 0.05])
-def test_fast_equals_reference(float64, policy, opt, max_grad_norm):
+@pytest.mark.parametrize("normalize_advantage", [False, True])
+def test_fast_equals_reference(float64, policy, opt, max_grad_norm, normalize_advantage):
     nets = make_nets(policy)
     actor = nets[0]
     optimizer = (torch.optim.SGD(actor.parameters(), lr=0.3) if opt == "sgd"
@@ -60,8 +61,9 @@ def test_fast_equals_reference(float64, policy, opt, max_grad_norm):
     if opt == "rmsprop":
         warm_up(optimizer, list(actor.parameters()))
     batch = random_batch(actor, seed=1)
-    fast = eta_grad(make_loss(nets, optimizer, max_grad_norm, meta_gradient="fast"), batch)
-    reference = eta_grad(make_loss(nets, optimizer, max_grad_norm, meta_gradient="reference"), batch)
+    kwargs = {"normalize_advantage": normalize_advantage}
+    fast = eta_grad(make_loss(nets, optimizer, max_grad_norm, meta_gradient="fast", **kwargs), batch)
+    reference = eta_grad(make_loss(nets, optimizer, max_grad_norm, meta_gradient="reference", **kwargs), batch)
     assert reference.norm() > 0
     assert (fast - reference).norm() / reference.norm() <= 1e-5
 
@@ -86,7 +88,7 @@ def extrinsic_objective_after_real_step(nets, batch, lr, lambda_in):
         v_x, nv_x = extrinsic(batch.copy())["state_value"], extrinsic(nxt.copy())["state_value"]
         r_in = intrinsic(batch.copy())["agents", "intrinsic_reward"]
     agents_done, agents_term = agent_end_flags(batch)
-    r_proxy = nxt["reward"].unsqueeze(-2) + lambda_in * r_in
+    r_proxy = nxt["reward"].unsqueeze(-2) + lambda_in * alive_r_in(batch, r_in)
     _, a_proxy = hand_td_lambda(r_proxy, v_p, nv_p, agents_done, agents_term, GAMMA, LMBDA)
     _, a_ex = hand_td_lambda(nxt["reward"], v_x, nv_x, done, term, GAMMA, LMBDA)
 

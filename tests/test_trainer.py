@@ -24,7 +24,7 @@ def config(*overrides: str):
 @pytest.mark.parametrize("algo, policy", [("liir", "mlp"), ("liir", "gru"), ("iac", "mlp"), ("central_v", "mlp")])
 def test_short_run_writes_its_run_directory(tmp_path, algo, policy):
     cfg = config(f"algo={algo}", f"algo.policy={policy}", "collector.total_frames=600",
-                 "collector.episodes_per_batch=8", "env.num_envs=8", "study.episodes=50")
+                 "env.num_envs=8", "study.episodes=50")
     summary = train(cfg, tmp_path)
     assert summary["updates"] >= 1
     assert (tmp_path / "config.yaml").exists()
@@ -62,7 +62,7 @@ def test_bad_config_from_the_command_line_is_one_line(tmp_path):
 
 
 def test_nan_loss_stops_with_step_and_term_keeping_last_good_checkpoint(tmp_path, monkeypatch):
-    cfg = config("collector.total_frames=3000", "collector.episodes_per_batch=8", "env.num_envs=8",
+    cfg = config("collector.total_frames=3000", "env.num_envs=8",
                  "checkpoint_every=1")
     real_step = trainer_module._step
     calls = {"n": 0}

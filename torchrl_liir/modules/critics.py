@@ -1,4 +1,4 @@
-"""The two critics of LIIR: proxy V_φ_i(o_i) and extrinsic V_φ(s) (paper §4.2, Fig. 1)."""
+"""The two critics of LIIR: proxy V_φ_i and extrinsic V_φ(s) (paper §4.2, Fig. 1)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -7,7 +7,33 @@ import torch
 from tensordict.nn import TensorDictModule
 from tensordict.utils import NestedKey
 from torch import nn
-from torchrl.modules import MLP, MultiAgentMLP
+from torchrl.modules import MLP
+
+
+class PerAgentValue(nn.Module):
+    """One value per agent from a shared MLP over ``[o_i, (s), (one-hot i)]``.
+
+    With the global state ``s`` the critic is centralised but still per agent (as
+    the authors' code conditions its proxy critic); without it, it sees only o_i.
+    """
+
+    def __init__(self, obs_dim: int, n_agents: int, num_cells: Sequence[int], state_dim: int = 0,
+                 agent_id: bool = False, device: torch.device | str | None = None) -> None:
+        super().__init__()
+        self.n_agents, self.agent_id = n_agents, agent_id
+        in_features = obs_dim + state_dim + (n_agents if agent_id else 0)
+        self.mlp = MLP(in_features=in_features, out_features=1, num_cells=list(num_cells),
+                       activation_class=nn.ReLU, device=device)
+
+    def forward(self, observation: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
+        parts = [observation]
+        batch = observation.shape[:-2]
+        if state is not None:
+            parts.append(state.unsqueeze(-2).expand(*batch, self.n_agents, state.shape[-1]))
+        if self.agent_id:
+            eye = torch.eye(self.n_agents, dtype=observation.dtype, device=observation.device)
+            parts.append(eye.expand(*batch, self.n_agents, self.n_agents))
+        return self.mlp(torch.cat(parts, dim=-1))
 
 
 def make_proxy_critic(
@@ -15,25 +41,24 @@ def make_proxy_critic(
     n_agents: int,
     *,
     num_cells: Sequence[int] = (64, 64),
+    state_dim: int | None = None,
     observation_key: NestedKey = ("agents", "observation"),
+    state_key: NestedKey = "state",
     out_key: NestedKey = ("agents", "proxy_value"),
     device: torch.device | str | None = None,
 ) -> TensorDictModule:
-    """Decentralised per-agent critic V_proxy(o_i), parameters shared across agents (eq. 4)."""
-    return TensorDictModule(
-        MultiAgentMLP(
-            n_agent_inputs=obs_dim,
-            n_agent_outputs=1,
-            n_agents=n_agents,
-            centralized=False,
-            share_params=True,
-            num_cells=list(num_cells),
-            activation_class=nn.ReLU,
-            device=device,
-        ),
-        in_keys=[observation_key],
-        out_keys=[out_key],
-    )
+    """Per-agent proxy critic, parameters shared across agents (eq. 4).
+
+    ``state_dim=None``: V_proxy(o_i), decentralised. ``state_dim=S``:
+    V_proxy(s, o_i, i), which also reads the global state and the agent's id. Under
+    partial observability a critic on o_i alone aliases states (e.g. "no enemy in
+    sight" at the start and after running away), and TD bootstrapping then rewards
+    the aliased moves; the global state removes that.
+    """
+    centralised = state_dim is not None
+    net = PerAgentValue(obs_dim, n_agents, num_cells, state_dim=state_dim or 0, agent_id=centralised, device=device)
+    in_keys = [observation_key, state_key] if centralised else [observation_key]
+    return TensorDictModule(net, in_keys=in_keys, out_keys=[out_key])
 
 
 def make_extrinsic_critic(

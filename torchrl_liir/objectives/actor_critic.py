@@ -10,7 +10,14 @@ from tensordict.utils import NestedKey
 from torchrl.objectives import LossModule, ValueEstimators
 from torchrl.objectives.value import MultiAgentGAE
 
-from torchrl_liir.objectives.common import PolicyTerms, masked_mean, prepare_batch, run_module
+from torchrl_liir.objectives.common import (
+    PolicyTerms,
+    masked_mean,
+    masked_normalize,
+    prepare_batch,
+    run_module,
+    valid_mask,
+)
 
 
 class MultiAgentActorCriticLoss(LossModule):
@@ -25,6 +32,7 @@ class MultiAgentActorCriticLoss(LossModule):
         critic_network: per-agent or centralised value network.
         n_agents: number of agents.
         entropy_coeff, critic_coeff: loss weights.
+        normalize_advantage: standardise the advantage over the batch's valid entries.
         gamma, lmbda: discount and GAE/TD(λ) λ.
     """
 
@@ -55,6 +63,7 @@ class MultiAgentActorCriticLoss(LossModule):
         *,
         entropy_coeff: float = 0.0,
         critic_coeff: float = 1.0,
+        normalize_advantage: bool = False,
         gamma: float = 0.99,
         lmbda: float = 0.8,
     ) -> None:
@@ -64,6 +73,7 @@ class MultiAgentActorCriticLoss(LossModule):
         self.n_agents = n_agents
         self.entropy_coeff = entropy_coeff
         self.critic_coeff = critic_coeff
+        self.normalize_advantage = normalize_advantage
         if not 0.0 <= gamma <= 1.0 or not 0.0 <= lmbda <= 1.0:
             raise ValueError(f"gamma and lmbda must be in [0, 1], got gamma={gamma}, lmbda={lmbda}")
         self._value_estimator = MultiAgentGAE(gamma=gamma, lmbda=lmbda, value_network=None)
@@ -100,12 +110,15 @@ class MultiAgentActorCriticLoss(LossModule):
         per_agent = value.ndim == w.ndim + 1
         advantage = data.get(keys.advantage)
         advantage = advantage[..., 0] if per_agent else advantage.expand(valid.shape)
-        value_w = w.unsqueeze(-1) if per_agent else (w.sum(-1, keepdim=True) > 0).to(w.dtype)
+        # The critic learns every unpadded step, dead agents' included, as returns run through them.
+        unpadded = valid_mask(tensordict, self.n_agents, keys.padding_mask, None).to(w.dtype)
+        value_w = unpadded.unsqueeze(-1) if per_agent else unpadded[..., :1]
 
         log_prob, entropy = PolicyTerms(self.actor_network, keys.action)(tensordict)
+        policy_advantage = masked_normalize(advantage, w) if self.normalize_advantage else advantage
         return TensorDict(
             {
-                "loss_objective": -masked_mean(log_prob * advantage, w),
+                "loss_objective": -masked_mean(log_prob * policy_advantage, w),
                 "loss_entropy": -self.entropy_coeff * masked_mean(entropy, w),
                 "loss_critic": self.critic_coeff * masked_mean((value - data.get(keys.value_target)).pow(2), value_w),
                 "entropy": masked_mean(entropy, w).detach(),

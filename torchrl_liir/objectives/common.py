@@ -63,6 +63,13 @@ def masked_mean(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return (weights * x).sum() / weights.sum().clamp_min(1)
 
 
+def masked_normalize(x: torch.Tensor, weights: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """``(x − mean) / std`` over the weighted entries (differentiable; as the authors' code does to advantages)."""
+    mean = masked_mean(x, weights)
+    std = masked_mean((x - mean).pow(2), weights).sqrt()
+    return (x - mean) / (std + eps)
+
+
 def check_and_fill_actions(
     loss_name: str,
     tensordict: TensorDictBase,

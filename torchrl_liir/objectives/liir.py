@@ -13,7 +13,14 @@ from torchrl.objectives import LossModule, ValueEstimators
 from torchrl.objectives.value import GAE, MultiAgentGAE
 
 from torchrl_liir.modules.intrinsic_reward import proxy_reward
-from torchrl_liir.objectives.common import PolicyTerms, masked_mean, prepare_batch, run_module
+from torchrl_liir.objectives.common import (
+    PolicyTerms,
+    masked_mean,
+    masked_normalize,
+    prepare_batch,
+    run_module,
+    valid_mask,
+)
 from torchrl_liir.objectives.inner_step import InnerStep
 from torchrl_liir.objectives.meta_gradient import (
     meta_loss_fast,
@@ -48,6 +55,8 @@ class LIIRLoss(LossModule):
         variant: ``"paper"`` (default) or ``"released_code"``, the meta-gradient of
             the authors' released code (scalar factorisation, joint importance
             ratio, α dropped; see :func:`meta_loss_released_code`).
+        normalize_advantage: standardise the proxy advantage over the batch's valid entries before the
+            policy step (as the authors' code does); the meta-gradient differentiates through it.
         gamma, lmbda: discount and TD(λ)/GAE λ of both estimators
             (``make_value_estimator`` changes them).
     """
@@ -87,6 +96,7 @@ class LIIRLoss(LossModule):
         lambda_in: float = 0.01,
         entropy_coeff: float = 0.0,
         critic_coeff: float = 1.0,
+        normalize_advantage: bool = False,
         meta_gradient: Literal["fast", "reference"] = "fast",
         variant: Literal["paper", "released_code"] = "paper",
         gamma: float = 0.99,
@@ -113,6 +123,7 @@ class LIIRLoss(LossModule):
         self.lambda_in = lambda_in
         self.entropy_coeff = entropy_coeff
         self.critic_coeff = critic_coeff
+        self.normalize_advantage = normalize_advantage
         self.meta_gradient = meta_gradient
         self.variant = variant
         self.n_agents = intrinsic_reward_network.module.n_agents
@@ -182,12 +193,10 @@ class LIIRLoss(LossModule):
         if value is None:
             value = run_module(self.extrinsic_value_network, tensordict)
         nxt = tensordict.get("next")
-        agent_done, agent_terminated = nxt.get(keys.done), nxt.get(keys.terminated)
-        if keys.agent_mask is not None and keys.agent_mask in nxt.keys(True, True):
-            # An agent's proxy return ends when it dies: its later r_in is not its own doing.
-            died = ~nxt.get(keys.agent_mask).bool().reshape(*tensordict.batch_size, self.n_agents, 1)
-            agent_done = agent_done.unsqueeze(-2) | died
-            agent_terminated = agent_terminated.unsqueeze(-2) | died
+        if keys.agent_mask is not None and keys.agent_mask in tensordict.keys(True, True):
+            # A dead agent takes no decision, so it earns no r_in; its proxy return still runs to the
+            # episode's end (the team's later reward, a win included, is partly its doing).
+            r_in = r_in * tensordict.get(keys.agent_mask).reshape(*tensordict.batch_size, self.n_agents, 1)
         data = TensorDict(
             {
                 keys.proxy_value: proxy_value.detach(),
@@ -205,9 +214,8 @@ class LIIRLoss(LossModule):
         )
         with torch.no_grad():
             self.extrinsic_value_estimator(data)
-        proxy = data.select(keys.proxy_value, ("next", keys.proxy_value), ("next", keys.proxy_reward))
-        proxy.set(("next", keys.done), agent_done)
-        proxy.set(("next", keys.terminated), agent_terminated)
+        proxy = data.select(keys.proxy_value, ("next", keys.proxy_value), ("next", keys.proxy_reward),
+                            ("next", keys.done), ("next", keys.terminated))
         self._value_estimator(proxy)
         return data.update(proxy.select(keys.proxy_advantage, keys.proxy_value_target))
 
@@ -219,17 +227,21 @@ class LIIRLoss(LossModule):
         proxy_value = run_module(self.proxy_value_network, tensordict)
         value = run_module(self.extrinsic_value_network, tensordict)
         estimates = self.estimate_values(tensordict, r_in, proxy_value, value)
-        proxy_adv = estimates.get(keys.proxy_advantage)[..., 0]
+        raw_proxy_adv = estimates.get(keys.proxy_advantage)[..., 0]
         ex_adv = estimates.get(keys.advantage).expand(*valid.shape)
-        w = valid.to(proxy_adv.dtype)
-        team_w = (w.sum(-1, keepdim=True) > 0).to(w.dtype)
+        w = valid.to(raw_proxy_adv.dtype)
+        # Normalised inside the graph, so the meta-gradient differentiates through it.
+        proxy_adv = masked_normalize(raw_proxy_adv, w) if self.normalize_advantage else raw_proxy_adv
+        # Critics learn every unpadded step, dead agents' included, as returns run through them.
+        critic_w = valid_mask(tensordict, self.n_agents, keys.padding_mask, None).to(w.dtype)
+        team_w = critic_w[..., :1]
 
         log_prob, entropy = PolicyTerms(self.actor_network, keys.action)(tensordict)
         loss_objective = -masked_mean(log_prob * proxy_adv.detach(), w)
         loss_entropy = -self.entropy_coeff * masked_mean(entropy, w)
 
         loss_proxy_value = self.critic_coeff * masked_mean(
-            (proxy_value - estimates.get(keys.proxy_value_target).detach()).pow(2)[..., 0], w
+            (proxy_value - estimates.get(keys.proxy_value_target).detach()).pow(2)[..., 0], critic_w
         )
         loss_extrinsic_value = self.critic_coeff * masked_mean(
             (value - estimates.get(keys.value_target)).pow(2), team_w
@@ -248,7 +260,7 @@ class LIIRLoss(LossModule):
                 "loss_intrinsic": loss_intrinsic,
                 "entropy": masked_mean(entropy, w).detach(),
                 "intrinsic_reward": masked_mean(r_in[..., 0], w).detach(),
-                "proxy_advantage": masked_mean(proxy_adv, w).detach(),
+                "proxy_advantage": masked_mean(raw_proxy_adv, w).detach(),
                 "extrinsic_advantage": masked_mean(ex_adv, w).detach(),
                 "meta_objective": meta_objective,
             },

@@ -8,14 +8,15 @@ import torch
 from omegaconf import DictConfig
 from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModule, TensorDictModuleBase
-from torchrl.envs import Compose, EnvBase, InitTracker, TransformedEnv
+from torchrl.envs import Compose, EnvBase, InitTracker, ParallelEnv, SerialEnv, TransformedEnv
 from torchrl.objectives import LossModule
 
-from torchrl_liir.envs import PursuitEnv
+from torchrl_liir.envs import SMAC_EPISODE_LIMITS, PursuitEnv, SMACEnv, SMAXEnv, SMAXSmacAPI
 from torchrl_liir.modules import make_gru_policy, make_mlp_policy, policy_primer
 from torchrl_liir.modules.critics import make_extrinsic_critic, make_proxy_critic
 from torchrl_liir.modules.intrinsic_reward import make_intrinsic_reward
 from torchrl_liir.objectives import InnerStep, LIIRLoss, MultiAgentActorCriticLoss
+from torchrl_liir.trainers.baselines import BASELINES, make_baseline_components
 
 
 def whole_batch(batch: TensorDictBase) -> Iterable[TensorDictBase]:
@@ -67,43 +68,80 @@ class EnvDims:
         )
 
 
+def episode_limit(cfg: DictConfig) -> int:
+    """The longest episode of the configured env (pursuit's game length or the map's episode limit)."""
+    if cfg.env.name == "pursuit":
+        return int(cfg.env.max_steps)
+    if cfg.env.get("episode_limit") is not None:
+        return int(cfg.env.episode_limit)
+    return SMAC_EPISODE_LIMITS.get(cfg.map, 100)
+
+
+def make_base_env(cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
+    """``num_envs`` battles (or games) of the configured env, batched."""
+    name = cfg.env.name
+    if name == "pursuit":
+        return PursuitEnv(num_envs=num_envs, max_steps=cfg.env.max_steps, max_value=cfg.env.max_value,
+                          device=device, seed=seed)
+    if name == "smax":
+        return SMAXEnv(cfg.map, num_envs, episode_limit=episode_limit(cfg), device=device, seed=seed,
+                       reward_scale=cfg.env.reward_scale)
+    if name == "smac":
+        if cfg.env.backend == "smax":
+            def factory(i: int):
+                return lambda: SMACEnv(SMAXSmacAPI(cfg.map, episode_limit=episode_limit(cfg), seed=seed + i),
+                                       device=device)
+            return SerialEnv(num_envs, [factory(i) for i in range(num_envs)], device=device)
+        return ParallelEnv(num_envs, lambda: SMACEnv.from_map(cfg.map, device=device, seed=seed,
+                                                              difficulty=str(cfg.env.difficulty)), device=device)
+    if name == "smacv2":
+        from torchrl.envs import SMACv2Env
+
+        return ParallelEnv(num_envs, lambda: SMACv2Env(cfg.map, categorical_actions=True, seed=seed), device=device)
+    raise ValueError(f"env.name={name!r} is not supported")
+
+
 def make_env(
     cfg: DictConfig, device: torch.device, num_envs: int, seed: int, actor: TensorDictModuleBase | None = None
 ) -> EnvBase:
     """The configured environment with an episode-start marker (and the policy's RNN primer)."""
-    env = PursuitEnv(num_envs=num_envs, max_steps=cfg.env.max_steps, max_value=cfg.env.max_value,
-                     device=device, seed=seed)
     transforms = [InitTracker()]
     primer = policy_primer(actor) if actor is not None else None
     if primer is not None:
         transforms.append(primer)
-    return TransformedEnv(env, Compose(*transforms))
+    return TransformedEnv(make_base_env(cfg, device, num_envs, seed), Compose(*transforms))
 
 
 def make_components(cfg: DictConfig, env: EnvBase, device: torch.device) -> Components:
     """Actor, loss and one optimiser per parameter set (θ, η, critics)."""
     algo = cfg.algo
     dims = EnvDims.from_env(env)
+    if cfg.algo.name in BASELINES:
+        return make_baseline_components(cfg, dims, device)
     n_agents, n_actions, obs_dim, state_dim = dims.n_agents, dims.n_actions, dims.obs_dim, dims.state_dim
     hidden = list(algo.num_cells)
     if algo.policy == "gru":
         actor = make_gru_policy(n_agents, obs_dim, n_actions, hidden_size=algo.rnn_hidden, device=device)
     else:
         actor = make_mlp_policy(n_agents, obs_dim, n_actions, num_cells=hidden, device=device)
-    opt_cls = torch.optim.SGD if algo.policy_optimizer == "sgd" else torch.optim.RMSprop
-    optimizers = {"policy": opt_cls(actor.parameters(), lr=algo.lr_policy)}
+    if algo.policy_optimizer == "sgd":
+        optimizers = {"policy": torch.optim.SGD(actor.parameters(), lr=algo.lr_policy)}
+    else:  # the released code's RMSprop settings
+        optimizers = {"policy": torch.optim.RMSprop(actor.parameters(), lr=algo.lr_policy, alpha=0.99, eps=1e-5)}
     max_grad_norm = algo.max_grad_norm or None
 
     if algo.name == "liir":
         intrinsic = make_intrinsic_reward(obs_dim, n_actions, n_agents, num_cells=hidden,
                                           bound=algo.intrinsic_bound, agent_id=algo.agent_id, device=device)
-        proxy_critic = make_proxy_critic(obs_dim, n_agents, num_cells=hidden, device=device)
+        proxy_critic = make_proxy_critic(obs_dim, n_agents, num_cells=hidden, device=device,
+                                         state_dim=state_dim if algo.proxy_critic == "state" else None)
         extrinsic_critic = make_extrinsic_critic(state_dim, num_cells=hidden, device=device)
         loss = LIIRLoss(
             actor, intrinsic, proxy_critic, extrinsic_critic,
             inner_step=InnerStep(optimizers["policy"], max_grad_norm),
             lambda_in=algo.lambda_in, entropy_coeff=algo.entropy_coeff, critic_coeff=algo.critic_coeff,
-            meta_gradient=algo.meta_gradient, variant=algo.variant, gamma=algo.gamma, lmbda=algo.lmbda,
+            normalize_advantage=algo.normalize_advantage, meta_gradient=algo.meta_gradient, variant=algo.variant,
+            gamma=algo.gamma, lmbda=algo.lmbda,
         )
         optimizers["intrinsic"] = torch.optim.Adam(intrinsic.parameters(), lr=algo.lr_intrinsic)
         critics = [*proxy_critic.parameters(), *extrinsic_critic.parameters()]
@@ -114,8 +152,11 @@ def make_components(cfg: DictConfig, env: EnvBase, device: torch.device) -> Comp
         else:
             critic = make_extrinsic_critic(state_dim, num_cells=hidden, device=device)
         loss = MultiAgentActorCriticLoss(actor, critic, n_agents, entropy_coeff=algo.entropy_coeff,
-                                         critic_coeff=algo.critic_coeff, gamma=algo.gamma, lmbda=algo.lmbda)
+                                         critic_coeff=algo.critic_coeff, normalize_advantage=algo.normalize_advantage,
+                                         gamma=algo.gamma, lmbda=algo.lmbda)
         intrinsic = None
         critics = list(critic.parameters())
+    if ("agents", "alive") in env.observation_spec.keys(True):
+        loss.set_keys(agent_mask=("agents", "alive"))
     optimizers["critic"] = torch.optim.Adam(critics, lr=algo.lr_critic)
     return Components(actor, loss, optimizers, intrinsic, max_grad_norm)

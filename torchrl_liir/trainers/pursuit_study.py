@@ -11,6 +11,7 @@ from torchrl.envs import EnvBase, TransformedEnv
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from torchrl_liir.envs.pursuit import action_labels
+from torchrl_liir.trainers.episodes import first_episode_mask
 from torchrl_liir.transforms import IntrinsicRewardTransform
 
 
@@ -21,12 +22,6 @@ def auroc(positive: torch.Tensor, negative: torch.Tensor) -> float:
     at_or_below = torch.searchsorted(negative, positive, right=True)
     wins = below.double() + 0.5 * (at_or_below - below).double()
     return (wins.sum() / (positive.numel() * negative.numel())).item()
-
-
-def first_episode_mask(done: torch.Tensor) -> torch.Tensor:
-    """``[N, T]`` mask of the steps of each row's first episode (``done`` is ``[N, T, 1]``)."""
-    done = done[..., 0].long()
-    return (done.cumsum(-1) - done) == 0
 
 
 @torch.no_grad()

@@ -3,18 +3,23 @@ from __future__ import annotations
 
 import json
 import math
-import os
+import platform
+import time
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 from tensordict import TensorDictBase
-from torchrl.collectors import Collector
 from torchrl.record.loggers import get_logger
 from tqdm import tqdm
 
-from torchrl_liir.trainers.builders import Components, make_components, make_env
+from torchrl_liir.trainers.builders import Components, episode_limit, make_components, make_env
+from torchrl_liir.trainers.checkpoints import save_checkpoint
 from torchrl_liir.trainers.config import validate_config
+from torchrl_liir.trainers.episodes import episode_collector, one_episode_per_env
+from torchrl_liir.trainers.evaluation import evaluate
 from torchrl_liir.trainers.pursuit_study import intrinsic_reward_study
 
 
@@ -22,28 +27,56 @@ class NonFiniteLossError(RuntimeError):
     """A loss term or gradient became NaN/inf; the last good checkpoint is kept."""
 
 
-def save_checkpoint(components: Components, path: Path, update: int, frames: int) -> None:
-    """Writes every network and optimiser state atomically (no half-written file on a crash)."""
-    state = {
-        "update": update,
-        "frames": frames,
-        "loss": components.loss.state_dict(),
-        "optimizers": {name: opt.state_dict() for name, opt in components.optimizers.items()},
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
 def episode_metrics(batch: TensorDictBase) -> dict[str, float]:
-    """Mean return and length of the complete episodes in a padded ``[episodes, T]`` batch."""
+    """Mean return, length (and win rate) of the complete episodes in a padded ``[episodes, T]`` batch."""
     mask = batch.get(("collector", "mask")).to(torch.float32)
     reward = batch.get(("next", "reward"))[..., 0].to(torch.float32)
-    return {
+    metrics = {
         "episode_return": (reward * mask).sum(-1).mean().item(),
         "episode_length": mask.sum(-1).mean().item(),
     }
+    if ("next", "info", "battle_won") in batch.keys(True):
+        won = batch.get(("next", "info", "battle_won")).reshape(mask.shape) & mask.bool()
+        metrics["win_rate"] = won.any(-1).float().mean().item()
+    return metrics
+
+
+def describe_machine(device: torch.device) -> dict:
+    """Device and library versions, for the record a results table cites."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = platform.processor() or platform.machine()
+        cpuinfo = Path("/proc/cpuinfo")
+        if cpuinfo.exists():
+            models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                      if line.startswith("model name")]
+            name = f"{models[0]} ({len(models)} threads)" if models else name
+    versions = {}
+    for package in ("torch", "torchrl", "tensordict", "jax", "jaxmarl"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return {"device": f"{device.type}: {name}", "versions": versions}
+
+
+def drop_crashed_episodes(batch: TensorDictBase) -> tuple[TensorDictBase, int]:
+    """Removes the episodes a simulator crash cut short (``("next", "info", "crashed")``)."""
+    key = ("next", "info", "crashed")
+    if key not in batch.keys(True):
+        return batch, 0
+    crashed = (batch.get(key).reshape(batch.shape) & batch.get(("collector", "mask"))).any(-1)
+    return batch[~crashed], int(crashed.sum())
+
+
+def _postfix(metrics: dict[str, float], test: dict[str, float]) -> dict[str, str]:
+    postfix = {"ret": f"{metrics['episode_return']:+.3f}"}
+    if "test_win_rate" in test:
+        postfix["test_win"] = f"{test['test_win_rate']:.2f}"
+    else:
+        postfix["test_ret"] = f"{test['test_return']:+.3f}"
+    return postfix
 
 
 def _step(components: Components, losses: TensorDictBase, update: int, checkpoint: Path, frames: int) -> dict:
@@ -72,6 +105,7 @@ def _step(components: Components, losses: TensorDictBase, update: int, checkpoin
 def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     """Trains the configured algorithm; writes config, CSV metrics, checkpoints and plots to ``run_dir``."""
     validate_config(cfg)
+    started = time.monotonic()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
@@ -80,23 +114,36 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
 
     components = make_components(cfg, make_env(cfg, device, 1, cfg.seed), device)
     env = make_env(cfg, device, cfg.env.num_envs, cfg.seed, components.actor)
-    collector = Collector(
-        env, components.actor, frames_per_batch=cfg.env.num_envs * cfg.collector.steps_per_poll,
-        total_frames=cfg.collector.total_frames, trajs_per_batch=cfg.collector.episodes_per_batch,
-        traj_format="padded", device=device,
-    )
+    test_env = make_env(cfg, device, min(cfg.eval.episodes, cfg.env.num_envs) if cfg.env.name == "smac"
+                        else cfg.eval.episodes, cfg.seed + 10_000, components.actor)
+    collector = episode_collector(env, components.actor, episode_limit(cfg), device)
     logger = get_logger(cfg.logger.backend, logger_name=str(run_dir), experiment_name="metrics")
     checkpoint = run_dir / "checkpoints" / "last.pt"
-    frames = 0
+    def run_test(episodes_so_far: int) -> dict[str, float]:
+        test = evaluate(test_env, components.actor, cfg.eval.episodes, episode_limit(cfg))
+        for name, value in test.items():
+            logger.log_scalar(name, value, step=frames)
+        logger.log_scalar("test_at_episode", episodes_so_far, step=frames)
+        return test
+
+    frames = episodes = crashed = 0
     progress = tqdm(total=cfg.collector.total_frames, desc=f"{cfg.algo.name} on {cfg.env.name}", unit="frames",
                     disable=not cfg.progress_bar)
     metrics: dict[str, float] = {}
-    update = 0
+    update, test_due = 0, False
+    test = run_test(0)
     try:
-        for update, batch in enumerate(collector):
-            batch = batch.to(device)
+        for update, rollout in enumerate(collector):
+            batch = one_episode_per_env(rollout.to(device))
             new_frames = int(batch.get(("collector", "mask")).sum())
             frames += new_frames
+            batch, dropped = drop_crashed_episodes(batch)
+            crashed += dropped
+            if batch.numel() == 0:
+                continue
+            test_due = cfg.eval.interval_episodes and (
+                (episodes + batch.shape[0]) // cfg.eval.interval_episodes > episodes // cfg.eval.interval_episodes)
+            episodes += batch.shape[0]
             for loss_input in components.loss_inputs(batch):
                 losses = components.loss(loss_input)
                 norms = _step(components, losses, update, checkpoint, frames)
@@ -104,16 +151,21 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
             collector.update_policy_weights_()
             # One device-to-host copy for all loss terms and diagnostics.
             values = torch.stack([v.detach().float() for v in losses.values()]).tolist()
-            metrics = {**episode_metrics(batch), **dict(zip(losses.keys(), values)), **norms}
+            metrics = {**episode_metrics(batch), **dict(zip(losses.keys(), values)), **norms,
+                       "episodes": episodes, "crashed_episodes": crashed}
             for name, value in metrics.items():
                 logger.log_scalar(name, value, step=frames)
+            if test_due:
+                test = run_test(episodes)
             progress.update(new_frames)
-            progress.set_postfix(ret=f"{metrics['episode_return']:+.3f}")
+            progress.set_postfix(_postfix(metrics, test))
             if cfg.checkpoint_every and (update + 1) % cfg.checkpoint_every == 0:
                 save_checkpoint(components, checkpoint, update + 1, frames)
             if frames >= cfg.collector.total_frames:
                 break
         save_checkpoint(components, checkpoint, update + 1, frames)
+        if not test_due:
+            test = run_test(episodes)
     except (KeyboardInterrupt, Exception) as err:
         if not isinstance(err, NonFiniteLossError):
             save_checkpoint(components, checkpoint, update, frames)
@@ -121,8 +173,11 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     finally:
         progress.close()
         collector.shutdown()
+        test_env.close()
 
-    summary = {"frames": frames, "updates": update + 1, "final": metrics}
+    summary = {"frames": frames, "episodes": episodes, "updates": update + 1, "final": metrics, "test": test,
+               "crashed_episodes": crashed, "wall_seconds": round(time.monotonic() - started, 1),
+               "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), **describe_machine(device)}
     if components.intrinsic_reward is not None and cfg.env.name == "pursuit":
         study_env = make_env(cfg, device, cfg.study.episodes, cfg.seed + 1, components.actor)
         summary["fig2"] = intrinsic_reward_study(

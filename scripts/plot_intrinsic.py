@@ -1,0 +1,52 @@
+"""Intrinsic-reward case study of a trained LIIR run on a StarCraft map (paper §5.2.3, Figs. 4 and 5).
+
+    python scripts/plot_intrinsic.py runs/<run>                  # 100 greedy test episodes
+    python scripts/plot_intrinsic.py runs/<run> --episodes 100 --episode 3
+
+Writes intrinsic_reward_episode.png (one episode: each agent's r_in and health,
+deaths marked) and intrinsic_reward_statistic.json (cosine similarity of health
+and r_in for attacks below 50 % health) into the run directory (or --out).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from torchrl_liir.trainers.builders import episode_limit, make_env
+from torchrl_liir.trainers.checkpoints import load_run
+from torchrl_liir.trainers.starcraft_study import intrinsic_reward_case_study
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path, help="a LIIR training run directory on env=smax or env=smac")
+    parser.add_argument("--episodes", type=int, default=100, help="greedy test episodes (paper: 100)")
+    parser.add_argument("--episode", type=int, default=None, help="which episode to plot (default: random)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the test battles and of the random pick")
+    parser.add_argument("--out", type=Path, default=None, help="output directory (default: the run directory)")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    try:
+        cfg, components = load_run(args.run_dir, args.device)
+    except FileNotFoundError as err:
+        sys.exit(f"error: {err}")
+    if components.intrinsic_reward is None or cfg.env.name == "pursuit":
+        sys.exit(f"error: {args.run_dir} is not a LIIR run on a StarCraft env (algo={cfg.algo.name}, "
+                 f"env={cfg.env.name}); for pursuit see fig2_intrinsic_reward.png in the run directory")
+    if args.episodes < 1:
+        sys.exit(f"error: --episodes={args.episodes} must be >= 1")
+    env = make_env(cfg, torch.device(args.device), args.episodes, args.seed + 20_000, components.actor)
+    n_enemies = int(env.observation_spec["info", "dead_enemies"].space.high.max())
+    stats = intrinsic_reward_case_study(
+        env, components.actor, components.intrinsic_reward, n_enemies, episode_limit(cfg),
+        args.out or args.run_dir, title=f"LIIR on {cfg.env.name} {cfg.map}", episode=args.episode, seed=args.seed,
+    )
+    print(json.dumps(stats, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Fill a Markdown results table (test win rate per method, mean ± std over seeds) from training run directories.
+
+    python scripts/results_table.py runs/*smax_3m* --out results/README.md --title "SMAX 3m"
+
+Per run: the final test win rate (mean of its last ``--last`` evaluations, each over the
+run's ``eval.episodes`` greedy test episodes), its best evaluation, env steps, device and
+date (from summary.json). Rows are methods; the table is written between markers in
+``--out`` so the rest of the file (notes, figures) is kept.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from plot_curves import METHOD_NAMES, METHOD_ORDER, read_scalar  # noqa: E402
+
+
+def run_row(run_dir: Path, last: int) -> dict:
+    """The numbers one run contributes to the table."""
+    for name in ("config.yaml", "summary.json"):
+        if not (run_dir / name).exists():
+            raise FileNotFoundError(f"{run_dir / name} is missing: did this run finish?")
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    tests = read_scalar(run_dir, "test_win_rate")[:, 1]
+    return {
+        "method": cfg.algo.name, "env": cfg.env.get("run_name", cfg.env.name), "seed": cfg.seed,
+        "policy": cfg.algo.get("policy", "-"), "frames": summary["frames"], "final": float(tests[-last:].mean()),
+        "best": float(tests.max()), "device": summary.get("device", "?"),
+        "date": summary.get("finished", "?")[:10], "episodes_per_test": cfg.eval.episodes,
+    }
+
+
+def table(rows: list[dict], title: str, command: str) -> str:
+    """Markdown: one line per (env, method)."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[row["env"], row["method"]].append(row)
+    rank = {m: i for i, m in enumerate(METHOD_ORDER)}
+    lines = [f"### {title}", "", f"`{command}`", "",
+             "| env | method | policy | seeds | env steps per seed | final test win rate | best test win rate "
+             "| device | date |", "|---|---|---|---|---|---|---|---|---|"]
+    for (env, method), runs in sorted(groups.items(), key=lambda kv: (kv[0][0], rank.get(kv[0][1], 99))):
+        finals = [r["final"] for r in runs]
+        spread = f" ± {statistics.stdev(finals):.2f}" if len(finals) > 1 else ""
+        seeds = ", ".join(str(r["seed"]) for r in sorted(runs, key=lambda r: r["seed"]))
+        steps = sorted({r["frames"] for r in runs})
+        steps_text = f"{steps[0]:,}" if len(steps) == 1 else f"{steps[0]:,}–{steps[-1]:,}"
+        devices = "; ".join(sorted({r["device"] for r in runs}))
+        dates = ", ".join(sorted({r["date"] for r in runs}))
+        lines.append(
+            f"| {env} | {METHOD_NAMES.get(method, method)} | {'/'.join(sorted({r['policy'] for r in runs}))} "
+            f"| {seeds} | {steps_text} | {statistics.mean(finals):.2f}{spread} "
+            f"| {statistics.mean(r['best'] for r in runs):.2f} | {devices} | {dates} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_between_markers(path: Path, key: str, text: str) -> None:
+    """Replaces the block between ``<!-- results:key -->`` markers in ``path`` (appends it when absent)."""
+    start, end = f"<!-- results:{key} -->", f"<!-- /results:{key} -->"
+    block = f"{start}\n{text}{end}\n"
+    content = path.read_text() if path.exists() else ""
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end) + r"\n?", re.S)
+    if pattern.search(content):
+        content = pattern.sub(lambda _: block, content)
+    else:
+        content = content + ("\n" if content else "") + block
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dirs", type=Path, nargs="+")
+    parser.add_argument("--out", type=Path, default=Path("results/README.md"))
+    parser.add_argument("--title", default="Results")
+    parser.add_argument("--key", default=None, help="marker name of the block (default: from the title)")
+    parser.add_argument("--command", default="python scripts/train.py ...", help="the command the runs came from")
+    parser.add_argument("--last", type=int, default=3, help="evaluations averaged into the final win rate")
+    args = parser.parse_args(argv)
+    try:
+        rows = [run_row(run_dir, args.last) for run_dir in args.run_dirs]
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(f"error: {err}")
+    key = args.key or re.sub(r"\W+", "_", args.title.lower()).strip("_")
+    write_between_markers(args.out, key, table(rows, args.title, args.command))
+    print(f"wrote the {args.title!r} table to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,435 @@
+"""COMA, IQL, QMIX and MAPPO: hand-checked losses, masks, replay, targets and schedules, on the trainer's pipeline."""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import hand_td_lambda
+from hydra import compose, initialize_config_dir
+from tensordict import TensorDict
+from tensordict.nn import TensorDictModule
+from torch import nn
+from torchrl.envs.utils import ExplorationType, set_exploration_type
+from torchrl.modules import MaskedCategorical, ProbabilisticActor, set_recurrent_mode
+from torchrl.objectives import HardUpdate
+
+from torchrl_liir.modules import make_egreedy_actor, make_mlp_q_network
+from torchrl_liir.objectives import COMALoss, counterfactual_baseline
+from torchrl_liir.trainers import ConfigError, train
+from torchrl_liir.trainers import trainer as trainer_module
+from torchrl_liir.trainers.builders import Components
+
+ROOT = Path(__file__).resolve().parents[1]
+MASK = ("collector", "mask")
+OVERRIDES = {
+    "coma": ["algo.target_update_interval=2"],
+    "qmix": ["algo.buffer_episodes=200", "algo.batch_episodes=2", "algo.updates_per_batch=1",
+             "algo.target_update_interval=2", "algo.eps_anneal_frames=2000"],
+    "mappo": ["algo.ppo_epochs=2", "algo.minibatches=3"],
+}
+OVERRIDES["iql"] = OVERRIDES["qmix"]
+RUNS = [("coma", "mlp"), ("coma", "gru"), ("qmix", "mlp"), ("qmix", "gru"), ("iql", "mlp"), ("iql", "gru"),
+        ("mappo", "mlp"), ("mappo", "gru")]
+
+
+def config(*overrides: str):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(config_name="config", overrides=["progress_bar=false", *overrides])
+
+
+def targets_equal(loss) -> bool | None:
+    """Whether every target parameter equals its online one (``None``: the loss keeps no target)."""
+    pairs = [(getattr(loss, name[len("target_"):]), target) for name, target in loss.named_children()
+             if name.startswith("target_") and name.endswith("_params")]
+    if not pairs:
+        return None
+    return all(torch.equal(value.data, target.get(key).data)
+               for online, target in pairs for key, value in online.items(True, True))
+
+
+@dataclass
+class Run:
+    """A short training run and what its trainer fed to the components, batch by batch."""
+
+    components: Components | None = None
+    feed: object = None                                  # the components' own loss_inputs
+    batches: list = field(default_factory=list)          # padded episode batches given to loss_inputs
+    inputs: list = field(default_factory=list)           # the loss inputs it yielded
+    states: list = field(default_factory=list)           # loss.state_dict() before the batch's first update
+    target_equal: list = field(default_factory=list)     # targets_equal after each after_update
+    summary: dict = field(default_factory=dict)
+    run_dir: Path | None = None
+
+
+_RUNS: dict[tuple[str, str], Run] = {}
+
+
+def recorded_run(algo: str, policy: str, tmp_path_factory) -> Run:
+    """Trains ``algo`` with ``policy`` for ~600 pursuit frames through ``train`` (once per module), recording."""
+    if (algo, policy) in _RUNS:
+        return _RUNS[algo, policy]
+    run = Run()
+    real = trainer_module.make_components
+
+    def make_components(cfg, env, device):
+        components = real(cfg, env, device)
+        feed, after = components.loss_inputs, components.after_update
+
+        def loss_inputs(batch):
+            run.batches.append(batch.clone())
+            run.states.append(copy.deepcopy(components.loss.state_dict()))
+            run.inputs.append([])
+            for loss_input in feed(batch):
+                run.inputs[-1].append(loss_input.clone())
+                yield loss_input
+
+        def after_update(frames):
+            after(frames)
+            run.target_equal.append(targets_equal(components.loss))
+
+        run.components, run.feed = components, feed
+        components.loss_inputs, components.after_update = loss_inputs, after_update
+        return components
+
+    run.run_dir = tmp_path_factory.mktemp(f"{algo}_{policy}")
+    cfg = config(f"algo={algo}", f"algo.policy={policy}", "collector.total_frames=600", "env.num_envs=8",
+                 "eval.episodes=8", *OVERRIDES[algo])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(trainer_module, "make_components", make_components)
+        run.summary = train(cfg, run.run_dir)
+    _RUNS[algo, policy] = run
+    return run
+
+
+def valid_steps(batch: TensorDict) -> TensorDict:
+    return batch[batch.get(MASK)]
+
+
+# ---------------------------------------------------------------- end to end
+
+
+@pytest.mark.parametrize("algo, policy", RUNS)
+def test_short_run_writes_its_run_directory(tmp_path_factory, algo, policy):
+    run = recorded_run(algo, policy, tmp_path_factory)
+    assert run.summary["updates"] >= 3 and len(run.batches) == run.summary["updates"]
+    assert (run.run_dir / "config.yaml").exists() and (run.run_dir / "summary.json").exists()
+    assert (run.run_dir / "checkpoints" / "last.pt").exists()
+    scalars = run.run_dir / "metrics" / "scalars"
+    terms = ["loss_value"] if algo in ("qmix", "iql") else ["loss_objective", "loss_critic", "loss_entropy"]
+    for name in ["episode_return", *terms]:
+        last = (scalars / f"{name}.csv").read_text().strip().splitlines()[-1]
+        assert math.isfinite(float(last.split(",")[-1]))
+    assert math.isfinite(run.summary["test"]["test_return"])
+    assert set(run.components.optimizers) == ({"policy"} if algo in ("qmix", "iql") else {"policy", "critic"})
+
+
+# ---------------------------------------------------------------- COMA
+
+
+class TableCritic(nn.Module):
+    """Two agents: Q_i(s, (u_{-i}, ·)) = table[i, u_{-i}], whatever the state."""
+
+    def __init__(self, table: torch.Tensor) -> None:
+        super().__init__()
+        self.table = nn.Parameter(table)
+
+    def forward(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return self.table[torch.arange(2), action.flip(-1)]
+
+
+def table_coma(table: torch.Tensor, gamma: float = 0.9, lmbda: float = 0.5) -> COMALoss:
+    """COMA with π_i = softmax(observation_i) (masked) and a table critic."""
+    logits = TensorDictModule(nn.Identity(), [("agents", "observation")], [("agents", "logits")])
+    actor = ProbabilisticActor(logits, in_keys={"logits": ("agents", "logits"), "mask": ("agents", "action_mask")},
+                               out_keys=[("agents", "action")], distribution_class=MaskedCategorical)
+    critic = TensorDictModule(TableCritic(table), ["state", ("agents", "action")], [("agents", "action_value")])
+    loss = COMALoss(actor, critic, 2, gamma=gamma, lmbda=lmbda)
+    HardUpdate(loss, value_network_update_interval=1)
+    return loss
+
+
+def episode(probs, masks, actions, rewards, terminated: bool, next_mask=None) -> TensorDict:
+    """One episode ``[1, T]`` of two agents with 3 actions; it ends (done) at its last step."""
+    probs, masks = torch.tensor(probs), torch.tensor(masks)
+    steps = probs.shape[0]
+    done = torch.zeros(1, steps, 1, dtype=torch.bool)
+    done[:, -1] = True
+    nxt_mask = masks.roll(-1, 0)
+    if next_mask is not None:
+        nxt_mask[-1] = torch.tensor(next_mask)
+    return TensorDict({
+        "agents": {"observation": probs.log().unsqueeze(0), "action_mask": masks.unsqueeze(0),
+                   "action": torch.tensor(actions).unsqueeze(0)},
+        "state": torch.zeros(1, steps, 1),
+        "next": {"agents": {"observation": torch.zeros(1, steps, 2, 3), "action_mask": nxt_mask.unsqueeze(0)},
+                 "state": torch.zeros(1, steps, 1), "reward": torch.tensor(rewards).reshape(1, steps, 1),
+                 "done": done, "terminated": done & terminated},
+    }, [1, steps])
+
+
+TABLE = torch.tensor([[[1.0, 2.0, 4.0], [0.0, 1.0, 0.0], [5.0, 0.0, 1.0]],
+                      [[-2.0, 0.0, 1.0], [0.0, 3.0, 0.0], [3.0, -1.0, 0.0]]])
+
+
+def test_counterfactual_baseline_is_the_expected_q_under_pi():
+    q, pi = torch.tensor([1.0, 2.0, 4.0]), torch.tensor([0.5, 0.3, 0.2])
+    torch.testing.assert_close(counterfactual_baseline(q, pi), torch.tensor(1.9))
+    masked = counterfactual_baseline(torch.tensor([1.0, 1e6, 4.0]), torch.tensor([5 / 7, 0.0, 2 / 7]),
+                                     torch.tensor([True, False, True]))
+    torch.testing.assert_close(masked, torch.tensor(13 / 7))
+
+
+def test_coma_advantage_and_critic_target_by_hand():
+    # u = (2, 0): agent 0 sees Q_0(u_1=0, ·) = [1, 2, 4], agent 1 sees Q_1(u_0=2, ·) = [3, -1, 0].
+    probs = [[[0.5, 0.3, 0.2], [0.1, 0.6, 0.3]]]
+    batch = episode(probs, [[[True] * 3] * 2], [[2, 0]], [1.0], terminated=True)
+    out = table_coma(TABLE.clone())(batch)
+    a0, a1 = 4 - (0.5 * 1 + 0.3 * 2 + 0.2 * 4), 3 - (0.1 * 3 + 0.6 * -1 + 0.3 * 0)
+    torch.testing.assert_close(out["advantage"], torch.tensor((a0 + a1) / 2))
+    expected = -(math.log(0.2) * a0 + math.log(0.1) * a1) / 2
+    torch.testing.assert_close(out["loss_objective"], torch.tensor(expected))
+    # Terminated after one step: the TD(λ) target is the reward, 1, for both agents.
+    torch.testing.assert_close(out["loss_critic"], torch.tensor(((4 - 1) ** 2 + (3 - 1) ** 2) / 2))
+
+
+def test_coma_masked_actions_never_enter_the_baseline():
+    probs = [[[0.5, 0.3, 0.2], [0.1, 0.6, 0.3]]]
+    masks = [[[True, False, True], [True, True, True]]]
+    outs = []
+    for masked_q in (1e6, -1e6):
+        table = TABLE.clone()
+        table[0, 0, 1] = masked_q
+        outs.append(table_coma(table)(episode(probs, masks, [[2, 0]], [1.0], terminated=True)))
+    a0 = 4 - (0.5 / 0.7 * 1 + 0.2 / 0.7 * 4)  # π_0 renormalised over the available actions 0 and 2
+    a1 = 3 - (0.1 * 3 + 0.6 * -1 + 0.3 * 0)
+    for out in outs:
+        torch.testing.assert_close(out["advantage"], torch.tensor((a0 + a1) / 2))
+        expected = -(math.log(0.2 / 0.7) * a0 + math.log(0.1) * a1) / 2
+        torch.testing.assert_close(out["loss_objective"], torch.tensor(expected))
+
+
+@pytest.mark.parametrize("terminated", [True, False])
+def test_coma_bootstraps_where_an_episode_is_cut_not_where_it_terminates(terminated):
+    gamma, lmbda = 0.9, 0.5
+    probs = [[[0.5, 0.3, 0.2], [0.1, 0.6, 0.3]], [[0.2, 0.2, 0.6], [0.3, 0.3, 0.4]]]
+    # After the last step only action 0 is available: the sampled joint action is (0, 0), π' = one-hot(0).
+    batch = episode(probs, [[[True] * 3] * 2] * 2, [[2, 0], [1, 1]], [1.0, 2.0], terminated=terminated,
+                    next_mask=[[True, False, False]] * 2)
+    out = table_coma(TABLE.clone(), gamma, lmbda)(batch)
+    taken = torch.stack([TABLE[[0, 1], [0, 2], [2, 0]], TABLE[[0, 1], [1, 1], [1, 1]]])  # [t, agent]
+    last = torch.full((2,), 2.0) + (0.0 if terminated else gamma * TABLE[[0, 1], [0, 0], [0, 0]])
+    first = 1.0 + gamma * ((1 - lmbda) * taken[1] + lmbda * last)
+    expected = ((taken - torch.stack([first, last])) ** 2).mean()
+    torch.testing.assert_close(out["loss_critic"], expected)
+
+
+@pytest.mark.parametrize("policy", ["mlp", "gru"])
+def test_coma_loss_on_a_real_rollout_matches_hand_td_lambda(tmp_path_factory, policy):
+    run = recorded_run("coma", policy, tmp_path_factory)
+    loss, batch = run.components.loss, run.batches[1]
+    loss.load_state_dict(run.states[1])
+    out = loss(batch)
+    actor, critic, n_agents = loss.actor_network, loss.critic_network, loss.n_agents
+
+    action = batch["agents", "action"].unsqueeze(-1)
+    with torch.no_grad():
+        q = critic(batch.select(*critic.in_keys).copy())["agents", "action_value"]
+        with loss.target_critic_network_params.to_module(critic):
+            q_target = critic(batch.select(*critic.in_keys).copy())["agents", "action_value"]
+        with set_recurrent_mode(True):
+            probs = actor.get_dist(batch.copy()).probs
+    taken, taken_target = q.gather(-1, action), q_target.gather(-1, action)
+    w = batch[MASK].unsqueeze(-1).expand(-1, -1, n_agents).to(q.dtype)
+    advantage = taken[..., 0] - (probs * q).sum(-1)
+    torch.testing.assert_close(out["advantage"], (w * advantage).sum() / w.sum())
+
+    nxt = batch["next"]
+    assert nxt["terminated"][batch[MASK]].sum() == batch.shape[0]  # pursuit episodes all terminate
+    expand = (*taken.shape[:-1], 1)
+    next_value = torch.cat([taken_target[:, 1:], torch.zeros_like(taken_target[:, :1])], dim=1)
+    ret, _ = hand_td_lambda(nxt["reward"].unsqueeze(-2).expand(expand), taken_target, next_value,
+                            nxt["done"].unsqueeze(-2).expand(expand), nxt["terminated"].unsqueeze(-2).expand(expand),
+                            loss.gamma, loss.lmbda)
+    torch.testing.assert_close(out["loss_critic"], (w * (taken - ret)[..., 0] ** 2).sum() / w.sum())
+
+    actor_params, critic_params = list(actor.parameters()), list(critic.parameters())
+    grads = torch.autograd.grad(out["loss_objective"], actor_params + critic_params, allow_unused=True,
+                                retain_graph=True)
+    assert all(g is not None and g.abs().sum() > 0 for g in grads[:len(actor_params)])
+    assert all(g is None for g in grads[len(actor_params):])
+    grads = torch.autograd.grad(out["loss_critic"], actor_params + critic_params, allow_unused=True)
+    assert all(g is None for g in grads[:len(actor_params)])
+    assert all(g is not None for g in grads[len(actor_params):])
+
+
+# ---------------------------------------------------------------- targets
+
+
+@pytest.mark.parametrize("algo, policy", [r for r in RUNS if r[0] != "mappo"])
+def test_target_differs_after_an_update_and_equals_after_the_hard_copy(tmp_path_factory, algo, policy):
+    run = recorded_run(algo, policy, tmp_path_factory)
+    # One update per batch, a hard copy every 2 updates.
+    assert run.target_equal == [False, True] * (len(run.target_equal) // 2) + [False] * (len(run.target_equal) % 2)
+
+
+# ---------------------------------------------------------------- IQL / QMIX
+
+
+def test_egreedy_never_picks_a_masked_action():
+    torch.manual_seed(0)
+    q_network = make_mlp_q_network(3, 4, 5, num_cells=(8,))
+    with torch.no_grad():
+        q_network[0].module[-1].bias.copy_(torch.tensor([0.0, 0.0, 0.0, 0.0, 100.0]))  # action 4 looks best
+    mask = torch.rand(256, 3, 5) > 0.5
+    mask[..., 4] = False
+    mask[..., 0] |= ~mask.any(-1)
+    td = TensorDict({"agents": {"observation": torch.randn(256, 3, 4), "action_mask": mask}}, [256])
+    allowed = lambda action: mask.gather(-1, action.unsqueeze(-1)).all()  # noqa: E731
+    explore = make_egreedy_actor(q_network, 3, 5, eps_init=1.0, eps_end=1.0, annealing_num_steps=1)
+    with set_exploration_type(ExplorationType.RANDOM):
+        action = explore(td.clone())["agents", "action"]
+    assert allowed(action) and len(action.unique()) == 4  # random, over every available action
+    with set_exploration_type(ExplorationType.DETERMINISTIC):
+        greedy = explore(td.clone())["agents", "action"]
+    assert allowed(greedy)
+    values = q_network(td.clone())["agents", "action_value"]
+    torch.testing.assert_close(greedy, values.masked_fill(~mask, -math.inf).argmax(-1))
+
+
+@pytest.mark.parametrize("algo, policy", [r for r in RUNS if r[0] in ("qmix", "iql")])
+def test_replay_holds_exactly_the_valid_steps_and_their_available_actions(tmp_path_factory, algo, policy):
+    run = recorded_run(algo, policy, tmp_path_factory)
+    steps = torch.cat([valid_steps(b) for b in run.batches])
+    buffer = run.feed.buffer
+    assert len(buffer) == steps.shape[0] == run.summary["frames"]
+    stored = buffer.storage[torch.arange(len(buffer))]
+    for key in [("agents", "observation"), ("agents", "action"), ("next", "state"), ("next", "reward")]:
+        torch.testing.assert_close(stored[key], steps[key])
+    assert stored["agents", "action_mask"].gather(-1, stored["agents", "action"].unsqueeze(-1)).all()
+    eps = run.components.actor[-1].eps
+    torch.testing.assert_close(eps, torch.tensor(1.0 - 0.95 * run.summary["frames"] / 2000), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("algo, policy", [r for r in RUNS if r[0] in ("qmix", "iql")])
+def test_q_network_replays_the_hidden_state_stored_at_collection(tmp_path_factory, algo, policy):
+    run = recorded_run(algo, policy, tmp_path_factory)
+    run.components.loss.load_state_dict(run.states[0])  # the parameters that collected batch 0
+    steps = valid_steps(run.batches[0])
+    steps = steps[torch.randperm(steps.shape[0], generator=torch.Generator().manual_seed(0))]  # as replayed
+    q_network = run.components.actor[0]
+    with torch.no_grad(), set_recurrent_mode(True):  # as inside a TorchRL loss
+        values = q_network(steps.select(*q_network.in_keys).copy())["agents", "action_value"]
+    torch.testing.assert_close(values, steps["agents", "action_value"])
+
+
+def _hand_q_loss(run: Run, sample: TensorDict) -> torch.Tensor:
+    """The 1-step TD loss, the target computed without gradient from the online pass's next hidden state."""
+    loss, q_network = run.components.loss, run.components.actor[0]
+    online = q_network(sample.copy())
+    taken = online["agents", "action_value"].gather(-1, sample["agents", "action"].unsqueeze(-1))
+    nxt = online["next"]
+    target_name = "target_value_network_params" if hasattr(loss, "value_network_params") else \
+        "target_local_value_network_params"
+    with torch.no_grad(), getattr(loss, target_name).to_module(q_network):
+        best = q_network(nxt.copy())["agents", "chosen_action_value"]
+    if hasattr(loss, "mixer_network"):
+        mixer = loss.mixer_network
+        mix = lambda q, td: mixer(TensorDict({("agents", "chosen_action_value"): q,  # noqa: E731
+                                              "state": td["state"]}, td.batch_size))["chosen_action_value"]
+        taken = mix(taken, sample)
+        with torch.no_grad(), loss.target_mixer_network_params.to_module(mixer):
+            best = mix(best, nxt)
+        reward, terminated = nxt["reward"], nxt["terminated"]
+    else:
+        expand = lambda x: x.unsqueeze(-2).expand_as(taken)  # noqa: E731
+        reward, terminated = expand(nxt["reward"]), expand(nxt["terminated"])
+    return ((taken - (reward + 0.99 * (~terminated) * best)) ** 2).mean()  # 0.99: conf/algo's discount
+
+
+@pytest.mark.parametrize("algo, policy", [r for r in RUNS if r[0] in ("qmix", "iql")])
+def test_q_loss_is_the_td_error_of_the_team_reward_by_hand(tmp_path_factory, algo, policy):
+    run = recorded_run(algo, policy, tmp_path_factory)
+    loss = run.components.loss
+    loss.load_state_dict(run.states[2])
+    sample = run.inputs[2][0]
+    out = loss(sample.clone())
+    assert set(out.keys()) == {"loss_value"}
+    expected = _hand_q_loss(run, sample)
+    torch.testing.assert_close(out["loss_value"], expected)
+    params = [p for g in run.components.optimizers["policy"].param_groups for p in g["params"]]
+    grads = torch.autograd.grad(out["loss_value"], params, allow_unused=True)
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)
+    # Semi-gradient: nothing flows through the target, the GRU's next hidden state included.
+    for grad, hand in zip(grads, torch.autograd.grad(expected, params)):
+        torch.testing.assert_close(grad, hand)
+
+
+# ---------------------------------------------------------------- MAPPO
+
+
+@pytest.mark.parametrize("policy", ["mlp", "gru"])
+def test_mappo_advantage_is_gae_over_each_padded_episode(tmp_path_factory, policy):
+    run = recorded_run("mappo", policy, tmp_path_factory)
+    loss, batch = run.components.loss, run.batches[1].clone()
+    loss.load_state_dict(run.states[1])
+    loss.add_advantage(batch)
+    critic = loss.critic_network
+    with torch.no_grad():
+        value = critic(batch.select(*critic.in_keys).copy())["agents", "state_value"]
+        next_value = critic(batch["next"].select(*critic.in_keys).copy())["agents", "state_value"]
+    nxt = batch["next"]
+    expand = lambda x: x.unsqueeze(-2).expand_as(value)  # noqa: E731
+    _, advantage = hand_td_lambda(expand(nxt["reward"]), value, next_value, expand(nxt["done"]),
+                                  expand(nxt["terminated"]), 0.99, 0.95)
+    valid = batch[MASK]
+    torch.testing.assert_close(batch["advantage"][valid], advantage[valid])
+
+
+@pytest.mark.parametrize("policy", ["mlp", "gru"])
+def test_mappo_epochs_shuffle_the_valid_steps_and_replay_collection_log_probs(tmp_path_factory, policy):
+    run = recorded_run("mappo", policy, tmp_path_factory)
+    for batch, inputs in zip(run.batches, run.inputs):
+        assert len(inputs) == 2 * 3
+        expected = valid_steps(batch)["agents", "action_log_prob"].flatten().sort().values
+        for epoch in (inputs[:3], inputs[3:]):
+            seen = torch.cat([mb["agents", "action_log_prob"] for mb in epoch]).flatten().sort().values
+            torch.testing.assert_close(seen, expected)
+    loss = run.components.loss
+    loss.load_state_dict(run.states[0])  # the parameters that collected batch 0
+    first = run.inputs[0][0]
+    with torch.no_grad(), set_recurrent_mode(True):  # as inside a TorchRL loss
+        log_prob, _, _ = loss._get_cur_log_prob(first.copy())
+    torch.testing.assert_close(log_prob, first["agents", "action_log_prob"])
+
+
+# ---------------------------------------------------------------- configuration
+
+
+@pytest.mark.parametrize("algo, override, message", [
+    ("qmix", "algo.eps_end=1.5", "algo.eps_end=1.5"),
+    ("iql", "algo.eps_end=0.5", "algo.eps_end=0.5: must be <= algo.eps_start"),
+    ("qmix", "algo.updates_per_batch=0", "algo.updates_per_batch=0"),
+    ("iql", "algo.buffer_episodes=2.5", "algo.buffer_episodes=2.5"),
+    ("qmix", "algo.mixing_embed_dim=0", "algo.mixing_embed_dim=0"),
+    ("coma", "algo.target_update_interval=0", "algo.target_update_interval=0"),
+    ("coma", "algo.lr_critic=-1", "algo.lr_critic=-1"),
+    ("mappo", "algo.ppo_epochs=0", "algo.ppo_epochs=0"),
+    ("mappo", "algo.clip_epsilon=0", "algo.clip_epsilon=0"),
+    ("mappo", "algo.policy_optimizer=lbfgs", "algo.policy_optimizer='lbfgs'"),
+])
+def test_bad_baseline_config_value_fails_at_once(tmp_path, algo, override, message):
+    overrides = [f"algo={algo}", override]
+    if override == "algo.eps_end=0.5":
+        overrides.append("algo.eps_start=0.2")
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        train(config(*overrides), tmp_path)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_liir_keeps_its_own_optimiser_choices(tmp_path):
+    with pytest.raises(ConfigError, match=r"algo\.policy_optimizer='adam'"):
+        train(config("algo.policy_optimizer=adam"), tmp_path)

@@ -1,0 +1,135 @@
+"""Training on StarCraft-style battles end to end: test episodes, the case study, the plot scripts."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from tensordict import TensorDict
+
+from torchrl_liir.trainers import train
+from torchrl_liir.trainers.episodes import first_episodes
+from torchrl_liir.trainers.starcraft_study import attack_health_statistic
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["progress_bar=false", "collector.total_frames=400", "env.num_envs=4",
+        "eval.episodes=4", "eval.interval_episodes=4", "algo.rnn_hidden=8", "algo.num_cells=[16]"]
+
+
+def config(*overrides: str):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(config_name="config", overrides=[*TINY, *overrides])
+
+
+def scalars(run_dir: Path, name: str) -> list[tuple[float, float]]:
+    with (run_dir / "metrics" / "scalars" / f"{name}.csv").open() as f:
+        return [(float(step), float(value)) for step, value in csv.reader(f)]
+
+
+def test_first_episodes_by_hand():
+    done = torch.tensor([[0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0]], dtype=torch.bool).unsqueeze(-1)
+    reward = torch.tensor([[1.0, 2.0, 4.0, 8.0], [0.5, 0.5, 0.5, 0.5], [1.0, 1.0, 1.0, 1.0]]).unsqueeze(-1)
+    won = torch.tensor([[False, True, False, False], [False, False, False, False], [False] * 4])
+    rollout = TensorDict({"next": {"done": done, "reward": reward, "info": {"battle_won": won}}}, [3, 4])
+    out = first_episodes(rollout)
+    # The third env never finished: left out.
+    assert out["return"].tolist() == [3.0, 2.0]
+    assert out["length"].tolist() == [2.0, 4.0]
+    assert out["won"].tolist() == [True, False]
+
+
+def test_attack_health_statistic_by_hand():
+    # One episode, 2 agents, 4 steps, 5 actions of which the last 2 are attacks (2 enemies).
+    health = torch.tensor([[0.9, 0.4], [0.3, 0.4], [0.2, 0.1], [0.1, 0.0]]).reshape(1, 4, 2, 1)
+    action = torch.tensor([[3, 4], [4, 3], [3, 0], [4, 0]]).reshape(1, 4, 2)
+    alive = torch.tensor([[1, 1], [1, 1], [1, 1], [1, 0]], dtype=torch.bool).reshape(1, 4, 2, 1)
+    r_in = torch.tensor([[5.0, 1.0], [2.0, -1.0], [3.0, 7.0], [1.0, 9.0]]).reshape(1, 4, 2, 1)
+    rollout = TensorDict({
+        "agents": {"health": health, "action": action, "alive": alive, "intrinsic_reward": r_in,
+                   "action_mask": torch.ones(1, 4, 2, 5, dtype=torch.bool)},
+        "first_episode": torch.tensor([[True, True, True, False]]),
+    }, [1, 4])
+    stats = attack_health_statistic(rollout, n_enemies=2)
+    # Attacks below 50 % health, alive, within the first episode: (t0,a1) (t1,a0) (t1,a1) (t2,a0).
+    h, r = [0.4, 0.3, 0.4, 0.2], [1.0, 2.0, -1.0, 3.0]
+    expected = sum(a * b for a, b in zip(h, r)) / math.sqrt(sum(a * a for a in h) * sum(b * b for b in r))
+    assert stats["samples"] == 4 and stats["episodes_with_samples"] == 1
+    assert stats["mean_cosine_per_episode"] == pytest.approx(expected)
+    assert stats["pooled_cosine"] == pytest.approx(expected)
+
+
+@pytest.fixture(scope="module")
+def smax_runs(tmp_path_factory):
+    pytest.importorskip("jaxmarl", reason="SMAX needs the [smax] extra (jaxmarl)")
+    runs = {}
+    for algo in ("liir", "iac"):
+        run_dir = tmp_path_factory.mktemp(f"smax_{algo}")
+        runs[algo] = (run_dir, train(config("env=smax", "map=3m", f"algo={algo}"), run_dir))
+    return runs
+
+
+def test_smax_run_reports_test_win_rate(smax_runs):
+    run_dir, summary = smax_runs["liir"]
+    assert summary["updates"] >= 2 and summary["crashed_episodes"] == 0
+    assert 0.0 <= summary["test"]["test_win_rate"] <= 1.0
+    tests = scalars(run_dir, "test_win_rate")
+    # Before training, after each 4 training episodes, and the final one.
+    assert len(tests) >= 3 and tests[0][0] == 0.0
+    assert all(0.0 <= value <= 1.0 for _, value in tests)
+    assert len(scalars(run_dir, "test_at_episode")) == len(tests)
+    wins = scalars(run_dir, "win_rate")
+    assert all(value in {0.0, 0.25, 0.5, 0.75, 1.0} for _, value in wins)  # 4 episodes a batch
+    config_text = (run_dir / "config.yaml").read_text()
+    assert "policy: gru" in config_text and "lr_policy: 0.0005" in config_text
+
+
+def test_smac_code_path_trains_on_smax_battles(tmp_path):
+    pytest.importorskip("jaxmarl", reason="SMAX needs the [smax] extra (jaxmarl)")
+    summary = train(config("env=smac", "env.backend=smax", "map=3m", "env.num_envs=2", "eval.episodes=2"), tmp_path)
+    assert summary["updates"] >= 1 and "test_win_rate" in summary["test"]
+
+
+def test_plot_intrinsic_writes_the_case_study(smax_runs, tmp_path):
+    run_dir, _ = smax_runs["liir"]
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_intrinsic.py"), str(run_dir),
+                             "--episodes", "4", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    stats = json.loads((tmp_path / "intrinsic_reward_statistic.json").read_text())
+    assert stats["episodes"] == 4 and 0 <= stats["plotted_episode"] < 4
+    assert (tmp_path / "intrinsic_reward_episode.png").stat().st_size > 10_000
+
+
+def test_plot_intrinsic_refuses_a_baseline_run(smax_runs):
+    run_dir, _ = smax_runs["iac"]
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_intrinsic.py"), str(run_dir)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "is not a LIIR run" in result.stderr.strip().splitlines()[-1]
+
+
+def test_plot_curves_one_line_per_method(smax_runs, tmp_path):
+    out = tmp_path / "curves.png"
+    dirs = [str(run_dir) for run_dir, _ in smax_runs.values()]
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_curves.py"), *dirs, "--out", str(out)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_size > 10_000
+    with out.with_suffix(".csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert {row["method"] for row in rows} == {"liir", "iac"}
+    liir_final = scalars(smax_runs["liir"][0], "test_win_rate")
+    last = [row for row in rows if row["method"] == "liir"][-1]
+    assert float(last["mean"]) == pytest.approx(liir_final[-1][1], abs=1e-6) and float(last["std"]) == 0.0
+
+
+def test_plot_curves_names_a_missing_metric(smax_runs, tmp_path):
+    run_dir, _ = smax_runs["liir"]
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_curves.py"), str(run_dir),
+                             "--metric", "nope", "--out", str(tmp_path / "x.png")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "nope.csv is missing" in result.stderr

@@ -1,0 +1,221 @@
+"""SMAX (JaxMARL's StarCraft-like battles) as a batched TorchRL env: N battles per jitted, vmapped JAX call."""
+from __future__ import annotations
+
+import functools
+import warnings
+from types import SimpleNamespace
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from torchrl.envs import EnvBase
+
+from torchrl_liir.envs.smac_layout import SMAC_EPISODE_LIMITS, check_actions, masked_rand_action, smac_specs
+
+
+def _import_smax():
+    try:
+        import jax
+        import jax.numpy as jnp
+        from jaxmarl import make
+        from jaxmarl.environments.smax import map_name_to_scenario
+    except ImportError as err:
+        raise ImportError("SMAXEnv needs JaxMARL: pip install 'torchrl_liir[smax]'") from err
+    return jax, jnp, make, map_name_to_scenario
+
+
+def jax_device_for(device: torch.device):
+    """The JAX device matching a torch device (CUDA index preserved)."""
+    jax = _import_smax()[0]
+    if device.type == "cuda":
+        return jax.devices("gpu")[device.index or 0]
+    if device.type != "cpu":
+        raise ValueError(f"device={device}: SMAXEnv runs on cpu or cuda")
+    return jax.devices("cpu")[0]
+
+
+@functools.lru_cache(maxsize=None)
+def smax_kernels(map_name: str) -> SimpleNamespace:
+    """The SMAX env and its jitted batched ``reset``/``step`` kernels (cached: compiled once per map and shape).
+
+    The episode limit is an argument of ``step`` (SMAX's own ``max_steps`` is left at a
+    bound no limit reaches), so one compilation serves every limit.
+    """
+    jax, jnp, make, map_name_to_scenario = _import_smax()
+    try:
+        scenario = map_name_to_scenario(map_name)
+    except KeyError as err:
+        raise ValueError(f"map_name={map_name!r} is not a SMAX scenario") from err
+    smax = make("HeuristicEnemySMAX", scenario=scenario, max_steps=2**30)
+    n, agents = smax.num_allies, smax.agents
+    type_health = smax.unit_type_health
+
+    def observe(state, reward, terminated, truncated):
+        inner = state.state
+        obs_dict, avail_dict = smax.get_obs(state), smax.get_avail_actions(state)
+        obs = jnp.stack([obs_dict[a] for a in agents])
+        avail = jnp.stack([avail_dict[a] for a in agents]).astype(jnp.float32)
+        alive = inner.unit_alive
+        health = inner.unit_health[:n] / type_health[inner.unit_types[:n]]
+        lost, cleared = ~alive[:n].any(), ~alive[n:].any()
+        flags = [reward, terminated, truncated, cleared & ~lost, (~alive[:n]).sum(), (~alive[n:]).sum()]
+        return jnp.concatenate([
+            obs.reshape(-1), smax.get_world_state(state), avail.reshape(-1), health, alive[:n],
+            jnp.stack(flags).astype(jnp.float32),
+        ]).astype(jnp.float32)
+
+    def reset_one(key):
+        _, state = smax.reset(key)
+        zero = jnp.zeros((), jnp.float32)
+        return state, observe(state, zero, zero, zero)
+
+    def step_one(key, state, action, episode_limit):
+        _, state, rewards, _, _ = smax.step_env(key, state, {a: action[i] for i, a in enumerate(agents)})
+        alive = state.state.unit_alive
+        terminated = ~alive[:n].any() | ~alive[n:].any()
+        truncated = (state.state.step >= episode_limit) & ~terminated
+        return state, observe(state, rewards[agents[0]], terminated, truncated)
+
+    def reset(key, states, mask):
+        key, *keys = jax.random.split(key, mask.shape[0] + 1)
+        new_states, packed = jax.vmap(reset_one)(jnp.stack(keys))
+        if states is None:
+            return key, new_states, packed
+        pick = lambda a, b: jnp.where(mask.reshape(-1, *([1] * (a.ndim - 1))), a, b)  # noqa: E731
+        return key, jax.tree.map(pick, new_states, states), packed
+
+    def step(key, states, actions, episode_limit):
+        key, *keys = jax.random.split(key, actions.shape[0] + 1)
+        return (key, *jax.vmap(step_one, in_axes=(0, 0, 0, None))(jnp.stack(keys), states, actions, episode_limit))
+
+    world_state = jax.eval_shape(lambda key: smax.get_world_state(smax.reset(key)[1]), jax.random.PRNGKey(0))
+    return SimpleNamespace(
+        smax=smax, state_dim=world_state.shape[0], reset=jax.jit(reset), step=jax.jit(step),
+        reset_all=jax.jit(lambda key, mask: reset(key, None, mask)),
+    )
+
+
+class SMAXEnv(EnvBase):
+    """``num_envs`` SMAX battles against SMAX's heuristic enemy, as one batched env.
+
+    Keys follow TorchRL's ``SMACv2Env`` (see :func:`smac_specs`), with the episode
+    limit reported as truncation (SMAC's ``episode_limit``), a win as
+    ``("info", "battle_won")`` (all enemies dead, an ally alive), and SMAC's
+    episode limit per map by default. Each step is one jitted ``jax.vmap`` over the
+    battles; results cross to torch through DLPack as one packed array (zero copy
+    on CPU, on the device on CUDA). Actions outside the mask raise ``ValueError``.
+
+    Args:
+        map_name: a SMAX scenario (``3m``, ``8m``, ``2s3z``, ``3s5z``, ...).
+        num_envs: battles stepped together.
+        episode_limit: steps before truncation; default SMAC's limit for the map.
+        device: ``cpu`` or ``cuda[:N]`` (JAX must have a CUDA backend for the latter).
+        seed: PRNG seed of the battles.
+        reward_scale: multiplies SMAX's team reward (damage share + 1 for a win, at most about 2 per
+            episode); 10 gives SMAC's scale (``reward_scale_rate=20``: at most about 20 per episode).
+        check_action_mask: reject actions outside the mask (one device sync per step).
+    """
+
+    def __init__(
+        self,
+        map_name: str = "3m",
+        num_envs: int = 32,
+        *,
+        episode_limit: int | None = None,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+        reward_scale: float = 1.0,
+        check_action_mask: bool = True,
+    ) -> None:
+        if num_envs < 1:
+            raise ValueError(f"num_envs={num_envs} must be >= 1")
+        super().__init__(device=device, batch_size=(num_envs,))
+        jax = _import_smax()[0]
+        self._kernels = smax_kernels(map_name)
+        if episode_limit is None:
+            episode_limit = SMAC_EPISODE_LIMITS.get(map_name)
+            if episode_limit is None:
+                episode_limit = 100
+                warnings.warn(f"map {map_name!r} has no known SMAC episode limit; using SMAX's 100", stacklevel=2)
+        self.map_name, self.episode_limit, self.check_action_mask = map_name, int(episode_limit), check_action_mask
+        self.reward_scale = reward_scale
+        self._jax, self._jax_device = jax, jax_device_for(self.device)
+        self._smax = self._kernels.smax
+        self.n_agents, self.n_enemies = self._smax.num_allies, self._smax.num_enemies
+        self.n_actions = self._smax.action_spaces[self._smax.agents[0]].n
+        self.obs_dim = self._smax.observation_spaces[self._smax.agents[0]].shape[0]
+        self.state_dim = self._kernels.state_dim
+        for name, spec in smac_specs(self.batch_size, self.n_agents, self.n_enemies, self.n_actions,
+                                     self.obs_dim, self.state_dim, self.device).items():
+            setattr(self, name, spec)
+        self._key = jax.device_put(jax.random.PRNGKey(seed), self._jax_device)
+        self._state = None
+        self._mask = None
+
+    def _to_jax(self, tensor: torch.Tensor):
+        return self._jax.dlpack.from_dlpack(tensor.contiguous())
+
+    def _unpack(self, packed) -> TensorDict:
+        flat = torch.from_dlpack(packed)
+        if flat.device != self.device:
+            flat = flat.to(self.device)
+        b, n, a = self.batch_size, self.n_agents, self.n_actions
+        sizes = [n * self.obs_dim, self.state_dim, n * a, n, n, 6]
+        obs, state, avail, health, alive, flags = flat.split(sizes, dim=-1)
+        reward, terminated, truncated, won, dead_allies, dead_enemies = flags.unbind(-1)
+        terminated, truncated = terminated.bool().unsqueeze(-1), truncated.bool().unsqueeze(-1)
+        return TensorDict(
+            {
+                "agents": TensorDict(
+                    {
+                        "observation": obs.reshape(*b, n, self.obs_dim),
+                        "action_mask": avail.reshape(*b, n, a).bool(),
+                        "health": health.unsqueeze(-1),
+                        "alive": alive.bool().unsqueeze(-1),
+                    },
+                    (*b, n),
+                ),
+                "state": state,
+                "info": TensorDict(
+                    {"battle_won": won.bool(), "episode_limit": truncated.squeeze(-1),
+                     "dead_allies": dead_allies.long(), "dead_enemies": dead_enemies.long()},
+                    b,
+                ),
+                "reward": reward.unsqueeze(-1) * self.reward_scale,
+                "terminated": terminated,
+                "truncated": truncated,
+                "done": terminated | truncated,
+            },
+            b, device=self.device,
+        )
+
+    def _reset(self, tensordict: TensorDictBase | None = None, **kwargs) -> TensorDictBase:
+        reset = None if tensordict is None else tensordict.get("_reset", None)
+        if reset is None or self._state is None:
+            mask = torch.ones(self.batch_size, dtype=torch.bool, device=self.device)
+            self._key, self._state, packed = self._kernels.reset_all(self._key, self._to_jax(mask))
+        else:
+            mask = reset.reshape(self.batch_size)
+            self._key, self._state, packed = self._kernels.reset(self._key, self._state, self._to_jax(mask))
+        out = self._unpack(packed).exclude("reward")
+        new_mask = out.get(("agents", "action_mask"))
+        self._mask = new_mask if self._mask is None else torch.where(mask.view(-1, 1, 1), new_mask, self._mask)
+        return out
+
+    def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
+        action = tensordict.get(("agents", "action")).long()
+        if self.check_action_mask:
+            check_actions(action, self._mask)
+        self._key, self._state, packed = self._kernels.step(self._key, self._state,
+                                                           self._to_jax(action.to(torch.int32)), self.episode_limit)
+        out = self._unpack(packed)
+        self._mask = out.get(("agents", "action_mask"))
+        return out
+
+    def rand_action(self, tensordict: TensorDictBase | None = None) -> TensorDictBase:
+        """Uniform random actions among those the current action mask allows."""
+        if tensordict is None:
+            tensordict = TensorDict({"agents": {"action_mask": self._mask}}, self.batch_size, device=self.device)
+        return masked_rand_action(self.full_action_spec, tensordict)
+
+    def _set_seed(self, seed: int | None) -> None:
+        self._key = self._jax.device_put(self._jax.random.PRNGKey(int(seed or 0)), self._jax_device)

@@ -1,0 +1,159 @@
+"""COMA: counterfactual multi-agent policy gradients (Foerster et al., AAAI 2018), on LIIR's pipeline."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from tensordict import TensorDict, TensorDictBase, TensorDictParams
+from tensordict.nn import TensorDictModule, TensorDictModuleBase
+from tensordict.utils import NestedKey
+from torchrl.modules import set_recurrent_mode
+from torchrl.objectives import LossModule
+from torchrl.objectives.value.functional import vec_td_lambda_return_estimate
+
+from torchrl_liir.objectives.common import masked_mean, prepare_batch, run_module
+
+
+def counterfactual_baseline(
+    action_value: torch.Tensor, probs: torch.Tensor, action_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """COMA's baseline Σ_u' π_i(u'|τ_i) Q_i(s, (u_{-i}, u')) (Foerster et al. 2018, eq. 4).
+
+    ``action_value`` and ``probs`` are ``[..., n_actions]``; actions outside
+    ``action_mask`` add nothing, whatever their Q-value.
+    """
+    terms = probs * action_value
+    if action_mask is not None:
+        terms = torch.where(action_mask, terms, torch.zeros_like(terms))
+    return terms.sum(-1)
+
+
+class COMALoss(LossModule):
+    """COMA's actor and critic losses over padded ``[*B, T]`` episodes (Foerster et al. 2018).
+
+    TorchRL has no COMA loss; this one is written by hand. The centralised
+    critic (:func:`~torchrl_liir.modules.make_coma_critic`) gives every agent
+    Q_i(s, (u_{-i}, ·)); the actor follows the counterfactual advantage
+    A_i = Q_i(s, u) − Σ_u' π_i(u'|τ_i) Q_i(s, (u_{-i}, u')) with the policy's
+    masked probabilities, and the critic regresses Q_i(s, u) on TD(λ) targets
+    built from a target critic's Q of the taken joint actions. Where an
+    episode is cut without termination (a time limit, or the batch's last
+    step), the bootstrap at the next state is the target critic's baseline
+    with the other agents' actions sampled from the policy. The target
+    critic's parameters (``target_critic_network_params``) are copied by an
+    updater such as ``torchrl.objectives.HardUpdate``. Recurrent policies run
+    in recurrent mode over the time dim.
+
+    Args:
+        actor_network: probabilistic actor with ``get_dist`` (masked categorical).
+        critic_network: COMA critic writing ``[*B, n_agents, n_actions]`` Q-values.
+        n_agents: number of agents.
+        entropy_coeff, critic_coeff: loss weights.
+        gamma, lmbda: discount and TD(λ) λ.
+    """
+
+    @dataclass
+    class _AcceptedKeys:
+        """Tensordict keys; change them with ``set_keys``."""
+
+        action: NestedKey = ("agents", "action")
+        action_mask: NestedKey = ("agents", "action_mask")
+        action_value: NestedKey = ("agents", "action_value")
+        reward: NestedKey = "reward"
+        done: NestedKey = "done"
+        terminated: NestedKey = "terminated"
+        padding_mask: NestedKey | None = ("collector", "mask")
+        agent_mask: NestedKey | None = None
+
+    default_keys = _AcceptedKeys
+    tensor_keys: _AcceptedKeys
+    critic_network: TensorDictModule
+    critic_network_params: TensorDictParams
+    target_critic_network_params: TensorDictParams
+
+    def __init__(
+        self,
+        actor_network: TensorDictModuleBase,
+        critic_network: TensorDictModule,
+        n_agents: int,
+        *,
+        entropy_coeff: float = 0.0,
+        critic_coeff: float = 1.0,
+        gamma: float = 0.99,
+        lmbda: float = 0.8,
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= gamma <= 1.0 or not 0.0 <= lmbda <= 1.0:
+            raise ValueError(f"gamma and lmbda must be in [0, 1], got gamma={gamma}, lmbda={lmbda}")
+        self.actor_network = actor_network
+        self.convert_to_functional(critic_network, "critic_network", create_target_params=True)
+        self.n_agents = n_agents
+        self.entropy_coeff, self.critic_coeff = entropy_coeff, critic_coeff
+        self.gamma, self.lmbda = gamma, lmbda
+        self.set_keys(action_value=critic_network.out_keys[0])
+
+    def _action_values(self, tensordict: TensorDictBase, params: TensorDictParams) -> torch.Tensor:
+        with params.to_module(self.critic_network):
+            return run_module(self.critic_network, tensordict)
+
+    def _cut_bootstrap(self, next_td: TensorDictBase) -> torch.Tensor:
+        """Target-critic baseline at next states, the other agents' actions sampled from π."""
+        keys = self.tensor_keys
+        next_td = next_td.select(*self.actor_network.in_keys, *self.critic_network.in_keys, strict=False).copy()
+        with set_recurrent_mode(False):
+            dist = self.actor_network.get_dist(next_td.copy())
+        next_td.set(keys.action, dist.sample())
+        action_value = self._action_values(next_td, self.target_critic_network_params)
+        return counterfactual_baseline(action_value, dist.probs, next_td.get(keys.action_mask, None))
+
+    def _td_lambda_targets(self, tensordict: TensorDictBase, taken_target: torch.Tensor) -> torch.Tensor:
+        """TD(λ) returns ``[*B, T, n_agents]`` of the taken joint actions under the target critic."""
+        keys = self.tensor_keys
+        nxt = tensordict.get("next")
+        done, terminated = nxt.get(keys.done)[..., 0].bool(), nxt.get(keys.terminated)[..., 0].bool()
+        # The batch's last step is a cut too: nothing after it is known.
+        cut = done.clone()
+        cut[..., -1] = True
+        step_valid = torch.ones_like(cut)
+        if keys.padding_mask is not None and keys.padding_mask in tensordict.keys(True, True):
+            step_valid = tensordict.get(keys.padding_mask).bool().reshape(cut.shape)
+        following = torch.cat([taken_target[..., 1:, :], taken_target[..., -1:, :]], dim=-2)
+        bootstrap = cut & ~terminated & step_valid
+        if bootstrap.any():
+            following[bootstrap] = self._cut_bootstrap(nxt[bootstrap])
+
+        def per_agent(team: torch.Tensor) -> torch.Tensor:  # [*B, T] -> [*B, T, n_agents, 1]
+            return team.unsqueeze(-1).expand(taken_target.shape).unsqueeze(-1)
+
+        return vec_td_lambda_return_estimate(
+            self.gamma, self.lmbda, following.unsqueeze(-1), per_agent(nxt.get(keys.reward)[..., 0]),
+            per_agent(cut), per_agent(terminated), time_dim=-3,
+        ).squeeze(-1)
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        keys = self.tensor_keys
+        tensordict, valid = prepare_batch(type(self).__name__, tensordict, keys, self.n_agents)
+        action = tensordict.get(keys.action).long().unsqueeze(-1)
+        action_value = self._action_values(tensordict, self.critic_network_params)
+        taken = action_value.gather(-1, action).squeeze(-1)
+        with torch.no_grad():
+            taken_target = self._action_values(tensordict, self.target_critic_network_params)
+            targets = self._td_lambda_targets(tensordict, taken_target.gather(-1, action).squeeze(-1))
+
+        with set_recurrent_mode(True):
+            dist = self.actor_network.get_dist(tensordict.copy())
+        log_prob, entropy = dist.log_prob(action.squeeze(-1)), dist.entropy()
+        baseline = counterfactual_baseline(action_value.detach(), dist.probs.detach(),
+                                           tensordict.get(keys.action_mask, None))
+        advantage = taken.detach() - baseline
+        w = valid.to(action_value.dtype)
+        return TensorDict(
+            {
+                "loss_objective": -masked_mean(log_prob * advantage, w),
+                "loss_entropy": -self.entropy_coeff * masked_mean(entropy, w),
+                "loss_critic": self.critic_coeff * masked_mean((taken - targets).pow(2), w),
+                "entropy": masked_mean(entropy, w).detach(),
+                "advantage": masked_mean(advantage, w).detach(),
+            },
+            batch_size=[],
+        )

@@ -1,0 +1,71 @@
+"""Multi-agent Q-learning on TorchRL's losses: IQL (``DQNLoss``) and QMIX (``QMixerLoss``).
+
+Both train on replayed single transitions and return their TD loss as
+``loss_value`` (the trainer sums the ``loss_*`` entries). Both keep a target
+network (``delay_value=True``) for an updater such as ``torchrl.objectives.HardUpdate``.
+"""
+from __future__ import annotations
+
+from tensordict import TensorDict, TensorDictBase
+from tensordict.nn import TensorDictModule, TensorDictModuleBase
+from torchrl.objectives import DQNLoss, ValueEstimators
+from torchrl.objectives.multiagent import QMixerLoss
+
+from torchrl_liir.modules.q_networks import ACTION_VALUE_KEY, CHOSEN_ACTION_VALUE_KEY
+
+
+class IQLLoss(DQNLoss):
+    """Independent Q-learning (Tan 1993): every agent's Q(τ_i, u_i) regresses on the team reward.
+
+    ``DQNLoss`` with per-agent keys: the team ``"reward"``, ``"done"`` and
+    ``"terminated"`` under ``"next"`` are expanded over the agents to the
+    loss's ``reward``/``done``/``terminated`` keys (default ``("agents", "reward")``
+    etc.) before the 1-step TD target r + γ max_u Q_target(τ'_i, u)
+    (unavailable actions excluded).
+
+    Args:
+        value_network: per-agent Q-network ending in a ``QValueModule``
+            (:func:`~torchrl_liir.modules.make_mlp_q_network` or
+            :func:`~torchrl_liir.modules.make_gru_q_network`).
+        gamma: discount.
+    """
+
+    team_keys = ("reward", "done", "terminated")
+
+    def __init__(self, value_network: TensorDictModuleBase, *, gamma: float = 0.99) -> None:
+        super().__init__(value_network, action_space="categorical", delay_value=True)
+        self.set_keys(action=("agents", "action"), action_value=ACTION_VALUE_KEY, value=CHOSEN_ACTION_VALUE_KEY,
+                      **{name: ("agents", name) for name in self.team_keys})
+        self.make_value_estimator(ValueEstimators.TD0, gamma=gamma)
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        tensordict = tensordict.clone(False)
+        nxt = tensordict.get("next")
+        n_agents = tensordict.get(self.tensor_keys.action).shape[-1]
+        for name in self.team_keys:
+            team = nxt.get(name)
+            per_agent = team.unsqueeze(-2).expand(*team.shape[:-1], n_agents, team.shape[-1])
+            nxt.set(getattr(self.tensor_keys, name), per_agent)
+        return TensorDict({"loss_value": super().forward(tensordict).get("loss")}, batch_size=[])
+
+
+class QMIXLoss(QMixerLoss):
+    """QMIX (Rashid et al., ICML 2018): per-agent Q-values mixed monotonically on the state.
+
+    ``QMixerLoss`` with a 1-step TD target on the mixed value:
+    r + γ Q_tot_target(s', argmax_u Q_target(τ'_i, u)), unavailable actions excluded.
+
+    Args:
+        local_value_network: per-agent Q-network ending in a ``QValueModule``.
+        mixer_network: ``torchrl.modules.QMixer`` reading ``("agents", "chosen_action_value")``
+            and ``"state"``, writing ``"chosen_action_value"``.
+        gamma: discount.
+    """
+
+    def __init__(self, local_value_network: TensorDictModuleBase, mixer_network: TensorDictModule, *,
+                 gamma: float = 0.99) -> None:
+        super().__init__(local_value_network, mixer_network, action_space="categorical", delay_value=True)
+        self.make_value_estimator(ValueEstimators.TD0, gamma=gamma)
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        return TensorDict({"loss_value": super().forward(tensordict).get("loss")}, batch_size=[])
