@@ -1,5 +1,5 @@
 """torchrl_liir: LIIR (Learning Individual Intrinsic Rewards, Du et al., NeurIPS 2019) for TorchRL."""
-from torchrl_liir.envs import PursuitEnv
+from torchrl_liir.envs import PursuitEnv, SMACEnv, SMAXEnv, SMAXSmacAPI
 from torchrl_liir.modules import (
     IntrinsicReward,
     MultiAgentGRU,
@@ -11,22 +11,40 @@ from torchrl_liir.modules import (
     policy_primer,
     proxy_reward,
 )
-from torchrl_liir.objectives import InnerStep, LIIRLoss, MultiAgentActorCriticLoss
+from torchrl_liir.objectives import (
+    COMALoss,
+    EpisodeMAPPOLoss,
+    InnerStep,
+    IQLLoss,
+    LIIRLoss,
+    MultiAgentActorCriticLoss,
+    QMIXLoss,
+)
+from torchrl_liir.trainers.episodes import episode_collector, one_episode_per_env
 from torchrl_liir.transforms import IntrinsicRewardTransform
 
 __all__ = [
+    "COMALoss",
+    "EpisodeMAPPOLoss",
     "InnerStep",
+    "IQLLoss",
     "IntrinsicReward",
     "IntrinsicRewardTransform",
     "LIIRLoss",
     "MultiAgentActorCriticLoss",
     "MultiAgentGRU",
     "PursuitEnv",
+    "QMIXLoss",
+    "SMACEnv",
+    "SMAXEnv",
+    "SMAXSmacAPI",
+    "episode_collector",
     "make_extrinsic_critic",
     "make_gru_policy",
     "make_intrinsic_reward",
     "make_mlp_policy",
     "make_proxy_critic",
+    "one_episode_per_env",
     "policy_primer",
     "proxy_reward",
 ]

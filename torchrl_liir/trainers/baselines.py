@@ -12,7 +12,7 @@ How each loss gets its data from a collected batch of padded ``[episodes, T]`` e
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import torch
 from omegaconf import DictConfig
@@ -43,15 +43,6 @@ PADDING_MASK: NestedKey = ("collector", "mask")
 AGENT_MASK: NestedKey = ("agents", "alive")
 
 
-def make_optimizer(algo: DictConfig, params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
-    """``algo.policy_optimizer`` (sgd | rmsprop | adam); RMSprop with pymarl's alpha 0.99 and eps 1e-5."""
-    if algo.policy_optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr)
-    if algo.policy_optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    return torch.optim.RMSprop(params, lr=lr, alpha=0.99, eps=1e-5)
-
-
 def make_target_updater(loss: LossModule, interval: int) -> HardUpdate:
     """Copies the online parameters into the target ones on every ``interval``-th ``step()``."""
     # HardUpdate copies on the call after its counter reaches value_network_update_interval.
@@ -74,10 +65,10 @@ def _coma(cfg: DictConfig, dims: builders.EnvDims, device: torch.device) -> buil
                     gamma=algo.gamma, lmbda=algo.lmbda)
     loss.set_keys(agent_mask=AGENT_MASK)  # an absent key (pursuit) counts every agent as alive
     target = make_target_updater(loss, algo.target_update_interval)
-    optimizers = {"policy": make_optimizer(algo, actor.parameters(), algo.lr_policy),
-                  "critic": make_optimizer(algo, critic.parameters(), algo.lr_critic)}
+    optimizers = {"policy": builders.make_optimizer(algo, actor.parameters(), algo.lr_policy),
+                  "critic": builders.make_optimizer(algo, critic.parameters(), algo.lr_critic)}
     return builders.Components(actor, loss, optimizers, None, algo.max_grad_norm or None,
-                      after_update=lambda frames: target.step())
+                               after_update=lambda frames: target.step())
 
 
 def _transition_keys(q_network: TensorDictModuleBase) -> list[NestedKey]:
@@ -139,8 +130,9 @@ def _q_learning(cfg: DictConfig, dims: builders.EnvDims, device: torch.device) -
     limit = builders.episode_limit(cfg)
     buffer = TensorDictReplayBuffer(storage=LazyTensorStorage(algo.buffer_episodes * limit, device=device),
                                     batch_size=algo.batch_episodes * limit)
+    optimizers = {"policy": builders.make_optimizer(algo, params, algo.lr_policy)}
     return builders.Components(
-        actor, loss, {"policy": make_optimizer(algo, params, algo.lr_policy)}, None, algo.max_grad_norm or None,
+        actor, loss, optimizers, None, algo.max_grad_norm or None,
         loss_inputs=ReplayInputs(buffer, _transition_keys(q_network), algo.updates_per_batch),
         after_update=QSchedule(actor[-1], target, algo.updates_per_batch),
     )
@@ -159,14 +151,14 @@ def _mappo(cfg: DictConfig, dims: builders.EnvDims, device: torch.device) -> bui
             for minibatch in torch.randperm(steps.shape[0], device=steps.device).chunk(algo.minibatches):
                 yield steps[minibatch]
 
-    optimizers = {"policy": make_optimizer(algo, actor.parameters(), algo.lr_policy),
-                  "critic": make_optimizer(algo, critic.parameters(), algo.lr_critic)}
+    optimizers = {"policy": builders.make_optimizer(algo, actor.parameters(), algo.lr_policy),
+                  "critic": builders.make_optimizer(algo, critic.parameters(), algo.lr_critic)}
     return builders.Components(actor, loss, optimizers, None, algo.max_grad_norm or None, loss_inputs=loss_inputs)
 
 
 def make_baseline_components(cfg: DictConfig, dims: builders.EnvDims, device: torch.device) -> builders.Components:
     """Actor, loss, optimisers and data hooks of ``cfg.algo.name`` in :data:`BASELINES`."""
-    builders = {"coma": _coma, "iql": _q_learning, "qmix": _q_learning, "mappo": _mappo}
-    if cfg.algo.name not in builders:
+    factories = {"coma": _coma, "iql": _q_learning, "qmix": _q_learning, "mappo": _mappo}
+    if cfg.algo.name not in factories:
         raise ValueError(f"algo.name={cfg.algo.name!r} is not a baseline ({', '.join(BASELINES)})")
-    return builders[cfg.algo.name](cfg, dims, device)
+    return factories[cfg.algo.name](cfg, dims, device)

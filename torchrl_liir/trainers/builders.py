@@ -68,6 +68,16 @@ class EnvDims:
         )
 
 
+def make_optimizer(algo: DictConfig, params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    """``algo.policy_optimizer`` (sgd | rmsprop | adam); RMSprop as the authors' and pymarl's code (alpha 0.99,
+    eps 1e-5)."""
+    if algo.policy_optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    if algo.policy_optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    return torch.optim.RMSprop(params, lr=lr, alpha=0.99, eps=1e-5)
+
+
 def episode_limit(cfg: DictConfig) -> int:
     """The longest episode of the configured env (pursuit's game length or the map's episode limit)."""
     if cfg.env.name == "pursuit":
@@ -124,10 +134,7 @@ def make_components(cfg: DictConfig, env: EnvBase, device: torch.device) -> Comp
         actor = make_gru_policy(n_agents, obs_dim, n_actions, hidden_size=algo.rnn_hidden, device=device)
     else:
         actor = make_mlp_policy(n_agents, obs_dim, n_actions, num_cells=hidden, device=device)
-    if algo.policy_optimizer == "sgd":
-        optimizers = {"policy": torch.optim.SGD(actor.parameters(), lr=algo.lr_policy)}
-    else:  # the released code's RMSprop settings
-        optimizers = {"policy": torch.optim.RMSprop(actor.parameters(), lr=algo.lr_policy, alpha=0.99, eps=1e-5)}
+    optimizers = {"policy": make_optimizer(algo, actor.parameters(), algo.lr_policy)}
     max_grad_norm = algo.max_grad_norm or None
 
     if algo.name == "liir":
