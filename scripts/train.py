@@ -2,6 +2,7 @@
 
     python scripts/train.py                       # LIIR on 1D Pursuit
     python scripts/train.py algo=central_v seed=3 # a baseline
+    python scripts/train.py env=smax map=3m       # LIIR on SMAX battles
 """
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from torchrl_liir.trainers import ConfigError, NonFiniteLossError, train
 def main(cfg: DictConfig) -> None:
     try:
         summary = train(cfg, HydraConfig.get().runtime.output_dir)
-    except (ConfigError, NonFiniteLossError) as err:
+    except (ConfigError, NonFiniteLossError, ImportError) as err:
         sys.exit(f"error: {err}")
     print(f"run directory: {HydraConfig.get().runtime.output_dir}")
+    print("test: " + ", ".join(f"{k}={v:.3f}" for k, v in summary["test"].items()))
     if "fig2" in summary:
         print(f"Fig. 2: AUROC(Good vs Bad r_in) = {summary['fig2']['auroc']}")
 

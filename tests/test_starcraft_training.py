@@ -102,6 +102,7 @@ def test_plot_intrinsic_writes_the_case_study(smax_runs, tmp_path):
     assert result.returncode == 0, result.stderr
     stats = json.loads((tmp_path / "intrinsic_reward_statistic.json").read_text())
     assert stats["episodes"] == 4 and 0 <= stats["plotted_episode"] < 4
+    assert 0.0 <= stats["test_win_rate"] <= 1.0
     assert (tmp_path / "intrinsic_reward_episode.png").stat().st_size > 10_000
 
 

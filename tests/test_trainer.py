@@ -61,6 +61,27 @@ def test_bad_config_from_the_command_line_is_one_line(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == "error: algo.lambda_in=-1: must be >= 0"
 
 
+@pytest.mark.parametrize("override, message", [
+    ("env=smac", "oxwhirl's SMAC"),
+    ("env=smacv2", "smacv2 package"),
+])
+def test_missing_starcraft_ii_is_one_line(tmp_path, override, message):
+    pytest.importorskip("jaxmarl", reason="the StarCraft configs import the SMAX-backed envs")
+    if override == "env=smac":
+        try:
+            import smac.env  # noqa: F401
+            pytest.skip("oxwhirl's SMAC is installed")
+        except ImportError:
+            pass
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), override, f"hydra.run.dir={tmp_path}"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last
+
+
 def test_nan_loss_stops_with_step_and_term_keeping_last_good_checkpoint(tmp_path, monkeypatch):
     cfg = config("collector.total_frames=3000", "env.num_envs=8",
                  "checkpoint_every=1")

@@ -20,6 +20,15 @@ SMAC_INSTALL = (
 )
 
 
+def import_starcraft2_env() -> type:
+    """oxwhirl SMAC's ``StarCraft2Env``, or an ``ImportError`` saying how to install it."""
+    try:
+        from smac.env import StarCraft2Env
+    except ImportError as err:
+        raise ImportError(SMAC_INSTALL) from err
+    return StarCraft2Env
+
+
 def default_crash_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean StarCraft II died: socket errors and pysc2's protocol errors."""
     errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
@@ -73,11 +82,8 @@ class SMACEnv(EnvBase):
     @classmethod
     def from_map(cls, map_name: str, *, device: torch.device | str = "cpu", **smac_kwargs) -> SMACEnv:
         """A StarCraft II battle on a SMAC map (needs StarCraft II and oxwhirl's SMAC)."""
-        try:
-            from smac.env import StarCraft2Env
-        except ImportError as err:
-            raise ImportError(SMAC_INSTALL) from err
-        return cls(lambda: StarCraft2Env(map_name=map_name, **smac_kwargs), device=device)
+        starcraft2_env = import_starcraft2_env()
+        return cls(lambda: starcraft2_env(map_name=map_name, **smac_kwargs), device=device)
 
     def _tensor(self, value, dtype=torch.float32) -> torch.Tensor:
         return torch.as_tensor(np.asarray(value), dtype=dtype, device=self.device)

@@ -1,6 +1,7 @@
 """Builds environments, networks, losses and optimisers from a trainer configuration."""
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -12,6 +13,7 @@ from torchrl.envs import Compose, EnvBase, InitTracker, ParallelEnv, SerialEnv, 
 from torchrl.objectives import LossModule
 
 from torchrl_liir.envs import SMAC_EPISODE_LIMITS, PursuitEnv, SMACEnv, SMAXEnv, SMAXSmacAPI
+from torchrl_liir.envs.smac import import_starcraft2_env
 from torchrl_liir.modules import make_gru_policy, make_mlp_policy, policy_primer
 from torchrl_liir.modules.critics import make_extrinsic_critic, make_proxy_critic
 from torchrl_liir.modules.intrinsic_reward import make_intrinsic_reward
@@ -102,11 +104,15 @@ def make_base_env(cfg: DictConfig, device: torch.device, num_envs: int, seed: in
                 return lambda: SMACEnv(SMAXSmacAPI(cfg.map, episode_limit=episode_limit(cfg), seed=seed + i),
                                        device=device)
             return SerialEnv(num_envs, [factory(i) for i in range(num_envs)], device=device)
+        import_starcraft2_env()  # fail here, in one line, rather than in the workers
         return ParallelEnv(num_envs, lambda: SMACEnv.from_map(cfg.map, device=device, seed=seed,
                                                               difficulty=str(cfg.env.difficulty)), device=device)
     if name == "smacv2":
         from torchrl.envs import SMACv2Env
 
+        if importlib.util.find_spec("smacv2") is None:
+            raise ImportError("env=smacv2 needs StarCraft II and the smacv2 package: "
+                              "pip install 'smacv2 @ git+https://github.com/oxwhirl/smacv2.git' (see README)")
         return ParallelEnv(num_envs, lambda: SMACv2Env(cfg.map, categorical_actions=True, seed=seed), device=device)
     raise ValueError(f"env.name={name!r} is not supported")
 

@@ -11,7 +11,7 @@ from tensordict.nn import TensorDictModule, TensorDictModuleBase
 from torchrl.envs import EnvBase
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
-from torchrl_liir.trainers.episodes import first_episode_mask
+from torchrl_liir.trainers.episodes import first_episode_mask, first_episodes
 
 
 @torch.no_grad()
@@ -130,7 +130,7 @@ def intrinsic_reward_case_study(
     elif not 0 <= episode < rollout.shape[0]:
         raise ValueError(f"episode={episode} is not in [0, {rollout.shape[0]})")
     stats["plotted_episode"] = episode
-    stats["test_win_rate"] = rollout.get(("next", "info", "battle_won")).any(-1).float().mean().item()
+    stats["test_win_rate"] = first_episodes(rollout)["won"].float().mean().item()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "intrinsic_reward_statistic.json").write_text(json.dumps(stats, indent=2))
