@@ -89,6 +89,15 @@ def test_smax_run_reports_test_win_rate(smax_runs):
     assert "policy: gru" in config_text and "lr_policy: 0.0005" in config_text
 
 
+@pytest.mark.parametrize("algo", ["central_v", "coma", "qmix", "iql", "mappo"])
+def test_every_baseline_trains_on_smax_battles(tmp_path, algo):
+    pytest.importorskip("jaxmarl", reason="SMAX needs the [smax] extra (jaxmarl)")
+    summary = train(config("env=smax", "map=3m", f"algo={algo}", "algo.policy=mlp"), tmp_path)
+    assert summary["updates"] >= 2 and 0.0 <= summary["test"]["test_win_rate"] <= 1.0
+    losses = {k: v for k, v in summary["final"].items() if k.startswith("loss_")}
+    assert losses and all(math.isfinite(v) for v in losses.values())
+
+
 def test_smac_code_path_trains_on_smax_battles(tmp_path):
     pytest.importorskip("jaxmarl", reason="SMAX needs the [smax] extra (jaxmarl)")
     summary = train(config("env=smac", "env.backend=smax", "map=3m", "env.num_envs=2", "eval.episodes=2"), tmp_path)
