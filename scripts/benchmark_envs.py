@@ -10,15 +10,14 @@ SMACEnv(SMAXSmacAPI), i.e. the SMAC code path, one battle per call.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
-from importlib.metadata import version
 
 import torch
 from torchrl.envs import EnvBase, SerialEnv
 
 from torchrl_liir.envs import SMACEnv, SMAXEnv, SMAXSmacAPI
 from torchrl_liir.envs.smac_layout import masked_rand_action
+from torchrl_liir.trainers.trainer import describe_machine
 
 
 def steps_per_second(env: EnvBase, steps: int, warmup: int = 5) -> float:
@@ -43,9 +42,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     args = parser.parse_args()
     device = torch.device(args.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
-    print(f"device {device} ({name}); torch {torch.__version__}, jax {version('jax')}, jaxmarl {version('jaxmarl')}, "
-          f"torch threads {torch.get_num_threads()}; map {args.map}; {args.steps} steps after 5 warm-up\n")
+    machine = describe_machine(device)
+    versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
+    print(f"{machine['device']}; {versions}; torch threads {torch.get_num_threads()}; map {args.map}; "
+          f"{args.steps} steps after 5 warm-up\n")
     print("| battles | SMAXEnv (battle-steps/s) | per-battle loop (battle-steps/s) | SMAXEnv speed-up |")
     print("|---|---|---|---|")
     for battles in args.battles:

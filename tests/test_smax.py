@@ -74,6 +74,17 @@ def test_win_flag_matches_the_win_bonus_and_unit_counts(battle_rollout):
     assert (nxt.get(("info", "dead_allies"))[lost] == 3).all()
 
 
+def test_state_and_observations_are_scaled_as_smacs(battle_rollout):
+    env, rollout = battle_rollout
+    for key in ("state", ("agents", "observation")):
+        values = rollout.get(key)
+        assert values.abs().max() <= 1.0
+        assert env.observation_spec[key].is_in(values[:, 0])
+    # Positions are fractions of the map: the allies start in its left half, the enemies in its right half.
+    units = rollout.get("state")[:, 0, :60].reshape(B, 6, 10)
+    assert (units[:, :3, 1] < 0.5).all() and (units[:, 3:, 1] > 0.5).all()
+
+
 def test_dead_agents_can_only_stop(battle_rollout):
     _, rollout = battle_rollout
     nxt = rollout.get("next")

@@ -27,13 +27,13 @@ def smac_specs(
     return {
         "observation_spec": Composite(
             agents=Composite(
-                observation=Unbounded((*agents, obs_dim), device=device),
+                observation=Bounded(-1.0, 1.0, (*agents, obs_dim), device=device),
                 action_mask=Categorical(2, (*agents, n_actions), dtype=torch.bool, device=device),
                 health=Bounded(0.0, 1.0, (*agents, 1), device=device),
                 alive=Categorical(2, (*agents, 1), dtype=torch.bool, device=device),
                 shape=agents,
             ),
-            state=Unbounded((*batch, state_dim), device=device),
+            state=Bounded(-1.0, 1.0, (*batch, state_dim), device=device),
             info=Composite(
                 battle_won=Categorical(2, batch, dtype=torch.bool, device=device),
                 episode_limit=Categorical(2, batch, dtype=torch.bool, device=device),

@@ -49,6 +49,19 @@ def smax_kernels(map_name: str) -> SimpleNamespace:
     n, agents = smax.num_allies, smax.agents
     type_health = smax.unit_type_health
 
+    n_units, n_types = smax.num_allies + smax.num_enemies, len(smax.unit_type_names)
+    n_features = 4 + n_types  # health, x, y, weapon cooldown, one-hot unit type; then teams and types
+    position_scale = jnp.array([smax.map_width, smax.map_height])
+
+    def world_state(state):
+        """SMAX's global state scaled as SMAC's: positions / map size, cooldowns / the unit type's cooldown."""
+        raw = smax.get_world_state(state)
+        units = raw[:n_units * n_features].reshape(n_units, n_features)
+        cooldown = units[:, 3] / smax.unit_type_weapon_cooldowns[state.state.unit_types]
+        units = units.at[:, 1:3].divide(position_scale).at[:, 3].set(jnp.clip(cooldown, -1.0, 1.0))
+        teams, types = raw[n_units * n_features:n_units * (n_features + 1)], raw[n_units * (n_features + 1):]
+        return jnp.concatenate([units.reshape(-1), teams, types / (n_types - 1)])
+
     def observe(state, reward, terminated, truncated):
         inner = state.state
         obs_dict, avail_dict = smax.get_obs(state), smax.get_avail_actions(state)
@@ -59,7 +72,7 @@ def smax_kernels(map_name: str) -> SimpleNamespace:
         lost, cleared = ~alive[:n].any(), ~alive[n:].any()
         flags = [reward, terminated, truncated, cleared & ~lost, (~alive[:n]).sum(), (~alive[n:]).sum()]
         return jnp.concatenate([
-            obs.reshape(-1), smax.get_world_state(state), avail.reshape(-1), health, alive[:n],
+            obs.reshape(-1), world_state(state), avail.reshape(-1), health, alive[:n],
             jnp.stack(flags).astype(jnp.float32),
         ]).astype(jnp.float32)
 
@@ -87,9 +100,9 @@ def smax_kernels(map_name: str) -> SimpleNamespace:
         key, *keys = jax.random.split(key, actions.shape[0] + 1)
         return (key, *jax.vmap(step_one, in_axes=(0, 0, 0, None))(jnp.stack(keys), states, actions, episode_limit))
 
-    world_state = jax.eval_shape(lambda key: smax.get_world_state(smax.reset(key)[1]), jax.random.PRNGKey(0))
+    state_shape = jax.eval_shape(lambda key: world_state(smax.reset(key)[1]), jax.random.PRNGKey(0))
     return SimpleNamespace(
-        smax=smax, state_dim=world_state.shape[0], reset=jax.jit(reset), step=jax.jit(step),
+        smax=smax, state_dim=state_shape.shape[0], reset=jax.jit(reset), step=jax.jit(step),
         reset_all=jax.jit(lambda key, mask: reset(key, None, mask)),
     )
 
