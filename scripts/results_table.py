@@ -3,9 +3,10 @@
     python scripts/results_table.py runs/*smax_3m* --out results/README.md --title "SMAX 3m"
 
 Per run: the final test win rate (mean of its last ``--last`` evaluations, each over the
-run's ``eval.episodes`` greedy test episodes), its best evaluation, env steps, device and
-date (from summary.json). Rows are methods; the table is written between markers in
-``--out`` so the rest of the file (notes, figures) is kept.
+run's ``eval.episodes`` greedy test episodes), its best evaluation, the training win rate of
+its last 10 batches (the stochastic policy), env steps, device and date (from summary.json).
+Rows are methods; the table is written between markers in ``--out`` so the rest of the file
+(notes, figures) is kept.
 """
 from __future__ import annotations
 
@@ -31,10 +32,11 @@ def run_row(run_dir: Path, last: int) -> dict:
     cfg = OmegaConf.load(run_dir / "config.yaml")
     summary = json.loads((run_dir / "summary.json").read_text())
     tests = read_scalar(run_dir, "test_win_rate")[:, 1]
+    train_wins = read_scalar(run_dir, "win_rate")[:, 1]
     return {
         "method": cfg.algo.name, "env": cfg.env.get("run_name", cfg.env.name), "seed": cfg.seed,
         "policy": cfg.algo.get("policy", "-"), "frames": summary["frames"], "final": float(tests[-last:].mean()),
-        "best": float(tests.max()), "device": summary.get("device", "?"),
+        "best": float(tests.max()), "train": float(train_wins[-10:].mean()), "device": summary.get("device", "?"),
         "date": summary.get("finished", "?")[:10], "episodes_per_test": cfg.eval.episodes,
     }
 
@@ -47,7 +49,7 @@ def table(rows: list[dict], title: str, command: str) -> str:
     rank = {m: i for i, m in enumerate(METHOD_ORDER)}
     lines = [f"### {title}", "", f"`{command}`", "",
              "| env | method | policy | seeds | env steps per seed | final test win rate | best test win rate "
-             "| device | date |", "|---|---|---|---|---|---|---|---|---|"]
+             "| final training win rate | device | date |", "|---|---|---|---|---|---|---|---|---|---|"]
     for (env, method), runs in sorted(groups.items(), key=lambda kv: (kv[0][0], rank.get(kv[0][1], 99))):
         finals = [r["final"] for r in runs]
         spread = f" ± {statistics.stdev(finals):.2f}" if len(finals) > 1 else ""
@@ -59,7 +61,8 @@ def table(rows: list[dict], title: str, command: str) -> str:
         lines.append(
             f"| {env} | {METHOD_NAMES.get(method, method)} | {'/'.join(sorted({r['policy'] for r in runs}))} "
             f"| {seeds} | {steps_text} | {statistics.mean(finals):.2f}{spread} "
-            f"| {statistics.mean(r['best'] for r in runs):.2f} | {devices} | {dates} |"
+            f"| {statistics.mean(r['best'] for r in runs):.2f} | {statistics.mean(r['train'] for r in runs):.2f} "
+            f"| {devices} | {dates} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -143,3 +143,19 @@ def test_plot_curves_names_a_missing_metric(smax_runs, tmp_path):
                              "--metric", "nope", "--out", str(tmp_path / "x.png")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "nope.csv is missing" in result.stderr
+
+
+def test_results_table_fills_its_block_and_keeps_the_rest(smax_runs, tmp_path):
+    out = tmp_path / "README.md"
+    out.write_text("# Results\n\nnotes before\n")
+    dirs = [str(run_dir) for run_dir, _ in smax_runs.values()]
+    for _ in range(2):  # the second run replaces the block instead of appending another
+        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "results_table.py"), *dirs, "--out", str(out),
+                                 "--title", "SMAX 3m", "--last", "1"], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    assert text.startswith("# Results\n\nnotes before\n") and text.count("<!-- results:smax_3m -->") == 1
+    rows = {line.split(" | ")[1]: line for line in text.splitlines() if line.startswith("| smax_3m |")}
+    assert set(rows) == {"LIIR", "IAC"}
+    final = scalars(smax_runs["liir"][0], "test_win_rate")[-1][1]
+    assert f"| {final:.2f} |" in rows["LIIR"] and "| 0 |" in rows["LIIR"]  # final test win rate, seed 0
