@@ -177,8 +177,7 @@ class SMACEnv(EnvBase):
         return masked_rand_action(self.full_action_spec, tensordict)
 
     def _set_seed(self, seed: int | None) -> None:
-        if seed is not None and hasattr(self._env, "seed"):
-            self._env.seed(seed)
+        """SMAC seeds its game when built (``StarCraft2Env(seed=...)``); there is nothing to reseed here."""
 
     def close(self, *, raise_if_closed: bool = True) -> None:
         self._env.close()

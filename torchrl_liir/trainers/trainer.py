@@ -119,6 +119,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     collector = episode_collector(env, components.actor, episode_limit(cfg), device)
     logger = get_logger(cfg.logger.backend, logger_name=str(run_dir), experiment_name="metrics")
     checkpoint = run_dir / "checkpoints" / "last.pt"
+
     def run_test(episodes_so_far: int) -> dict[str, float]:
         test = evaluate(test_env, components.actor, cfg.eval.episodes, episode_limit(cfg))
         for name, value in test.items():
