@@ -1,6 +1,8 @@
 """The key layout shared by the StarCraft-style envs (same keys as TorchRL's ``SMACv2Env``)."""
 from __future__ import annotations
 
+import warnings
+
 import torch
 from tensordict import TensorDictBase
 from torchrl.data import Bounded, Categorical, Composite, Unbounded
@@ -11,7 +13,13 @@ SMAC_EPISODE_LIMITS = {
     "2s3z": 120, "3s5z": 150, "3s5z_vs_3s6z": 170, "3s_vs_5z": 250, "6h_vs_8z": 150,
 }
 
-INFO_KEYS = ("battle_won", "episode_limit", "dead_allies", "dead_enemies")
+
+def default_episode_limit(map_name: str) -> int:
+    """SMAC's episode limit of ``map_name``; SMAX's 100 (with a warning) for a map SMAC does not list."""
+    if map_name not in SMAC_EPISODE_LIMITS:
+        warnings.warn(f"map {map_name!r} has no known SMAC episode limit; using SMAX's 100", stacklevel=3)
+        return 100
+    return SMAC_EPISODE_LIMITS[map_name]
 
 
 def smac_specs(

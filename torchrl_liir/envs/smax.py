@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import functools
-import warnings
 from types import SimpleNamespace
 
 import torch
 from tensordict import TensorDict, TensorDictBase
 from torchrl.envs import EnvBase
 
-from torchrl_liir.envs.smac_layout import SMAC_EPISODE_LIMITS, check_actions, masked_rand_action, smac_specs
+from torchrl_liir.envs.smac_layout import check_actions, default_episode_limit, masked_rand_action, smac_specs
 
 
 def _import_smax():
@@ -145,10 +144,7 @@ class SMAXEnv(EnvBase):
         jax = _import_smax()[0]
         self._kernels = smax_kernels(map_name)
         if episode_limit is None:
-            episode_limit = SMAC_EPISODE_LIMITS.get(map_name)
-            if episode_limit is None:
-                episode_limit = 100
-                warnings.warn(f"map {map_name!r} has no known SMAC episode limit; using SMAX's 100", stacklevel=2)
+            episode_limit = default_episode_limit(map_name)
         self.map_name, self.episode_limit, self.check_action_mask = map_name, int(episode_limit), check_action_mask
         self.reward_scale = reward_scale
         self._jax, self._jax_device = jax, jax_device_for(self.device)

@@ -4,14 +4,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from tensordict.nn import TensorDictModule, TensorDictModuleBase, TensorDictSequential
+from tensordict.nn import TensorDictModuleBase, TensorDictSequential
 from tensordict.utils import NestedKey
 from torch import nn
 from torchrl.envs import TensorDictPrimer
-from torchrl.modules import MLP, MaskedCategorical, ProbabilisticActor
+from torchrl.modules import MaskedCategorical, ProbabilisticActor
 from torchrl.modules.utils import get_primers_from_module
 
-from torchrl_liir.modules.multi_agent_gru import MultiAgentGRU
+from torchrl_liir.modules.agent_networks import gru_agent_network, mlp_agent_network
 
 LOGITS_KEY = ("agents", "logits")
 LOG_PROB_KEY = ("agents", "action_log_prob")
@@ -50,9 +50,8 @@ def make_mlp_policy(
     ignored, with ``use_td_params`` True or False.
     ``n_agents`` is unused; it keeps the signature of :func:`make_gru_policy`.
     """
-    mlp = MLP(in_features=obs_dim, out_features=n_actions, num_cells=list(num_cells),
-              activation_class=nn.ReLU, device=device)
-    return _masked_actor(TensorDictModule(mlp, [observation_key], [LOGITS_KEY]), action_mask_key, action_key)
+    logits = mlp_agent_network(obs_dim, n_actions, num_cells, observation_key, LOGITS_KEY, device)
+    return _masked_actor(logits, action_mask_key, action_key)
 
 
 def make_gru_policy(
@@ -71,13 +70,8 @@ def make_gru_policy(
     Needs ``"is_init"`` (``torchrl.envs.InitTracker``) and the hidden-state
     primer (:func:`policy_primer`) on the environment.
     """
-    embed = TensorDictModule(
-        nn.Sequential(nn.Linear(obs_dim, hidden_size, device=device), nn.ReLU()),
-        [observation_key], [("agents", "embedding")],
-    )
-    gru = MultiAgentGRU(hidden_size, hidden_size, n_agents, device=device)
-    head = TensorDictModule(nn.Linear(hidden_size, n_actions, device=device), [("agents", "features")], [LOGITS_KEY])
-    return _masked_actor(TensorDictSequential(embed, gru, head), action_mask_key, action_key)
+    parts = gru_agent_network(n_agents, obs_dim, n_actions, hidden_size, observation_key, LOGITS_KEY, device)
+    return _masked_actor(TensorDictSequential(*parts), action_mask_key, action_key)
 
 
 def policy_primer(policy: nn.Module) -> TensorDictPrimer | None:

@@ -7,11 +7,10 @@ import torch
 from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModule, TensorDictModuleBase, TensorDictSequential
 from tensordict.utils import NestedKey
-from torch import nn
 from torchrl.data import Categorical
-from torchrl.modules import MLP, EGreedyModule, QValueModule, set_recurrent_mode
+from torchrl.modules import EGreedyModule, QValueModule, set_recurrent_mode
 
-from torchrl_liir.modules.multi_agent_gru import MultiAgentGRU
+from torchrl_liir.modules.agent_networks import gru_agent_network, mlp_agent_network
 
 ACTION_VALUE_KEY = ("agents", "action_value")
 CHOSEN_ACTION_VALUE_KEY = ("agents", "chosen_action_value")
@@ -64,9 +63,8 @@ def make_mlp_q_network(
     minimum), ``("agents", "chosen_action_value")`` and the greedy action.
     ``n_agents`` is unused; it keeps the signature of :func:`make_gru_q_network`.
     """
-    mlp = MLP(in_features=obs_dim, out_features=n_actions, num_cells=list(num_cells),
-              activation_class=nn.ReLU, device=device)
-    return _greedy(TensorDictModule(mlp, [observation_key], [ACTION_VALUE_KEY]), action_mask_key, action_key)
+    q_values = mlp_agent_network(obs_dim, n_actions, num_cells, observation_key, ACTION_VALUE_KEY, device)
+    return _greedy(q_values, action_mask_key, action_key)
 
 
 def make_gru_q_network(
@@ -89,15 +87,10 @@ def make_gru_q_network(
     writes is detached, so a Q loss that evaluates the target network on
     ``"next"`` after the online network cannot back-propagate through the target.
     """
-    embed = TensorDictModule(
-        nn.Sequential(nn.Linear(obs_dim, hidden_size, device=device), nn.ReLU()),
-        [observation_key], [("agents", "embedding")],
-    )
-    gru = MultiAgentGRU(hidden_size, hidden_size, n_agents, device=device)
+    embed, gru, head = gru_agent_network(n_agents, obs_dim, n_actions, hidden_size, observation_key,
+                                         ACTION_VALUE_KEY, device)
     next_hidden = gru.out_keys[1]
     detach = TensorDictModule(torch.Tensor.detach, [next_hidden], [next_hidden])
-    head = TensorDictModule(nn.Linear(hidden_size, n_actions, device=device), [("agents", "features")],
-                            [ACTION_VALUE_KEY])
     return _greedy(TensorDictSequential(embed, StepMode(gru), detach, head), action_mask_key, action_key)
 
 

@@ -12,8 +12,9 @@ from tensordict.nn import TensorDictModule, TensorDictModuleBase
 from torchrl.envs import Compose, EnvBase, InitTracker, ParallelEnv, SerialEnv, TransformedEnv
 from torchrl.objectives import LossModule
 
-from torchrl_liir.envs import SMAC_EPISODE_LIMITS, PursuitEnv, SMACEnv, SMAXEnv, SMAXSmacAPI
+from torchrl_liir.envs import PursuitEnv, SMACEnv, SMAXEnv, SMAXSmacAPI
 from torchrl_liir.envs.smac import import_starcraft2_env
+from torchrl_liir.envs.smac_layout import default_episode_limit
 from torchrl_liir.modules import make_gru_policy, make_mlp_policy, policy_primer
 from torchrl_liir.modules.critics import make_extrinsic_critic, make_proxy_critic
 from torchrl_liir.modules.intrinsic_reward import make_intrinsic_reward
@@ -86,7 +87,7 @@ def episode_limit(cfg: DictConfig) -> int:
         return int(cfg.env.max_steps)
     if cfg.env.get("episode_limit") is not None:
         return int(cfg.env.episode_limit)
-    return SMAC_EPISODE_LIMITS.get(cfg.map, 100)
+    return default_episode_limit(cfg.map)
 
 
 def make_base_env(cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
