@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import argparse
 
+from torchrl_liir.collectors import first_episodes
 from torchrl_liir.envs import SMAXEnv
 from torchrl_liir.envs.smac_layout import masked_rand_action
-from torchrl_liir.trainers.episodes import first_episodes
 
 
 def main() -> None:

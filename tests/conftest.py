@@ -5,6 +5,11 @@ import pytest
 import torch
 from tensordict import TensorDict
 
+from torchrl_liir.runtime import configure_runtime
+
+# One torch thread per process (more stall in OpenMP barriers on these small tensors) and JAX's compile cache.
+configure_runtime(threads=1)
+
 N_AGENTS, OBS_DIM, N_ACTIONS, STATE_DIM = 3, 4, 5, 6
 
 

@@ -1,4 +1,5 @@
 """torchrl_liir: LIIR (Learning Individual Intrinsic Rewards, Du et al., NeurIPS 2019) for TorchRL."""
+from torchrl_liir.collectors import EpisodeCollector, episode_collector, one_episode_per_env
 from torchrl_liir.envs import PursuitEnv, SMACEnv, SMAXEnv, SMAXSmacAPI
 from torchrl_liir.modules import (
     IntrinsicReward,
@@ -20,11 +21,11 @@ from torchrl_liir.objectives import (
     MultiAgentActorCriticLoss,
     QMIXLoss,
 )
-from torchrl_liir.trainers.episodes import episode_collector, one_episode_per_env
 from torchrl_liir.transforms import IntrinsicRewardTransform
 
 __all__ = [
     "COMALoss",
+    "EpisodeCollector",
     "EpisodeMAPPOLoss",
     "InnerStep",
     "IQLLoss",

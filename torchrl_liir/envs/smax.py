@@ -156,7 +156,7 @@ class SMAXEnv(EnvBase):
         for name, spec in smac_specs(self.batch_size, self.n_agents, self.n_enemies, self.n_actions,
                                      self.obs_dim, self.state_dim, self.device).items():
             setattr(self, name, spec)
-        self._key = jax.device_put(jax.random.PRNGKey(seed), self._jax_device)
+        self._set_seed(seed)
         self._state = None
         self._mask = None
 
@@ -172,39 +172,32 @@ class SMAXEnv(EnvBase):
         obs, state, avail, health, alive, flags = flat.split(sizes, dim=-1)
         reward, terminated, truncated, won, dead_allies, dead_enemies = flags.unbind(-1)
         terminated, truncated = terminated.bool().unsqueeze(-1), truncated.bool().unsqueeze(-1)
-        return TensorDict(
-            {
-                "agents": TensorDict(
-                    {
-                        "observation": obs.reshape(*b, n, self.obs_dim),
-                        "action_mask": avail.reshape(*b, n, a).bool(),
-                        "health": health.unsqueeze(-1),
-                        "alive": alive.bool().unsqueeze(-1),
-                    },
-                    (*b, n),
-                ),
-                "state": state,
-                "info": TensorDict(
-                    {"battle_won": won.bool(), "episode_limit": truncated.squeeze(-1),
-                     "dead_allies": dead_allies.long(), "dead_enemies": dead_enemies.long()},
-                    b,
-                ),
-                "reward": reward.unsqueeze(-1) * self.reward_scale,
-                "terminated": terminated,
-                "truncated": truncated,
-                "done": terminated | truncated,
-            },
-            b, device=self.device,
-        )
+        # Every entry is built here with the specs' shapes and device: skip TensorDict's per-entry checks.
+        new = TensorDict._new_unsafe
+        agents = new({
+            "observation": obs.reshape(*b, n, self.obs_dim),
+            "action_mask": avail.reshape(*b, n, a).bool(),
+            "health": health.unsqueeze(-1),
+            "alive": alive.bool().unsqueeze(-1),
+        }, torch.Size((*b, n)), device=self.device)
+        info = new({
+            "battle_won": won.bool(), "episode_limit": truncated.squeeze(-1),
+            "dead_allies": dead_allies.long(), "dead_enemies": dead_enemies.long(),
+        }, b, device=self.device)
+        return new({
+            "agents": agents, "state": state, "info": info, "reward": reward.unsqueeze(-1) * self.reward_scale,
+            "terminated": terminated, "truncated": truncated, "done": terminated | truncated,
+        }, b, device=self.device)
 
     def _reset(self, tensordict: TensorDictBase | None = None, **kwargs) -> TensorDictBase:
         reset = None if tensordict is None else tensordict.get("_reset", None)
         if reset is None or self._state is None:
             mask = torch.ones(self.batch_size, dtype=torch.bool, device=self.device)
-            self._key, self._state, packed = self._kernels.reset_all(self._key, self._to_jax(mask))
+            self._reset_key, self._state, packed = self._kernels.reset_all(self._reset_key, self._to_jax(mask))
         else:
             mask = reset.reshape(self.batch_size)
-            self._key, self._state, packed = self._kernels.reset(self._key, self._state, self._to_jax(mask))
+            self._reset_key, self._state, packed = self._kernels.reset(self._reset_key, self._state,
+                                                                       self._to_jax(mask))
         out = self._unpack(packed).exclude("reward")
         new_mask = out.get(("agents", "action_mask"))
         self._mask = new_mask if self._mask is None else torch.where(mask.view(-1, 1, 1), new_mask, self._mask)
@@ -214,8 +207,8 @@ class SMAXEnv(EnvBase):
         action = tensordict.get(("agents", "action")).long()
         if self.check_action_mask:
             check_actions(action, self._mask)
-        self._key, self._state, packed = self._kernels.step(self._key, self._state,
-                                                           self._to_jax(action.to(torch.int32)), self.episode_limit)
+        self._step_key, self._state, packed = self._kernels.step(
+            self._step_key, self._state, self._to_jax(action.to(torch.int32)), self.episode_limit)
         out = self._unpack(packed)
         self._mask = out.get(("agents", "action_mask"))
         return out
@@ -227,4 +220,7 @@ class SMAXEnv(EnvBase):
         return masked_rand_action(self.full_action_spec, tensordict)
 
     def _set_seed(self, seed: int | None) -> None:
-        self._key = self._jax.device_put(self._jax.random.PRNGKey(int(seed or 0)), self._jax_device)
+        # Separate key streams for resets and steps: a battle's episode then does not depend on when the
+        # other battles were reset, so stopping a batch early or resetting partially changes no kept step.
+        keys = self._jax.random.split(self._jax.random.PRNGKey(int(seed or 0)))
+        self._reset_key, self._step_key = (self._jax.device_put(k, self._jax_device) for k in keys)

@@ -85,6 +85,10 @@ def validate_config(cfg: DictConfig) -> None:
     _choice(cfg, "algo.policy", POLICIES)
     _choice(cfg, "algo.policy_optimizer", BASELINE_OPTIMIZERS if cfg.algo.name in BASELINES else POLICY_OPTIMIZERS)
     _choice(cfg, "logger.backend", LOGGERS)
+    _count(cfg, "threads")
+    cache = _get(cfg, "jax_cache_dir")
+    if cache is not None and not isinstance(cache, str):
+        _fail("jax_cache_dir", cache, "must be a directory path, or null to turn the cache off")
     for key in ("algo.lr_policy", "collector.total_frames", "env.num_envs", "eval.episodes"):
         _positive(cfg, key)
     _positive(cfg, "eval.interval_episodes", strict=False)

@@ -10,8 +10,8 @@ from tensordict.nn import TensorDictModule, TensorDictModuleBase
 from torchrl.envs import EnvBase, TransformedEnv
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
+from torchrl_liir.collectors import first_episode_mask
 from torchrl_liir.envs.pursuit import action_labels
-from torchrl_liir.trainers.episodes import first_episode_mask
 from torchrl_liir.transforms import IntrinsicRewardTransform
 
 

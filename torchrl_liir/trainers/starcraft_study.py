@@ -11,7 +11,7 @@ from tensordict.nn import TensorDictModule, TensorDictModuleBase
 from torchrl.envs import EnvBase
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
-from torchrl_liir.trainers.episodes import first_episode_mask, first_episodes
+from torchrl_liir.collectors import first_episode_mask, first_episodes
 
 
 @torch.no_grad()

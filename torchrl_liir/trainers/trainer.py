@@ -15,10 +15,11 @@ from tensordict import TensorDictBase
 from torchrl.record.loggers import get_logger
 from tqdm import tqdm
 
+from torchrl_liir.collectors import PADDING_MASK, EpisodeCollector
+from torchrl_liir.runtime import configure_runtime
 from torchrl_liir.trainers.builders import Components, episode_limit, make_components, make_env
 from torchrl_liir.trainers.checkpoints import save_checkpoint
 from torchrl_liir.trainers.config import validate_config
-from torchrl_liir.trainers.episodes import episode_collector, one_episode_per_env
 from torchrl_liir.trainers.evaluation import evaluate
 from torchrl_liir.trainers.pursuit_study import intrinsic_reward_study
 
@@ -29,7 +30,7 @@ class NonFiniteLossError(RuntimeError):
 
 def episode_metrics(batch: TensorDictBase) -> dict[str, float]:
     """Mean return, length (and win rate) of the complete episodes in a padded ``[episodes, T]`` batch."""
-    mask = batch.get(("collector", "mask")).to(torch.float32)
+    mask = batch.get(PADDING_MASK).to(torch.float32)
     reward = batch.get(("next", "reward"))[..., 0].to(torch.float32)
     metrics = {
         "episode_return": (reward * mask).sum(-1).mean().item(),
@@ -66,7 +67,7 @@ def drop_crashed_episodes(batch: TensorDictBase) -> tuple[TensorDictBase, int]:
     key = ("next", "info", "crashed")
     if key not in batch.keys(True):
         return batch, 0
-    crashed = (batch.get(key).reshape(batch.shape) & batch.get(("collector", "mask"))).any(-1)
+    crashed = (batch.get(key).reshape(batch.shape) & batch.get(PADDING_MASK)).any(-1)
     return batch[~crashed], int(crashed.sum())
 
 
@@ -105,6 +106,7 @@ def _step(components: Components, losses: TensorDictBase, update: int, checkpoin
 def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     """Trains the configured algorithm; writes config, CSV metrics, checkpoints and plots to ``run_dir``."""
     validate_config(cfg)
+    configure_runtime(cfg.threads, cfg.jax_cache_dir)
     started = time.monotonic()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -114,9 +116,11 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
 
     components = make_components(cfg, make_env(cfg, device, 1, cfg.seed), device)
     env = make_env(cfg, device, cfg.env.num_envs, cfg.seed, components.actor)
-    test_env = make_env(cfg, device, min(cfg.eval.episodes, cfg.env.num_envs) if cfg.env.name == "smac"
-                        else cfg.eval.episodes, cfg.seed + 10_000, components.actor)
-    collector = episode_collector(env, components.actor, episode_limit(cfg), device)
+    # As many test battles as training ones, so SMAX's kernels compiled for training serve the tests too
+    # (StarCraft II: no more game processes than test episodes).
+    test_envs = min(cfg.eval.episodes, cfg.env.num_envs) if cfg.env.name == "smac" else cfg.env.num_envs
+    test_env = make_env(cfg, device, test_envs, cfg.seed + 10_000, components.actor)
+    collector = EpisodeCollector(env, components.actor, episode_limit(cfg))
     logger = get_logger(cfg.logger.backend, logger_name=str(run_dir), experiment_name="metrics")
     checkpoint = run_dir / "checkpoints" / "last.pt"
 
@@ -134,13 +138,12 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     update, test_due = 0, False
     test = run_test(0)
     try:
-        for update, rollout in enumerate(collector):
-            batch = one_episode_per_env(rollout.to(device))
-            new_frames = int(batch.get(("collector", "mask")).sum())
+        for update, batch in enumerate(collector):
+            new_frames = int(batch.get(PADDING_MASK).sum())
             frames += new_frames
             batch, dropped = drop_crashed_episodes(batch)
             crashed += dropped
-            if batch.numel() == 0:
+            if batch.shape[0] == 0:
                 continue
             test_due = cfg.eval.interval_episodes and (
                 (episodes + batch.shape[0]) // cfg.eval.interval_episodes > episodes // cfg.eval.interval_episodes)

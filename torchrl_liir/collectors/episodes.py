@@ -1,0 +1,39 @@
+"""Each env's first episode in a ``[envs, T]`` rollout: padded batches and per-episode statistics."""
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDictBase
+
+from torchrl_liir.collectors.episode_collector import PADDING_MASK, first_episode_mask
+
+
+def one_episode_per_env(rollout: TensorDictBase) -> TensorDictBase:
+    """``[envs, T]`` rollout (e.g. TorchRL's ``Collector``) → padded ``[episodes, T]`` batch of first episodes.
+
+    Sets ``("collector", "mask")`` to the steps of that episode; rows whose first
+    episode did not finish within ``T`` steps are dropped. :class:`EpisodeCollector`
+    yields such batches directly.
+    """
+    done = rollout.get(("next", "done"))
+    rollout.set(PADDING_MASK, first_episode_mask(done))
+    return rollout[done[..., 0].any(-1)]
+
+
+def first_episodes(rollout: TensorDictBase) -> dict[str, torch.Tensor]:
+    """Return, length and win flag of each env's first episode in a ``[envs, T]`` rollout.
+
+    Envs whose first episode did not end within the rollout are left out.
+    """
+    done = rollout.get(("next", "done"))[..., 0]
+    finished = done.any(-1)
+    end = done.float().argmax(-1)
+    in_first = first_episode_mask(rollout.get(("next", "done")))
+    reward = rollout.get(("next", "reward"))[..., 0]
+    out = {
+        "return": (reward * in_first).sum(-1)[finished],
+        "length": (end + 1)[finished].to(reward.dtype),
+    }
+    if ("next", "info", "battle_won") in rollout.keys(True):
+        won = rollout.get(("next", "info", "battle_won")).reshape(done.shape)
+        out["won"] = won.gather(-1, end.unsqueeze(-1)).squeeze(-1)[finished]
+    return out

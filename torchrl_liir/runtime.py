@@ -1,0 +1,61 @@
+"""Process-wide runtime settings: CPU threads, JAX's persistent compilation cache, JAX's GPU memory.
+
+Call :func:`configure_runtime` once, at the start of a process, before the first
+environment or network is built (``train.py``, the scripts and the tests do).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+DEFAULT_JAX_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "torchrl_liir" / "jax"
+
+
+def set_threads(threads: int) -> None:
+    """``threads`` intra-op CPU threads for torch (and one inter-op thread when ``threads == 1``).
+
+    On small per-step matmuls, PyTorch's default (one thread per core) spends its
+    time in OpenMP barriers as soon as another process shares the cores: two runs
+    on 2 cores took 7.6× longer each than with one thread per process.
+    """
+    if threads < 1:
+        raise ValueError(f"threads={threads}: must be >= 1")
+    torch.set_num_threads(threads)
+    if threads == 1 and torch.get_num_interop_threads() != 1:
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # inter-op threads are fixed once any parallel work has run
+            pass
+
+
+def configure_jax(cache_dir: str | Path | None = DEFAULT_JAX_CACHE) -> None:
+    """JAX's persistent compilation cache in ``cache_dir`` (``None``: off), and no GPU memory pre-allocation.
+
+    With the cache, SMAX's kernels are compiled once per machine, map and battle
+    count, and later processes load them from disk. JAX would otherwise reserve 75 %
+    of the GPU at start-up, next to torch; it allocates on demand instead. Nothing is
+    imported when JAX is not installed.
+    """
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    try:
+        import jax
+    except ImportError:
+        return
+    if cache_dir is None:
+        jax.config.update("jax_enable_compilation_cache", False)
+        return
+    cache_dir = Path(cache_dir).expanduser()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_enable_compilation_cache", True)
+    jax.config.update("jax_compilation_cache_dir", str(cache_dir))
+    # Cache every kernel: SMAX's compile in about a second each, under JAX's default threshold.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+
+def configure_runtime(threads: int = 1, jax_cache_dir: str | Path | None = DEFAULT_JAX_CACHE) -> None:
+    """:func:`set_threads` and :func:`configure_jax` in one call."""
+    set_threads(threads)
+    configure_jax(jax_cache_dir)
