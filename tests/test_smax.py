@@ -53,6 +53,17 @@ def test_action_outside_mask_is_rejected():
         env.step(td)
 
 
+def test_deferred_mask_check_raises_at_the_next_reset():
+    env = SMAXEnv("3m", num_envs=B, seed=0)
+    env._defer_mask_check = True  # as on a GPU, where a check per step would wait for the device
+    td = env.reset()
+    td.set(("agents", "action"), torch.full((B, 3), N_MOVES))
+    env.step(td)
+    with pytest.raises(ValueError, match="outside the action mask"):
+        env.reset()
+    env.reset()  # the bad step was reported once
+
+
 def test_random_actions_stay_inside_the_mask():
     env = SMAXEnv("3m", num_envs=B, seed=3)
     rollout = env.rollout(80, break_when_any_done=False)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from types import SimpleNamespace
 
 import torch
@@ -12,6 +13,8 @@ from torchrl_liir.envs.smac_layout import check_actions, default_episode_limit, 
 
 
 def _import_smax():
+    # JAX would reserve 75 % of a GPU at start-up, next to torch's memory: allocate on demand instead.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     try:
         import jax
         import jax.numpy as jnp
@@ -124,7 +127,8 @@ class SMAXEnv(EnvBase):
         seed: PRNG seed of the battles.
         reward_scale: multiplies SMAX's team reward (damage share + 1 for a win, at most about 2 per
             episode); 10 gives SMAC's scale (``reward_scale_rate=20``: at most about 20 per episode).
-        check_action_mask: reject actions outside the mask (one device sync per step).
+        check_action_mask: reject actions outside the mask. On CPU at once; on a GPU the step's actions
+            are kept on the device and checked together at the next reset (one sync per batch, not per step).
     """
 
     def __init__(
@@ -159,6 +163,8 @@ class SMAXEnv(EnvBase):
         self._set_seed(seed)
         self._state = None
         self._mask = None
+        self._defer_mask_check = self.device.type != "cpu"
+        self._unchecked: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def _to_jax(self, tensor: torch.Tensor):
         return self._jax.dlpack.from_dlpack(tensor.contiguous())
@@ -189,7 +195,15 @@ class SMAXEnv(EnvBase):
             "terminated": terminated, "truncated": truncated, "done": terminated | truncated,
         }, b, device=self.device)
 
+    def check_pending_actions(self) -> None:
+        """Checks the actions of the steps since the last reset (GPU: deferred there to avoid a sync per step)."""
+        if self._unchecked:
+            actions, masks = zip(*self._unchecked)
+            self._unchecked = []
+            check_actions(torch.stack(actions), torch.stack(masks))
+
     def _reset(self, tensordict: TensorDictBase | None = None, **kwargs) -> TensorDictBase:
+        self.check_pending_actions()
         reset = None if tensordict is None else tensordict.get("_reset", None)
         if reset is None or self._state is None:
             mask = torch.ones(self.batch_size, dtype=torch.bool, device=self.device)
@@ -206,7 +220,10 @@ class SMAXEnv(EnvBase):
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
         action = tensordict.get(("agents", "action")).long()
         if self.check_action_mask:
-            check_actions(action, self._mask)
+            if self._defer_mask_check:
+                self._unchecked.append((action, self._mask))
+            else:
+                check_actions(action, self._mask)
         self._step_key, self._state, packed = self._kernels.step(
             self._step_key, self._state, self._to_jax(action.to(torch.int32)), self.episode_limit)
         out = self._unpack(packed)
