@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from torchrl_liir.runtime import configure_runtime
 from torchrl_liir.trainers.builders import episode_limit, make_env
 from torchrl_liir.trainers.checkpoints import load_run
 from torchrl_liir.trainers.starcraft_study import intrinsic_reward_case_study
@@ -29,7 +30,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the test battles and of the random pick")
     parser.add_argument("--out", type=Path, default=None, help="output directory (default: the run directory)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (see BENCHMARKS.md)")
     args = parser.parse_args(argv)
+    configure_runtime(args.threads)
     try:
         cfg, components = load_run(args.run_dir, args.device)
     except FileNotFoundError as err:

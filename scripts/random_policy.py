@@ -10,6 +10,7 @@ import argparse
 from torchrl_liir.collectors import first_episodes
 from torchrl_liir.envs import SMAXEnv
 from torchrl_liir.envs.smac_layout import masked_rand_action
+from torchrl_liir.runtime import configure_runtime
 
 
 def main() -> None:
@@ -18,7 +19,9 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=320)
     parser.add_argument("--reward-scale", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (see BENCHMARKS.md)")
     args = parser.parse_args()
+    configure_runtime(args.threads)
     env = SMAXEnv(args.map, args.episodes, seed=args.seed, reward_scale=args.reward_scale)
     rollout = env.rollout(env.episode_limit, lambda td: masked_rand_action(env.full_action_spec, td),
                           break_when_any_done=False)
