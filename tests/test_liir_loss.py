@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import agent_end_flags, alive_r_in, hand_td_lambda, random_batch
+from conftest import N_AGENTS, agent_end_flags, alive_r_in, hand_td_lambda, random_batch
 from test_meta_gradient import GAMMA, LMBDA, make_loss, make_nets
+from torchrl.modules import set_recurrent_mode
 from torchrl.objectives import ValueEstimators
 
 from torchrl_liir.objectives import InnerStep, LIIRLoss
@@ -26,8 +27,10 @@ def _grads(term, modules):
 def test_each_term_trains_only_its_parameter_set(setup):
     (actor, intrinsic, proxy, extrinsic), loss, batch = setup
     out = loss(batch)
+    # loss_objective carries the gradient of both policy terms; loss_entropy is a value only.
+    assert not out["loss_entropy"].requires_grad
     owners = {
-        "loss_objective": actor, "loss_entropy": actor, "loss_intrinsic": intrinsic,
+        "loss_objective": actor, "loss_intrinsic": intrinsic,
         "loss_proxy_value": proxy, "loss_extrinsic_value": extrinsic,
     }
     modules = [actor, intrinsic, proxy, extrinsic]
@@ -35,6 +38,75 @@ def test_each_term_trains_only_its_parameter_set(setup):
         for module in modules:
             flows = _grads(out[term], [module])
             assert any(flows) == (module is owner), f"{term} -> {type(module).__name__}"
+
+
+@pytest.mark.parametrize("policy", ["mlp", "gru"])
+def test_the_backward_does_not_run_through_the_policy_again(float64, policy):
+    """loss_objective's graph is the linear surrogate Σ⟨θ, g⟩ on the parameters, not the policy network's."""
+    nets = make_nets(policy)
+    out = make_loss(nets, torch.optim.SGD(nets[0].parameters(), lr=0.1))(random_batch(nets[0], seed=4))
+    nodes, stack, leaves = set(), [out["loss_objective"].grad_fn], []
+    while stack:
+        node = stack.pop()
+        if node is None or node in nodes:
+            continue
+        nodes.add(node)
+        if hasattr(node, "variable"):
+            leaves.append(node.variable)
+        stack.extend(fn for fn, _ in node.next_functions)
+    assert {type(n).__name__ for n in nodes} <= {"AddBackward0", "SubBackward0", "MulBackward0", "SumBackward0",
+                                                 "AccumulateGrad"}
+    assert {id(p) for p in leaves} == {id(p) for p in nets[0].parameters()}
+
+
+@pytest.mark.parametrize("policy", ["mlp", "gru"])
+@pytest.mark.parametrize("normalize_advantage", [False, True])
+@pytest.mark.parametrize("meta_gradient, variant", [("fast", "paper"), ("reference", "paper"),
+                                                     ("fast", "released_code")])
+def test_summed_terms_give_each_parameter_set_its_plain_gradient(float64, policy, normalize_advantage,
+                                                                  meta_gradient, variant):
+    """``sum(loss_*).backward()`` == gradients of the plain losses written by hand (η: the reference meta-loss)."""
+    nets = make_nets(policy)
+    actor, intrinsic, proxy, extrinsic = nets
+    optimizer = torch.optim.RMSprop(actor.parameters(), lr=0.01)
+    kwargs = {"lambda_in": 0.5, "normalize_advantage": normalize_advantage, "variant": variant}
+    loss = make_loss(nets, optimizer, max_grad_norm=0.05, meta_gradient=meta_gradient, **kwargs)
+    batch = random_batch(actor, seed=7)
+    out = loss(batch)
+    modules = [actor, intrinsic, proxy, extrinsic]
+    got = [torch.autograd.grad(sum(v for k, v in out.items() if k.startswith("loss_")), list(m.parameters()),
+                               retain_graph=True) for m in modules]
+
+    nxt = batch["next"]
+    unpadded = batch["collector", "mask"].unsqueeze(-1).double()
+    w = unpadded * batch["agents", "alive"]
+    with torch.no_grad():
+        r_in = intrinsic(batch.copy())["agents", "intrinsic_reward"]
+        nv_p, nv_x = proxy(nxt.copy())["agents", "proxy_value"], extrinsic(nxt.copy())["state_value"]
+    v_p, v_x = proxy(batch.copy())["agents", "proxy_value"], extrinsic(batch.copy())["state_value"]
+    done, term = agent_end_flags(batch)
+    r_proxy = nxt["reward"].unsqueeze(-2) + 0.5 * alive_r_in(batch, r_in)
+    ret_p, adv_p = hand_td_lambda(r_proxy, v_p.detach(), nv_p, done, term, GAMMA, LMBDA)
+    ret_x, _ = hand_td_lambda(nxt["reward"], v_x.detach(), nv_x, nxt["done"], nxt["terminated"], GAMMA, LMBDA)
+    a = adv_p[..., 0]
+    if normalize_advantage:
+        mean = (w * a).sum() / w.sum()
+        a = (a - mean) / (((w * (a - mean) ** 2).sum() / w.sum()).sqrt() + 1e-8)
+    data = batch.copy()
+    data["agents", "action_mask"] = batch["agents", "action_mask"] | ~w.bool().unsqueeze(-1)
+    with set_recurrent_mode(True):
+        dist = actor.get_dist(data.copy())
+    lp, entropy = dist.log_prob(batch["agents", "action"]), dist.entropy()
+    policy_loss = -(w * lp * a).sum() / w.sum() - 0.05 * (w * entropy).sum() / w.sum()
+    proxy_loss = (unpadded * (v_p - ret_p)[..., 0] ** 2).sum() / (unpadded.sum() * N_AGENTS)
+    extrinsic_loss = (unpadded * (v_x - ret_x) ** 2).sum() / unpadded.sum()
+    reference = make_loss(nets, optimizer, max_grad_norm=0.05, meta_gradient="reference", **kwargs)
+    meta_loss = reference(batch)["loss_intrinsic"]
+    expected = [torch.autograd.grad(term, list(m.parameters()))
+                for term, m in zip((policy_loss, meta_loss, proxy_loss, extrinsic_loss), modules)]
+    for module, got_m, expected_m in zip(modules, got, expected):
+        for g, e in zip(got_m, expected_m):
+            torch.testing.assert_close(g, e, msg=lambda m, name=type(module).__name__: f"{name}: {m}")
 
 
 def test_value_estimates_match_hand_td_lambda(setup):

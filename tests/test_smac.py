@@ -11,9 +11,9 @@ from torchrl.envs.utils import check_env_specs
 
 pytest.importorskip("jaxmarl", reason="the SMAC-API adapter runs on SMAX, which needs the [smax] extra (jaxmarl)")
 
+from torchrl_liir.collectors import episode_collector, one_episode_per_env  # noqa: E402
 from torchrl_liir.envs import SMACEnv, SMAXSmacAPI  # noqa: E402
 from torchrl_liir.envs.smac_layout import masked_rand_action  # noqa: E402
-from torchrl_liir.collectors import episode_collector, one_episode_per_env  # noqa: E402
 from torchrl_liir.trainers.trainer import drop_crashed_episodes  # noqa: E402
 
 

@@ -13,8 +13,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from tensordict import TensorDict
 
-from torchrl_liir.trainers import train
 from torchrl_liir.collectors import first_episodes
+from torchrl_liir.trainers import train
 from torchrl_liir.trainers.starcraft_study import attack_health_statistic
 
 ROOT = Path(__file__).resolve().parents[1]

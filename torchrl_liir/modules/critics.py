@@ -7,6 +7,7 @@ import torch
 from tensordict.nn import TensorDictModule
 from tensordict.utils import NestedKey
 from torch import nn
+from torch.nn import functional as F
 from torchrl.modules import MLP
 
 
@@ -15,25 +16,35 @@ class PerAgentValue(nn.Module):
 
     With the global state ``s`` the critic is centralised but still per agent (as
     the authors' code conditions its proxy critic); without it, it sees only o_i.
+    The first layer is applied to the three parts separately (the same affine map as on
+    their concatenation): the state's part once per state rather than once per agent, and
+    the one-hot id's as a per-agent bias.
     """
 
     def __init__(self, obs_dim: int, n_agents: int, num_cells: Sequence[int], state_dim: int = 0,
                  agent_id: bool = False, device: torch.device | str | None = None) -> None:
         super().__init__()
         self.n_agents, self.agent_id = n_agents, agent_id
+        self.obs_dim, self.state_dim = obs_dim, state_dim
         in_features = obs_dim + state_dim + (n_agents if agent_id else 0)
         self.mlp = MLP(in_features=in_features, out_features=1, num_cells=list(num_cells),
                        activation_class=nn.ReLU, device=device)
 
     def forward(self, observation: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
-        parts = [observation]
-        batch = observation.shape[:-2]
+        if (state is None) != (self.state_dim == 0):
+            raise ValueError(f"PerAgentValue(state_dim={self.state_dim}) got state={state is not None}")
+        if state is None and not self.agent_id:
+            return self.mlp(observation)
+        first, *rest = self.mlp
+        weight = first.weight
+        x = F.linear(observation, weight[:, :self.obs_dim], first.bias)
         if state is not None:
-            parts.append(state.unsqueeze(-2).expand(*batch, self.n_agents, state.shape[-1]))
+            x = x + F.linear(state, weight[:, self.obs_dim:self.obs_dim + self.state_dim]).unsqueeze(-2)
         if self.agent_id:
-            eye = torch.eye(self.n_agents, dtype=observation.dtype, device=observation.device)
-            parts.append(eye.expand(*batch, self.n_agents, self.n_agents))
-        return self.mlp(torch.cat(parts, dim=-1))
+            x = x + weight[:, self.obs_dim + self.state_dim:].T
+        for layer in rest:
+            x = layer(x)
+        return x
 
 
 def make_proxy_critic(

@@ -59,35 +59,48 @@ class MultiAgentGRU(TensorDictModuleBase):
 
     def cell(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """``torch.nn.GRUCell``'s update: gates r, z and candidate n."""
-        x_r, x_z, x_n = self.input_map(x).chunk(3, dim=-1)
-        h_r, h_z, h_n = self.hidden_map(h).chunk(3, dim=-1)
-        r = torch.sigmoid(x_r + h_r)
-        z = torch.sigmoid(x_z + h_z)
-        n = torch.tanh(x_n + r * h_n)
-        return (1 - z) * n + z * h
+        x_rz, x_n = self.input_map(x).split([2 * self.hidden_size, self.hidden_size], dim=-1)
+        return self._update(x_rz, x_n, h)
 
-    def _initial_hidden(self, tensordict: TensorDictBase, x: torch.Tensor) -> torch.Tensor:
+    def _update(self, x_rz: torch.Tensor, x_n: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """The cell's update from the input projection ``(x_rz, x_n)`` (``input_map(x)``, split)."""
+        h_rz, h_n = self.hidden_map(h).split([2 * self.hidden_size, self.hidden_size], dim=-1)
+        r, z = torch.sigmoid(x_rz + h_rz).chunk(2, dim=-1)
+        return torch.lerp(torch.tanh(torch.addcmul(x_n, r, h_n)), h, z)
+
+    def _unroll(self, x: torch.Tensor, is_init: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Hidden states of a ``[*B, T, n_agents, in]`` sequence from ``h`` ``[*B, n_agents, hidden]``.
+
+        The input projection runs once over the whole sequence; only the hidden one is in the time
+        loop. ``is_init`` (``[*B, T, 1]``) resets the hidden state to zeros (``torch.where``: a product
+        with a constant mask would be many times slower under forward-mode AD).
+        """
+        x_rz, x_n = self.input_map(x).split([2 * self.hidden_size, self.hidden_size], dim=-1)
+        outputs = []
+        for x_rz_t, x_n_t, init in zip(x_rz.unbind(-3), x_n.unbind(-3), is_init.unsqueeze(-1).unbind(-3)):
+            h = self._update(x_rz_t, x_n_t, torch.where(init, 0.0, h))
+            outputs.append(h)
+        return torch.stack(outputs, dim=-3)
+
+    def _initial_hidden(self, tensordict: TensorDictBase, x: torch.Tensor, sequence: bool) -> torch.Tensor:
+        """The stored hidden state (of the first step of a sequence), zeros when absent."""
         hidden = tensordict.get(self.in_keys[2], None)
         if hidden is None:
-            return x.new_zeros(*x.shape[:-1], self.hidden_size)
-        return hidden.to(x.dtype)
+            batch = x.shape[:-3] + x.shape[-2:-1] if sequence else x.shape[:-1]
+            return x.new_zeros(*batch, self.hidden_size)
+        return (hidden[..., 0, :, :] if sequence else hidden).to(x.dtype)
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
         """Writes the GRU features and the next hidden state, one step or a whole ``[*B, T]`` sequence."""
         x = tensordict.get(self.in_keys[0])
-        is_init = tensordict.get(self.in_keys[1]).bool().unsqueeze(-1)
-        h = self._initial_hidden(tensordict, x)
+        is_init = tensordict.get(self.in_keys[1]).bool()
         if self.recurrent_mode:
             if tensordict.batch_dims == 0:
                 raise ValueError("MultiAgentGRU in recurrent mode needs a tensordict with a time batch dim")
-            h = h[..., 0, :, :]
-            outputs = []
-            for t in range(x.shape[-3]):
-                h = self.cell(x[..., t, :, :], torch.where(is_init[..., t, :, :], 0.0, h))
-                outputs.append(h)
-            out = next_hidden = torch.stack(outputs, dim=-3)
+            out = next_hidden = self._unroll(x, is_init, self._initial_hidden(tensordict, x, sequence=True))
         else:
-            out = next_hidden = self.cell(x, torch.where(is_init, 0.0, h))
+            h = self._initial_hidden(tensordict, x, sequence=False)
+            out = next_hidden = self.cell(x, torch.where(is_init.unsqueeze(-1), 0.0, h))
         tensordict.set(self.out_keys[0], out)
         tensordict.set(self.out_keys[1], next_hidden)
         return tensordict

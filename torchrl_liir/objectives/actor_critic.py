@@ -92,11 +92,13 @@ class MultiAgentActorCriticLoss(LossModule):
         tensordict, valid = prepare_batch(type(self).__name__, tensordict, keys, self.n_agents)
         nxt = tensordict.get("next")
         value = run_module(self.critic_network, tensordict)
+        with torch.no_grad():
+            next_value = run_module(self.critic_network, nxt)
         data = TensorDict(
             {
                 keys.value: value.detach(),
                 "next": {
-                    keys.value: run_module(self.critic_network, nxt).detach(),
+                    keys.value: next_value,
                     keys.reward: nxt.get(keys.reward),
                     keys.done: nxt.get(keys.done),
                     keys.terminated: nxt.get(keys.terminated),

@@ -1,6 +1,8 @@
 """Batch bookkeeping shared by the multi-agent losses: masks, key checks, log-probabilities."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
@@ -55,7 +57,21 @@ def prepare_batch(
 
 def run_module(network: TensorDictModuleBase, tensordict: TensorDictBase) -> torch.Tensor:
     """The first output of ``network`` on ``tensordict``, without writing into it."""
-    return network(tensordict.select(*network.in_keys, strict=False).copy()).get(network.out_keys[0])
+    return network(tensordict.select(*network.in_keys, strict=False)).get(network.out_keys[0])
+
+
+def with_gradient(
+    value: torch.Tensor, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor | None]
+) -> torch.Tensor:
+    """``value`` (detached) whose gradient w.r.t. ``params`` is ``grads``: ``value + Σ⟨θ, g⟩ − Σ⟨θ, g⟩.detach()``.
+
+    Hands a gradient already computed to a later ``backward()``; parameters with a ``None``
+    gradient get none.
+    """
+    surrogate = sum((p * g).sum() for p, g in zip(params, grads) if g is not None)
+    if not isinstance(surrogate, torch.Tensor):
+        return value.detach()
+    return value.detach() + (surrogate - surrogate.detach())
 
 
 def masked_mean(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -104,6 +120,7 @@ class PolicyTerms(nn.Module):
 
     A module (rather than a function) so ``torch.func.functional_call`` can
     evaluate it at other policy parameters; recurrent policies run in sequence mode.
+    With ``entropy=False`` the entropy is not computed (``None``).
     """
 
     def __init__(self, actor: TensorDictModuleBase, action_key: NestedKey) -> None:
@@ -111,7 +128,7 @@ class PolicyTerms(nn.Module):
         self.actor = actor
         self.action_key = action_key
 
-    def forward(self, tensordict: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, tensordict: TensorDictBase, entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         with set_recurrent_mode(True):
             dist = self.actor.get_dist(tensordict.copy())
-        return dist.log_prob(tensordict.get(self.action_key)), dist.entropy()
+        return dist.log_prob(tensordict.get(self.action_key)), dist.entropy() if entropy else None

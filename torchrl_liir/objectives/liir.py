@@ -1,6 +1,7 @@
 """LIIRLoss: the TorchRL loss of Learning Individual Intrinsic Rewards (Du et al., NeurIPS 2019)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +21,7 @@ from torchrl_liir.objectives.common import (
     prepare_batch,
     run_module,
     valid_mask,
+    with_gradient,
 )
 from torchrl_liir.objectives.inner_step import InnerStep
 from torchrl_liir.objectives.meta_gradient import (
@@ -35,8 +37,10 @@ class LIIRLoss(LossModule):
     Returned terms (all to be minimised; summing them is correct because each
     parameter set gets gradient from its own terms only):
 
-    - ``loss_objective`` (θ): proxy policy gradient, eq. 6, ``−mean lp·A_proxy``;
-    - ``loss_entropy`` (θ): ``−entropy_coeff · mean H(π)``;
+    - ``loss_objective`` (θ): proxy policy gradient, eq. 6, ``−mean lp·A_proxy``; its θ-gradient is
+      that of both policy terms, ``∇θ L_in = ∇θ(loss_objective + loss_entropy)``, computed once for
+      the meta-step and handed on (the policy graph is not kept for a second backward);
+    - ``loss_entropy``: ``−entropy_coeff · mean H(π)``, a detached value (its gradient is in ``loss_objective``);
     - ``loss_proxy_value`` (φ_i): TD(λ) regression of V_proxy(o_i) on the proxy reward (eq. 3, 4);
     - ``loss_extrinsic_value`` (φ): TD(λ) regression of V_ex(s) on the team reward;
     - ``loss_intrinsic`` (η): the meta term whose η-gradient is ``−∇η J_ex(θ')`` (eq. 7–9).
@@ -166,10 +170,14 @@ class LIIRLoss(LossModule):
                 value_target=keys.value_target, **common,
             )
 
-    def _policy_terms(self, tensordict: TensorDictBase, params: dict[str, torch.Tensor]):
+    def _policy_terms(
+        self, tensordict: TensorDictBase, params: dict[str, torch.Tensor], entropy: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(lp, H)`` of the batch's taken actions at parameters ``params`` (``torch.func``-friendly)."""
         module = PolicyTerms(self.actor_network, self.tensor_keys.action)
-        return torch.func.functional_call(module, {f"actor.{k}": v for k, v in params.items()}, (tensordict,))
+        return torch.func.functional_call(
+            module, {f"actor.{k}": v for k, v in params.items()}, (tensordict,), {"entropy": entropy}
+        )
 
     def estimate_values(
         self,
@@ -193,31 +201,31 @@ class LIIRLoss(LossModule):
         if value is None:
             value = run_module(self.extrinsic_value_network, tensordict)
         nxt = tensordict.get("next")
+        with torch.no_grad():
+            next_proxy_value = run_module(self.proxy_value_network, nxt)
+            next_value = run_module(self.extrinsic_value_network, nxt)
         if keys.agent_mask is not None and keys.agent_mask in tensordict.keys(True, True):
             # A dead agent takes no decision, so it earns no r_in; its proxy return still runs to the
             # episode's end (the team's later reward, a win included, is partly its doing).
             r_in = r_in * tensordict.get(keys.agent_mask).reshape(*tensordict.batch_size, self.n_agents, 1)
+        reward, done, terminated = nxt.get(keys.reward), nxt.get(keys.done), nxt.get(keys.terminated)
+        batch_size = tensordict.batch_size
         data = TensorDict(
-            {
-                keys.proxy_value: proxy_value.detach(),
-                keys.value: value.detach(),
-                "next": {
-                    keys.proxy_value: run_module(self.proxy_value_network, nxt).detach(),
-                    keys.value: run_module(self.extrinsic_value_network, nxt).detach(),
-                    keys.proxy_reward: proxy_reward(nxt.get(keys.reward), r_in, self.lambda_in),
-                    keys.reward: nxt.get(keys.reward),
-                    keys.done: nxt.get(keys.done),
-                    keys.terminated: nxt.get(keys.terminated),
-                },
-            },
-            batch_size=tensordict.batch_size,
+            {keys.value: value.detach(),
+             "next": {keys.value: next_value, keys.reward: reward, keys.done: done, keys.terminated: terminated}},
+            batch_size=batch_size,
         )
         with torch.no_grad():
             self.extrinsic_value_estimator(data)
-        proxy = data.select(keys.proxy_value, ("next", keys.proxy_value), ("next", keys.proxy_reward),
-                            ("next", keys.done), ("next", keys.terminated))
+        proxy = TensorDict(
+            {keys.proxy_value: proxy_value.detach(),
+             "next": {keys.proxy_value: next_proxy_value, keys.proxy_reward: proxy_reward(reward, r_in, self.lambda_in),
+                      keys.done: done, keys.terminated: terminated}},
+            batch_size=batch_size,
+        )
         self._value_estimator(proxy)
-        return data.update(proxy.select(keys.proxy_advantage, keys.proxy_value_target))
+        return data.update(proxy.select(keys.proxy_value, keys.proxy_advantage, keys.proxy_value_target,
+                                        ("next", keys.proxy_value), ("next", keys.proxy_reward)))
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
         keys = self.tensor_keys
@@ -238,7 +246,11 @@ class LIIRLoss(LossModule):
 
         log_prob, entropy = PolicyTerms(self.actor_network, keys.action)(tensordict)
         loss_objective = -masked_mean(log_prob * proxy_adv.detach(), w)
-        loss_entropy = -self.entropy_coeff * masked_mean(entropy, w)
+        mean_entropy = masked_mean(entropy, w)
+        loss_entropy = -self.entropy_coeff * mean_entropy
+        # g = ∇θ L_in (eq. 6) by one backward, which frees the policy's graph; loss_objective hands it on.
+        params = dict(self.actor_network.named_parameters())
+        grads = torch.autograd.grad(loss_objective + loss_entropy, list(params.values()), allow_unused=True)
 
         loss_proxy_value = self.critic_coeff * masked_mean(
             (proxy_value - estimates.get(keys.proxy_value_target).detach()).pow(2)[..., 0], critic_w
@@ -248,17 +260,17 @@ class LIIRLoss(LossModule):
         )
 
         loss_intrinsic, meta_objective = self._meta_loss(
-            tensordict, loss_objective + loss_entropy, log_prob, proxy_adv, ex_adv,
+            tensordict, params, grads, log_prob.detach(), proxy_adv, ex_adv,
             estimates.get(keys.proxy_value_target)[..., 0], w,
         )
         return TensorDict(
             {
-                "loss_objective": loss_objective,
-                "loss_entropy": loss_entropy,
+                "loss_objective": with_gradient(loss_objective, list(params.values()), grads),
+                "loss_entropy": loss_entropy.detach(),
                 "loss_proxy_value": loss_proxy_value,
                 "loss_extrinsic_value": loss_extrinsic_value,
                 "loss_intrinsic": loss_intrinsic,
-                "entropy": masked_mean(entropy, w).detach(),
+                "entropy": mean_entropy.detach(),
                 "intrinsic_reward": masked_mean(r_in[..., 0], w).detach(),
                 "proxy_advantage": masked_mean(raw_proxy_adv, w).detach(),
                 "extrinsic_advantage": masked_mean(ex_adv, w).detach(),
@@ -270,25 +282,22 @@ class LIIRLoss(LossModule):
     def _meta_loss(
         self,
         tensordict: TensorDictBase,
-        policy_loss: torch.Tensor,
-        log_prob: torch.Tensor,
+        params: dict[str, torch.Tensor],
+        grads: Sequence[torch.Tensor | None],
+        old_log_prob: torch.Tensor,
         proxy_adv: torch.Tensor,
         ex_adv: torch.Tensor,
         proxy_return: torch.Tensor,
         w: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The η term (eq. 7–9) through one modelled policy step."""
-        params = dict(self.actor_network.named_parameters())
+        """The η term (eq. 7–9) through one modelled policy step from θ along the inner gradient ``grads``."""
         leaves = list(params.values())
-        grads = torch.autograd.grad(policy_loss, leaves, retain_graph=True, allow_unused=True)
         grads = [torch.zeros_like(p) if g is None else g for p, g in zip(leaves, grads)]
         inner_grads = dict(zip(params, grads))
         step_sizes = dict(zip(params, self.inner_step.step_sizes(leaves, grads)))
 
         def log_prob_fn(theta: dict[str, torch.Tensor]) -> torch.Tensor:
-            return self._policy_terms(tensordict, theta)[0]
-
-        old_log_prob = log_prob.detach()
+            return self._policy_terms(tensordict, theta, entropy=False)[0]
 
         if self.variant == "released_code":
             return meta_loss_released_code(

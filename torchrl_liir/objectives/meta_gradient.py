@@ -13,13 +13,15 @@ advantage (a constant); ``S`` the constant step sizes of :class:`InnerStep`.
 
 :func:`meta_loss_reference` backpropagates through the inner step
 (second-order graph); :func:`meta_loss_fast` gets every ``c`` from one
-forward-mode JVP and builds no second-order graph. Their η-gradients agree.
+forward-mode JVP (dual tensors, :func:`jvp`) and builds no second-order graph.
+Their η-gradients agree.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import torch
+from torch.autograd import forward_ad
 
 from torchrl_liir.objectives.common import masked_mean
 
@@ -62,6 +64,18 @@ def outer_gradient(
     return value.detach(), dict(zip(new_params, grads))
 
 
+def jvp(fn: LogProbFn, params: Params, tangents: Params) -> torch.Tensor:
+    """``⟨∇θ fn(θ), t⟩`` for every output entry of ``fn`` at ``params``: one forward pass with dual tensors.
+
+    Builds no autograd graph (``fn`` runs under ``torch.no_grad``).
+    """
+    with torch.no_grad(), forward_ad.dual_level():
+        primal, tangent = forward_ad.unpack_dual(
+            fn({k: forward_ad.make_dual(p.detach(), tangents[k]) for k, p in params.items()})
+        )
+    return torch.zeros_like(primal) if tangent is None else tangent
+
+
 def meta_loss_fast(
     log_prob_fn: LogProbFn,
     params: Params,
@@ -82,8 +96,8 @@ def meta_loss_fast(
         _step(params, step_sizes, inner_grads),
         lambda lp: importance_sampled_objective(lp, old_log_prob, extrinsic_advantage, weights),
     )
-    _, c = torch.func.jvp(log_prob_fn, (params,), ({k: step_sizes[k] * outer_grads[k] for k in params},))
-    return -masked_mean(c.detach() * proxy_advantage, weights), objective
+    c = jvp(log_prob_fn, params, {k: step_sizes[k] * outer_grads[k] for k in params})
+    return -masked_mean(c * proxy_advantage, weights), objective
 
 
 def meta_loss_reference(
@@ -133,5 +147,5 @@ def meta_loss_released_code(
         lambda lp: joint_importance_sampled_objective(lp, old_log_prob, extrinsic_advantage, weights),
     )
     direction = {k: step_sizes[k] * outer_grads[k] / learning_rate for k in params}
-    _, g_hat = torch.func.jvp(lambda p: masked_mean(log_prob_fn(p), weights), (params,), (direction,))
-    return g_hat.detach() * masked_mean(proxy_return, weights), objective
+    g_hat = masked_mean(jvp(log_prob_fn, params, direction), weights)
+    return g_hat * masked_mean(proxy_return, weights), objective
