@@ -1,6 +1,9 @@
 """SMAXEnv: specs, masks, truncation vs termination, the win flag, partial resets."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from torchrl.envs.utils import check_env_specs
@@ -145,3 +148,21 @@ def test_bad_map_and_device():
         SMAXEnv("4x4_nope", num_envs=1)
     with pytest.raises(ValueError, match="num_envs=0"):
         SMAXEnv("3m", num_envs=0)
+
+
+def test_smax_imports_without_jaxmarls_other_envs_and_jaxmarl_still_works():
+    code = """
+import sys
+from torchrl_liir import SMAXEnv
+env = SMAXEnv("3m", 2)
+assert "jaxmarl.environments.storm" not in sys.modules
+import jaxmarl
+from jaxmarl.environments.smax import HeuristicEnemySMAX
+made = jaxmarl.make("HeuristicEnemySMAX", scenario=jaxmarl.environments.smax.map_name_to_scenario("3m"))
+assert type(made) is HeuristicEnemySMAX is type(env._smax)
+assert "jaxmarl.environments.storm" in sys.modules
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")
