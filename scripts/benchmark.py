@@ -1,114 +1,335 @@
-"""Time LIIRLoss's two meta-gradient implementations side by side (same batch, same networks).
+"""The project's speed in one command: end to end, update cost, collection rate, thread sensitivity.
 
-    python scripts/benchmark.py                  # CPU, writes a Markdown table to stdout
-    python scripts/benchmark.py --device cuda --repeats 20
+    python scripts/benchmark.py --out runs/benchmark.md                # everything, 20-30 min on 2 CPU cores
+    python scripts/benchmark.py --sections update collection --out runs/benchmark.md
+    python scripts/benchmark.py --jaxmarl-cmd "bash run_jaxmarl_mappo.sh" --out runs/benchmark.md
+    python scripts/benchmark.py --device cuda --out runs/benchmark_cuda.md
+
+Sections (``--sections``):
+
+- ``e2e``: ``scripts/train.py`` on SMAX 3m at the paper's settings (GRU-64, 32 battles) for LIIR, MAPPO
+  and QMIX, process start to exit, next to the fused-JAX ceiling (SMAX and a small policy in one jitted
+  ``lax.scan``, ``benchmark_ceiling.py``) and, given ``--jaxmarl-cmd``, a command that runs JaxMARL's own
+  MAPPO SMAX baseline at the same settings; also the first-batch latency with JAX's compilation cache
+  cold, warm and off.
+- ``update``: one update of LIIR (fast and reference meta-gradient), IAC and MAPPO on the same batch, with
+  LIIR's peak memory (``benchmark_update.py``).
+- ``collection``: the ``EpisodeCollector``'s rate against the number of battles, next to TorchRL's
+  fixed-frame ``Collector`` it replaced and the fused-JAX ceiling.
+- ``threads``: a short training run alone and with a second one beside it, one torch thread or the default.
+
+Timings are medians after warm-up, the device synchronised; the output records device, versions, load
+average, sizes, date and commit. Each section is written between ``<!-- benchmark:NAME -->`` markers
+of ``--out``, so the prose around them in an existing file is kept.
 """
 from __future__ import annotations
 
 import argparse
-import platform
+import json
+import os
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from datetime import datetime, timezone
+from pathlib import Path
 
-import tensordict
 import torch
-import torchrl
-from tensordict import TensorDict
 
-from torchrl_liir import (
-    InnerStep,
-    LIIRLoss,
-    make_extrinsic_critic,
-    make_gru_policy,
-    make_intrinsic_reward,
-    make_mlp_policy,
-    make_proxy_critic,
-)
-
-# (name, episodes, steps, agents, obs_dim, actions, state_dim, policy)
-SIZES = [
-    ("pursuit", 32, 20, 2, 2, 3, 2, "mlp"),
-    ("smac-3m-like", 32, 60, 3, 30, 9, 48, "gru"),
-    ("smac-8m-like", 32, 120, 8, 80, 14, 168, "gru"),
-]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
+SECTIONS = ("e2e", "update", "collection", "threads")
+TRAIN = [sys.executable, str(ROOT / "scripts" / "train.py")]
 
 
-def make_batch(episodes, steps, agents, obs_dim, actions, state_dim, device) -> TensorDict:
-    def agent_td(obs):
-        return TensorDict({"observation": obs}, [episodes, steps, agents])
-
-    done = torch.zeros(episodes, steps, 1, dtype=torch.bool, device=device)
-    done[:, -1] = True
-    is_init = torch.zeros_like(done)
-    is_init[:, 0] = True
-    td = TensorDict(
-        {
-            "agents": agent_td(torch.randn(episodes, steps, agents, obs_dim, device=device)),
-            "state": torch.randn(episodes, steps, state_dim, device=device),
-            "is_init": is_init,
-            "next": {
-                "agents": agent_td(torch.randn(episodes, steps, agents, obs_dim, device=device)),
-                "state": torch.randn(episodes, steps, state_dim, device=device),
-                "reward": torch.randn(episodes, steps, 1, device=device),
-                "done": done,
-                "terminated": done.clone(),
-            },
-        },
-        [episodes, steps],
-        device=device,
-    )
-    td["agents", "action_mask"] = torch.ones(episodes, steps, agents, actions, dtype=torch.bool, device=device)
-    td["agents", "action"] = torch.randint(0, actions, (episodes, steps, agents), device=device)
-    return td
+def load_average() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def time_loss(loss: LIIRLoss, batch: TensorDict, repeats: int, device: str) -> float:
-    """Median seconds of one loss forward + full backward."""
-    times = []
-    for i in range(repeats + 2):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        out = loss(batch)
-        sum(v for k, v in out.items() if k.startswith("loss_")).backward()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        if i >= 2:
-            times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    return (out.stdout.strip() or "unknown") + ("+changes" if dirty else "")
+
+
+def header(device: torch.device) -> str:
+    from torchrl_liir.trainers.trainer import describe_machine
+
+    machine = describe_machine(device)
+    versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
+    return (f"{datetime.now(timezone.utc).isoformat(timespec='minutes')}, commit {commit()}, "
+            f"{machine['device']}, {versions}, torch threads {torch.get_num_threads()}")
+
+
+def timed_run(command: list[str], env: dict[str, str] | None = None) -> float:
+    """Wall seconds of a command, process start to exit; its output is kept only if it fails."""
+    start = time.perf_counter()
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - start
+    if out.returncode != 0:
+        raise RuntimeError(f"{shlex.join(command)} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+    return seconds
+
+
+def train_command(run_dir: Path, *overrides: str) -> list[str]:
+    return [*TRAIN, "progress_bar=false", f"hydra.run.dir={run_dir}", *overrides]
+
+
+# --- end to end ---------------------------------------------------------------------------------------------
+
+FIRST_BATCH = """
+import sys, time
+start = time.perf_counter()
+import torch
+from torchrl.envs import Compose, InitTracker, TransformedEnv
+from torchrl_liir import SMAXEnv, make_gru_policy, policy_primer
+from torchrl_liir.collectors import EpisodeCollector
+from torchrl_liir.runtime import configure_runtime
+configure_runtime(1, None if sys.argv[1] == "off" else sys.argv[1])
+env = SMAXEnv("3m", 32, reward_scale=10.0, device=sys.argv[2])
+policy = make_gru_policy(env.n_agents, env.obs_dim, env.n_actions, device=sys.argv[2])
+collector = EpisodeCollector(TransformedEnv(env, Compose(InitTracker(), policy_primer(policy))), policy)
+built = time.perf_counter()
+collector.rollout()
+print(built - start, time.perf_counter() - built)
+"""
+
+
+def first_batch_latency(device: torch.device) -> list[dict]:
+    """Seconds from process start to the first batch of 32 SMAX 3m battles: JAX's cache cold, warm, off."""
+    rows = []
+    with tempfile.TemporaryDirectory() as cache:
+        for name, where in (("cold (empty cache)", cache), ("warm (cache filled)", cache), ("off", "off")):
+            out = subprocess.run([sys.executable, "-c", FIRST_BATCH, where, str(device)], cwd=ROOT,
+                                 capture_output=True, text=True, check=True)
+            setup, batch = (float(x) for x in out.stdout.split()[-2:])
+            rows.append({"cache": name, "setup_s": setup, "first_batch_s": batch})
+    return rows
+
+
+def end_to_end(device: torch.device, frames: int, repeats: int, jaxmarl_cmd: str | None) -> str:
+    from benchmark_ceiling import fused_jax_ceiling
+
+    algos = ("liir", "mappo", "qmix")
+    seconds: dict[str, list[float]] = {name: [] for name in (*algos, *(["jaxmarl"] if jaxmarl_cmd else []))}
+    frames_done: dict[str, int] = {}
+    loads = []
+    with tempfile.TemporaryDirectory() as tmp:
+        # A first LIIR run fills JAX's compilation cache, as any earlier run on the machine would have.
+        timed_run(train_command(Path(tmp) / "fill", "env=smax", "map=3m", "collector.total_frames=2000",
+                                f"device={device}"))
+        for i in range(repeats):  # interleaved, so a change in machine load touches every method alike
+            for name in seconds:
+                loads.append(os.getloadavg()[0])
+                if name == "jaxmarl":
+                    seconds[name].append(timed_run(["bash", "-c", jaxmarl_cmd]))
+                    continue
+                run_dir = Path(tmp) / f"{name}{i}"
+                seconds[name].append(timed_run(train_command(
+                    run_dir, "env=smax", "map=3m", f"algo={name}", f"collector.total_frames={frames}", "seed=0",
+                    f"device={device}")))
+                frames_done[name] = json.loads((run_dir / "summary.json").read_text())["frames"]
+    ceilings = {p: fused_jax_ceiling("3m", 32, 60, p) for p in ("mlp", "gru")}
+    median = {k: statistics.median(v) for k, v in seconds.items()}
+    lines = [
+        f"SMAX 3m, 32 battles, GRU-64 agents, `collector.total_frames={frames}` (frames of played episodes), "
+        f"seed 0, `device={device}`, process start to exit, median of {repeats} interleaved runs (load average "
+        f"{min(loads):.2f}–{max(loads):.2f} at their starts); JAX's compilation cache warm.",
+        "",
+        "| method | wall (s) | frames | frames/s | vs JaxMARL MAPPO |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in algos:
+        ratio = f"{median['jaxmarl'] / median[name]:.2f}×" if "jaxmarl" in median else "—"
+        lines.append(f"| {name} | {median[name]:.1f} | {frames_done[name]:,} | {frames_done[name] / median[name]:,.0f} "
+                     f"| {ratio} |")
+    if "jaxmarl" in median:
+        lines.append(f"| JaxMARL MAPPO (`--jaxmarl-cmd`) | {median['jaxmarl']:.1f} | {frames:,} | "
+                     f"{frames / median['jaxmarl']:,.0f} | 1.00× |")
+    lines += ["", "Fused-JAX ceiling (collection only: SMAX and a plain-JAX policy in one jitted `lax.scan`, 60 steps "
+              "× 32 battles per call):", "", "| policy | battle-steps/s | compile (s) |", "|---|---:|---:|"]
+    lines += [f"| {p} | {c['battle_steps_per_s']:,.0f} | {c['compile_s']:.1f} |" for p, c in ceilings.items()]
+    lines += ["", "First batch (process start → 32 SMAX 3m battles built → first batch collected, GRU policy):", "",
+              "| JAX compilation cache | imports and set-up (s) | first batch (s) |", "|---|---:|---:|"]
+    lines += [f"| {r['cache']} | {r['setup_s']:.1f} | {r['first_batch_s']:.2f} |" for r in first_batch_latency(device)]
+    return "\n".join(lines)
+
+
+# --- update cost --------------------------------------------------------------------------------------------
+
+def update_cost(device: torch.device, repeats: int) -> str:
+    from benchmark_update import update_cost_rows
+
+    load = load_average()
+    rows = update_cost_rows(str(device), repeats)
+    lines = [
+        f"One update (loss forward, backward of all terms, policy clip 10, optimiser steps) on one random batch, "
+        f"median of {repeats} interleaved rounds after warm-up; load average {load}. Peak memory: "
+        "the process's peak resident memory above its level before the update (CPU), or "
+        "`torch.cuda.max_memory_allocated` (GPU), measured in a separate process per configuration.",
+        "",
+        "| batch | episodes×steps×agents | policy | LIIR fast (s) | LIIR reference (s) | IAC (s) | MAPPO (s) "
+        "| LIIR / IAC | fast / reference | peak MiB fast | peak MiB reference |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [f"| {r['size']} | {r['shape']} | {r['policy']} | {r['liir_fast_s']:.4f} | {r['liir_reference_s']:.4f} "
+              f"| {r['iac_s']:.4f} | {r['mappo_s']:.4f} | {r['liir_over_iac']:.2f}× | {r['fast_over_reference']:.2f} "
+              f"| {r['liir_fast_peak_mib']:.0f} | {r['liir_reference_peak_mib']:.0f} |" for r in rows]
+    return "\n".join(lines)
+
+
+# --- collection ---------------------------------------------------------------------------------------------
+
+def collection_rate(device: torch.device, battles: int, batches: int, fixed_frames: bool = False) -> dict:
+    """Steady rate of collecting batches of whole SMAX 3m episodes with the paper's GRU-64 policy."""
+    from torchrl.collectors import Collector
+    from torchrl.envs import Compose, InitTracker, TransformedEnv
+
+    from torchrl_liir import SMAXEnv, make_gru_policy, policy_primer
+    from torchrl_liir.collectors import PADDING_MASK, EpisodeCollector, one_episode_per_env
+
+    torch.manual_seed(0)
+    base = SMAXEnv("3m", battles, reward_scale=10.0, device=device)
+    policy = make_gru_policy(base.n_agents, base.obs_dim, base.n_actions, device=device)
+    env = TransformedEnv(base, Compose(InitTracker(), policy_primer(policy)))
+    if fixed_frames:
+        collector = Collector(env, policy, frames_per_batch=battles * base.episode_limit, total_frames=-1,
+                              reset_at_each_iter=True)
+    else:
+        collector = EpisodeCollector(env, policy)
+    batches_iter = iter(collector)
+    for _ in range(2):
+        next(batches_iter)
+    kept = stepped = 0
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(batches):
+        batch = next(batches_iter)
+        stepped += batch.shape[-1] * battles
+        if fixed_frames:
+            batch = one_episode_per_env(batch)
+        kept += int(batch.get(PADDING_MASK).sum())
+    _sync(device)
+    seconds = time.perf_counter() - start
+    collector.shutdown()
+    return {"battles": battles, "kept_per_s": kept / seconds, "stepped_per_s": stepped / seconds,
+            "kept_fraction": kept / stepped, "ms_per_step": 1000 * seconds / (stepped / battles)}
+
+
+def collection(device: torch.device, battle_counts: list[int]) -> str:
+    from benchmark_ceiling import fused_jax_ceiling
+
+    load = load_average()
+    old = collection_rate(device, 32, 5, fixed_frames=True)
+    lines = [
+        f"SMAX 3m, the paper's GRU-64 policy (sampling), one episode per battle and batch; kept = steps of "
+        f"played episodes, stepped = battle-steps simulated; 5–10 batches after 2 warm-up ones; load average "
+        f"{load}. Ceiling: SMAX and a GRU-64 policy in one jitted `lax.scan` (auto-reset, every step kept).",
+        "",
+        "| battles | collector | kept steps/s | stepped/s | kept / stepped | ms per step | ceiling steps/s "
+        "| kept / ceiling |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    ceiling32 = fused_jax_ceiling("3m", 32, 60, "gru")["battle_steps_per_s"]
+    lines.append(f"| 32 | TorchRL `Collector`, fixed frames (before) | {old['kept_per_s']:,.0f} | "
+                 f"{old['stepped_per_s']:,.0f} | {old['kept_fraction']:.2f} | {old['ms_per_step']:.2f} | "
+                 f"{ceiling32:,.0f} | {old['kept_per_s'] / ceiling32:.2f} |")
+    for battles in battle_counts:
+        new = collection_rate(device, battles, 10 if battles <= 256 else 5)
+        ceiling = ceiling32 if battles == 32 else fused_jax_ceiling("3m", battles, 60, "gru")["battle_steps_per_s"]
+        lines.append(f"| {battles} | `EpisodeCollector` | {new['kept_per_s']:,.0f} | {new['stepped_per_s']:,.0f} | "
+                     f"{new['kept_fraction']:.2f} | {new['ms_per_step']:.2f} | {ceiling:,.0f} | "
+                     f"{new['kept_per_s'] / ceiling:.2f} |")
+    return "\n".join(lines)
+
+
+# --- threads ------------------------------------------------------------------------------------------------
+
+def thread_sensitivity(frames: int) -> str:
+    cores = os.cpu_count() or 1
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for threads in (1, cores):
+            overrides = [f"threads={threads}", f"collector.total_frames={frames}", "study.episodes=100"]
+            lone = timed_run(train_command(Path(tmp) / f"lone{threads}", *overrides))
+            procs, start = [], time.perf_counter()
+            for k in range(2):
+                command = train_command(Path(tmp) / f"pair{threads}_{k}", *overrides)
+                procs.append(subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+            walls = []
+            for proc in procs:
+                if proc.wait() != 0:
+                    raise RuntimeError(proc.stderr.read().decode()[-2000:])
+                walls.append(time.perf_counter() - start)
+            rows.append((threads, lone, max(walls)))
+    lines = [
+        f"`scripts/train.py` (pursuit, LIIR, `collector.total_frames={frames}`, `study.episodes=100`), alone and "
+        f"as two runs started together on this machine's {cores} cores; wall seconds, process start to exit.",
+        "",
+        "| torch threads per run | alone (s) | two together (s, the slower) | slow-down |",
+        "|---:|---:|---:|---:|",
+    ]
+    lines += [f"| {t} | {lone:.1f} | {pair:.1f} | {pair / lone:.2f}× |" for t, lone, pair in rows]
+    return "\n".join(lines)
+
+
+# --- output -------------------------------------------------------------------------------------------------
+
+def write_sections(path: Path, sections: dict[str, str], head: str) -> None:
+    """Replaces each ``<!-- benchmark:NAME -->`` … ``<!-- /benchmark:NAME -->`` block (appends missing ones)."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    for name, body in sections.items():
+        block = f"<!-- benchmark:{name} -->\n_{head}_\n\n{body}\n<!-- /benchmark:{name} -->"
+        pattern = re.compile(rf"<!-- benchmark:{name} -->.*?<!-- /benchmark:{name} -->", re.DOTALL)
+        text = pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text.rstrip()}\n\n{block}\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("runs/benchmark.md"),
+                        help="Markdown file whose benchmark sections are (re)written (default: runs/benchmark.md)")
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of this process")
+    parser.add_argument("--repeats", type=int, default=10, help="update-cost rounds")
+    parser.add_argument("--e2e-frames", type=int, default=50_000)
+    parser.add_argument("--e2e-repeats", type=int, default=2)
+    parser.add_argument("--jaxmarl-cmd", default=None,
+                        help="shell command running JaxMARL's MAPPO SMAX baseline at the same settings (timed)")
+    parser.add_argument("--battles", type=int, nargs="+", default=[32, 256, 1024, 4096])
+    parser.add_argument("--thread-frames", type=int, default=30_000)
     args = parser.parse_args()
-    torch.manual_seed(0)
-    device = args.device
-    cpu = f"{platform.machine()} CPU"
-    print(f"device: {torch.cuda.get_device_name() if device.startswith('cuda') else cpu}"
-          f" ({torch.get_num_threads()} threads); torch {torch.__version__}, torchrl {torchrl.__version__}, "
-          f"tensordict {tensordict.__version__}; median of {args.repeats}\n")
-    print("| batch | episodes×steps×agents | policy | reference (s) | fast (s) | fast speed-up |")
-    print("|---|---|---|---|---|---|")
-    for name, episodes, steps, agents, obs_dim, actions, state_dim, policy in SIZES:
-        if policy == "gru":
-            actor = make_gru_policy(agents, obs_dim, actions, hidden_size=64, device=device)
+
+    from torchrl_liir.runtime import configure_runtime
+
+    configure_runtime(args.threads)
+    device = torch.device(args.device)
+    head = header(device)
+    print(head)
+    for name in args.sections:
+        start = time.perf_counter()
+        if name == "e2e":
+            body = end_to_end(device, args.e2e_frames, args.e2e_repeats, args.jaxmarl_cmd)
+        elif name == "update":
+            body = update_cost(device, args.repeats)
+        elif name == "collection":
+            body = collection(device, args.battles)
         else:
-            actor = make_mlp_policy(agents, obs_dim, actions, device=device)
-        nets = (
-            actor,
-            make_intrinsic_reward(obs_dim, actions, agents, device=device),
-            make_proxy_critic(obs_dim, agents, device=device),
-            make_extrinsic_critic(state_dim, device=device),
-        )
-        step = InnerStep(torch.optim.RMSprop(actor.parameters(), lr=5e-4), max_grad_norm=10.0)
-        batch = make_batch(episodes, steps, agents, obs_dim, actions, state_dim, device)
-        seconds = {
-            mode: time_loss(LIIRLoss(*nets, inner_step=step, meta_gradient=mode), batch, args.repeats, device)
-            for mode in ("reference", "fast")
-        }
-        print(f"| {name} | {episodes}×{steps}×{agents} | {policy} | {seconds['reference']:.4f} | "
-              f"{seconds['fast']:.4f} | {seconds['reference'] / seconds['fast']:.2f}× |")
+            body = thread_sensitivity(args.thread_frames)
+        print(f"\n## {name} ({time.perf_counter() - start:.0f} s)\n\n{body}", flush=True)
+        write_sections(args.out, {name: body}, head)
+    print(f"\nwritten: {args.out}")
 
 
 if __name__ == "__main__":
