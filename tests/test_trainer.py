@@ -45,6 +45,8 @@ def test_short_run_writes_its_run_directory(tmp_path, algo, policy):
     ("algo.lr_intrinsic=-1e-3", "algo.lr_intrinsic=-0.001"),
     ("algo.policy=transformer", "algo.policy='transformer'"),
     ("algo.gamma=1.5", "algo.gamma=1.5"),
+    ("threads=0", "threads=0: must be an integer >= 1"),
+    ("jax_cache_dir=3", "jax_cache_dir=3: must be a directory path"),
 ])
 def test_bad_config_value_fails_at_once(tmp_path, override, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
