@@ -5,6 +5,7 @@ environment or network is built (``train.py``, the scripts and the tests do).
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def configure_jax(cache_dir: str | Path | None = DEFAULT_JAX_CACHE) -> None:
     imported when JAX is not installed.
     """
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    # JAX logs at INFO that it found no TPU; hydra's logging would print it in every run.
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
     try:
         import jax
     except ImportError:
