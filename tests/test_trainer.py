@@ -38,6 +38,13 @@ def test_short_run_writes_its_run_directory(tmp_path, algo, policy):
         assert (scalars / "loss_intrinsic.csv").exists()
 
 
+def test_env_configs_set_their_budget_and_the_command_line_wins():
+    assert config().collector.total_frames == 120_000
+    assert config("env=smax").collector.total_frames == 1_000_000  # README: 1M steps of SMAX by default
+    assert config("env=smac").collector.total_frames == 3_000_000
+    assert config("env=smax", "collector.total_frames=5").collector.total_frames == 5
+
+
 @pytest.mark.parametrize("override, message", [
     ("env.name=smacc", "env.name='smacc'"),
     ("algo.lambda_in=-0.5", "algo.lambda_in=-0.5"),
