@@ -11,7 +11,7 @@ from torchrl.envs.utils import check_env_specs
 
 pytest.importorskip("jaxmarl", reason="the SMAC-API adapter runs on SMAX, which needs the [smax] extra (jaxmarl)")
 
-from torchrl_liir.collectors import episode_collector, one_episode_per_env  # noqa: E402
+from torchrl_liir.collectors import EpisodeCollector, one_episode_per_env  # noqa: E402
 from torchrl_liir.envs import SMACEnv, SMAXSmacAPI  # noqa: E402
 from torchrl_liir.envs.smac_layout import masked_rand_action  # noqa: E402
 from torchrl_liir.trainers.trainer import drop_crashed_episodes  # noqa: E402
@@ -139,7 +139,7 @@ def test_collector_batches_lose_only_the_crashed_episode():
     envs = SerialEnv(3, [lambda: SMACEnv(CrashingSmac({5}, map_name="3m", episode_limit=8, seed=0)),
                          lambda: SMACEnv(SMAXSmacAPI("3m", episode_limit=8, seed=1)),
                          lambda: SMACEnv(SMAXSmacAPI("3m", episode_limit=8, seed=2))])
-    collector = episode_collector(envs, stop_policy, episode_limit=8)
+    collector = EpisodeCollector(envs, stop_policy, episode_limit=8)
     with pytest.warns(UserWarning, match="StarCraft II crashed"):
         batch = one_episode_per_env(next(iter(collector)))
     collector.shutdown()

@@ -1,5 +1,5 @@
 """torchrl_liir: LIIR (Learning Individual Intrinsic Rewards, Du et al., NeurIPS 2019) for TorchRL."""
-from torchrl_liir.collectors import EpisodeCollector, episode_collector, one_episode_per_env
+from torchrl_liir.collectors import EpisodeCollector, one_episode_per_env
 from torchrl_liir.envs import PursuitEnv, SMACEnv, SMAXEnv, SMAXSmacAPI
 from torchrl_liir.modules import (
     IntrinsicReward,
@@ -39,7 +39,6 @@ __all__ = [
     "SMACEnv",
     "SMAXEnv",
     "SMAXSmacAPI",
-    "episode_collector",
     "make_extrinsic_critic",
     "make_gru_policy",
     "make_intrinsic_reward",

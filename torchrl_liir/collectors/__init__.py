@@ -3,7 +3,6 @@ from torchrl_liir.collectors.episode_collector import (
     PADDING_MASK,
     EpisodeCollector,
     env_episode_limit,
-    episode_collector,
     first_episode_mask,
 )
 from torchrl_liir.collectors.episodes import first_episodes, one_episode_per_env
@@ -12,7 +11,6 @@ __all__ = [
     "PADDING_MASK",
     "EpisodeCollector",
     "env_episode_limit",
-    "episode_collector",
     "first_episode_mask",
     "first_episodes",
     "one_episode_per_env",

@@ -138,9 +138,3 @@ class EpisodeCollector(BaseCollector):
         return (f"{type(self).__name__}(envs={self.env.batch_size.numel()}, episode_limit={self.episode_limit}, "
                 f"frames={self.frames})")
 
-
-def episode_collector(
-    env: EnvBase, policy: TensorDictModuleBase, episode_limit: int | None = None, **kwargs
-) -> EpisodeCollector:
-    """An :class:`EpisodeCollector`: each batch, every env of ``env`` plays one episode from its start."""
-    return EpisodeCollector(env, policy, episode_limit, **kwargs)
