@@ -267,8 +267,9 @@ def thread_sensitivity(frames: int) -> str:
                 procs.append(subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
             walls = []
             for proc in procs:
-                if proc.wait() != 0:
-                    raise RuntimeError(proc.stderr.read().decode()[-2000:])
+                _, err = proc.communicate()  # drains stderr: a full pipe would block the run
+                if proc.returncode != 0:
+                    raise RuntimeError(err.decode()[-2000:])
                 walls.append(time.perf_counter() - start)
             rows.append((threads, lone, max(walls)))
     lines = [
