@@ -1,19 +1,41 @@
-"""The trainer end to end (short runs) and its bad-input errors."""
+"""The training layer: runs, exact resume after SIGKILL, signals, the NaN guard, run directories, config checks,
+loggers and sweeps."""
 from __future__ import annotations
 
+import csv
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from torchrl_liir.trainers import ConfigError, NonFiniteLossError, train
-from torchrl_liir.trainers import trainer as trainer_module
+from torchrl_liir.algorithms import ALGORITHMS
+from torchrl_liir.objectives import LIIRLoss
+from torchrl_liir.tasks import TASKS
+from torchrl_liir.trainers import (
+    ConfigError,
+    NonFiniteError,
+    RunDirectoryError,
+    check_config,
+    load_run,
+    make_trainer,
+    train,
+)
+from torchrl_liir.trainers.run_directory import default_run_dir
 
 ROOT = Path(__file__).resolve().parents[1]
+TRAIN = str(ROOT / "scripts" / "train.py")
+PURSUIT = ["collector.total_frames=2400", "env.num_envs=8", "study.episodes=50", "eval.interval_episodes=40"]
+SMAX = ["env=smax", "map=3m", "collector.total_frames=1000", "env.num_envs=4", "eval.episodes=4",
+        "eval.interval_episodes=8", "algo.rnn_hidden=8", "algo.num_cells=[16]"]
+QMIX = ["algo=qmix", "algo.buffer_episodes=100", "algo.batch_episodes=2", "algo.updates_per_batch=2",
+        "algo.target_update_interval=3", "algo.eps_anneal_frames=1000"]
 
 
 def config(*overrides: str):
@@ -21,21 +43,82 @@ def config(*overrides: str):
         return compose(config_name="config", overrides=["progress_bar=false", *overrides])
 
 
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def without_time(table: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{k: v for k, v in row.items() if k != "wall_seconds"} for row in table]
+
+
+def cli(*args: str, cwd: Path, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    flags = [a for a in args if a.startswith("-")]
+    overrides = [a for a in args if not a.startswith("-")]
+    return subprocess.Popen([sys.executable, TRAIN, *flags, "progress_bar=false", *overrides], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    process = cli(*args, cwd=cwd)
+    out, err = process.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def checkpoints(run_dir: Path) -> list[Path]:
+    directory = run_dir / "checkpoints"
+    return sorted(directory.glob("checkpoint-*")) if directory.exists() else []
+
+
+def wait_for_checkpoints(process: subprocess.Popen, run_dir: Path, count: int, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while len(checkpoints(run_dir)) < count:
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, "no checkpoint in time"
+        time.sleep(0.02)
+
+
+# ---------------------------------------------------------------- runs
+
+
 @pytest.mark.parametrize("algo, policy", [("liir", "mlp"), ("liir", "gru"), ("iac", "mlp"), ("central_v", "mlp")])
 def test_short_run_writes_its_run_directory(tmp_path, algo, policy):
-    cfg = config(f"algo={algo}", f"algo.policy={policy}", "collector.total_frames=600",
-                 "env.num_envs=8", "study.episodes=50")
-    summary = train(cfg, tmp_path)
-    assert summary["updates"] >= 1
-    assert (tmp_path / "config.yaml").exists()
-    assert (tmp_path / "checkpoints" / "last.pt").exists()
-    scalars = tmp_path / "metrics" / "scalars"
-    assert (scalars / "episode_return.csv").exists() and (scalars / "loss_objective.csv").exists()
+    summary = train(config(f"algo={algo}", f"algo.policy={policy}", "collector.total_frames=600", "env.num_envs=8",
+                           "study.episodes=50"), tmp_path)
+    assert summary["status"] == "finished" and summary["updates"] >= 1
+    table = rows(tmp_path / "metrics.csv")
+    assert len(table) == summary["updates"] and [int(r["update"]) for r in table] == list(range(1, len(table) + 1))
+    assert {"episode_return", "loss_objective", "grad_norm_policy"} <= set(table[0])
+    tests = rows(tmp_path / "test.csv")
+    assert tests[0]["update"] == "0" and int(tests[-1]["frames"]) == summary["frames"]
+    assert checkpoints(tmp_path) and (tmp_path / "config.yaml").exists()
     if algo == "liir":
+        assert "loss_intrinsic" in table[0] and "grad_norm_intrinsic" in table[0]
         stats = json.loads((tmp_path / "fig2_intrinsic_reward.json").read_text())
         assert stats["episodes"] == 50 and stats["good"]["count"] > 0
         assert (tmp_path / "fig2_intrinsic_reward.png").stat().st_size > 0
-        assert (scalars / "loss_intrinsic.csv").exists()
+
+
+def test_losses_are_averaged_over_the_update_steps(tmp_path):
+    """MAPPO's row holds the mean over its epochs × minibatches, not the last minibatch's values."""
+    cfg = config("algo=mappo", "algo.ppo_epochs=2", "algo.minibatches=2", "collector.total_frames=300",
+                 "env.num_envs=8")
+    trainer = make_trainer(cfg, tmp_path)
+    seen: list[float] = []
+    stepper_step = trainer.optimization_stepper.step
+
+    def recording_step(owner, sub_batch):
+        out = stepper_step(owner, sub_batch)
+        seen.append(out["loss_critic"].item())
+        return out
+
+    trainer.optimization_stepper.step = recording_step
+    trainer.train()
+    trainer.close()
+    first = rows(tmp_path / "metrics.csv")[0]
+    assert len(seen) >= 4 * len(rows(tmp_path / "metrics.csv"))
+    assert float(first["loss_critic"]) == pytest.approx(sum(seen[:4]) / 4, rel=1e-5)
 
 
 def test_env_configs_set_their_budget_and_the_command_line_wins():
@@ -45,35 +128,191 @@ def test_env_configs_set_their_budget_and_the_command_line_wins():
     assert config("env=smax", "collector.total_frames=5").collector.total_frames == 5
 
 
-@pytest.mark.parametrize("override, message", [
-    ("env.name=smacc", "env.name='smacc'"),
-    ("algo.lambda_in=-0.5", "algo.lambda_in=-0.5"),
-    ("algo.lr_policy=0", "algo.lr_policy=0"),
-    ("algo.lr_intrinsic=-1e-3", "algo.lr_intrinsic=-0.001"),
-    ("algo.policy=transformer", "algo.policy='transformer'"),
-    ("algo.gamma=1.5", "algo.gamma=1.5"),
+def test_every_default_config_passes_its_checks():
+    for algo in ALGORITHMS:
+        check_config(config(f"algo={algo}"))
+        pytest.importorskip("jaxmarl")
+        check_config(config(f"algo={algo}", "env=smax"))
+
+
+# ---------------------------------------------------------------- exact resume
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(PURSUIT, id="liir-pursuit"),
+    pytest.param(SMAX, id="liir-smax"),
+    pytest.param([*PURSUIT, *QMIX], id="qmix-pursuit"),
+])
+def test_sigkill_then_resume_ends_with_the_same_metrics_row_for_row(tmp_path, case):
+    if "env=smax" in case:
+        pytest.importorskip("jaxmarl")
+    every = ["checkpoint.every_updates=3"]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    finished = run_cli(*case, *every, f"hydra.run.dir={whole}", cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+
+    process = cli(*case, *every, f"hydra.run.dir={killed}", cwd=tmp_path)
+    wait_for_checkpoints(process, killed, 3)  # after updates 1, 3 and 6
+    process.kill()
+    process.communicate()
+    assert process.returncode == -signal.SIGKILL
+    assert len(rows(killed / "metrics.csv")) < len(rows(whole / "metrics.csv"))
+
+    resumed = run_cli(f"resume={killed}", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    for table in ("metrics.csv", "test.csv"):
+        assert without_time(rows(killed / table)) == without_time(rows(whole / table)), table
+    summaries = [json.loads((d / "summary.json").read_text()) for d in (whole, killed)]
+    assert summaries[0]["test"] == summaries[1]["test"] and summaries[1]["status"] == "finished"
+
+
+def test_resume_may_extend_the_budget_but_not_change_the_run(tmp_path):
+    run_dir = tmp_path / "run"
+    assert run_cli("collector.total_frames=600", "env.num_envs=8", "study.episodes=20", f"hydra.run.dir={run_dir}",
+                   cwd=tmp_path).returncode == 0
+    refused = run_cli(f"resume={run_dir}", "algo.lambda_in=0.5", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "error: algo.lambda_in: cannot be changed when resuming (allowed: collector.total_frames, device, "
+        "progress_bar, threads, jax_cache_dir, resume)"]
+    extended = run_cli(f"resume={run_dir}", "collector.total_frames=1200", cwd=tmp_path)
+    assert extended.returncode == 0, extended.stderr[-2000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["frames"] >= 1200 and len(rows(run_dir / "metrics.csv")) == summary["updates"]
+
+
+# ---------------------------------------------------------------- signals
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_checkpoints_marks_the_summary_and_says_how_to_resume(tmp_path, signum):
+    run_dir = tmp_path / "run"
+    process = cli("collector.total_frames=200000", "env.num_envs=8", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    wait_for_checkpoints(process, run_dir, 1)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signum
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"stopped by {signal.Signals(signum).name} at update ")
+    assert last.endswith(f"resume with: python scripts/train.py resume={run_dir}")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    frames = [int(p.name.split("-")[1]) for p in checkpoints(run_dir)]
+    assert max(frames) == summary["frames"]  # the stop itself was checkpointed
+
+
+# ---------------------------------------------------------------- NaN guard
+
+
+def test_nan_loss_stops_naming_term_and_update_keeping_the_good_checkpoint(tmp_path, monkeypatch):
+    cfg = config("collector.total_frames=3000", "env.num_envs=8", "checkpoint.every_updates=1")
+    forward = LIIRLoss.forward
+    calls = {"n": 0}
+
+    def poisoned(self, tensordict):
+        out = forward(self, tensordict)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            out["loss_proxy_value"] = out["loss_proxy_value"] * float("nan")
+        return out
+
+    monkeypatch.setattr(LIIRLoss, "forward", poisoned)
+    run_dir = tmp_path / "run"
+    with pytest.raises(NonFiniteError, match=r"^loss_proxy_value=nan at update 3; the last good checkpoint is kept"):
+        train(cfg, run_dir)
+    good = checkpoints(run_dir)
+    assert [int(p.name.split("-")[1]) for p in good] == sorted(int(p.name.split("-")[1]) for p in good)
+    latest_rows = rows(run_dir / "metrics.csv")
+    assert len(latest_rows) == 2  # updates 1 and 2 trained and logged, update 3 not
+    assert (run_dir / "checkpoints" / "nonfinite-update-000003").is_dir()
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "non_finite"
+    # The last good checkpoint is update 2's, with finite parameters.
+    _, recipe = load_run(run_dir)
+    assert all(torch.isfinite(p).all() for p in recipe.loss.parameters())
+
+
+def test_exploding_parameters_stop_after_the_step(tmp_path):
+    with pytest.raises(NonFiniteError, match=r"^policy parameters became (inf|nan) in the step of update 1"):
+        train(config("algo=iac", "algo.lr_policy=1e38", "collector.total_frames=3000", "env.num_envs=8"), tmp_path)
+
+
+# ---------------------------------------------------------------- run directories
+
+
+def test_run_directories_never_collide(tmp_path):
+    assert default_run_dir("pursuit", "liir", 0) != default_run_dir("pursuit", "liir", 0)
+    train(config("collector.total_frames=300", "env.num_envs=8", "study.episodes=10"), tmp_path)
+    with pytest.raises(RunDirectoryError, match="not empty; resume it with resume="):
+        train(config("collector.total_frames=300", "env.num_envs=8"), tmp_path)
+
+
+def test_same_command_twice_at_once_gets_two_run_directories(tmp_path):
+    args = ("collector.total_frames=300", "env.num_envs=8", "study.episodes=10")
+    first, second = cli(*args, cwd=tmp_path), cli(*args, cwd=tmp_path)
+    for process in (first, second):
+        assert process.wait(timeout=300) == 0
+    runs = sorted((tmp_path / "runs").iterdir())
+    assert len(runs) == 2 and all(len(rows(r / "metrics.csv")) >= 1 for r in runs)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+BAD_VALUES = [
+    ("map=99m", "map='99m': must be one of 3m, 2s3z, "),
+    ("device=mps", "device='mps': must be cpu, cuda or cuda:N"),
+    ("seed=abc", "seed='abc': must be an integer in [0, 4294967295]"),
+    ("seed=-1", "seed=-1: must be an integer in [0, 4294967295]"),
+    ("algo.lr_policy=nan", "algo.lr_policy=nan: must be a finite number > 0"),
+    ("algo.lr_policy=inf", "algo.lr_policy=inf: must be a finite number > 0"),
+    ("env.num_envs=2.5", "env.num_envs=2.5: must be an integer >= 1"),
+    ("algo.rnn_hidden=0", "algo.rnn_hidden=0: must be an integer >= 1"),
+    ("checkpoint.every_updates=abc", "checkpoint.every_updates='abc': must be an integer >= 0"),
+    ("study.episodes=-5", "study.episodes=-5: must be an integer >= 1"),
+    ("+algo.lamda_in=0.1", "algo.lamda_in=0.1: unknown key (did you mean algo.lambda_in?)"),
+    ("+sead=1", "sead=1: unknown key (did you mean seed?)"),
+    ("env.name=smacc", "env.name='smacc': must be one of pursuit, smax, smac, smacv2"),
+    ("algo.lambda_in=-0.5", "algo.lambda_in=-0.5: must be a number >= 0"),
+    ("algo.gamma=1.5", "algo.gamma=1.5: must be a number >= 0 and <= 1"),
+    ("algo.policy=transformer", "algo.policy='transformer': must be one of mlp, gru"),
+    ("algo.num_cells=[]", "algo.num_cells=[]: must be a list of layer sizes"),
+    ("algo.agent_id=maybe", "algo.agent_id='maybe': must be true or false"),
     ("threads=0", "threads=0: must be an integer >= 1"),
-    ("jax_cache_dir=3", "jax_cache_dir=3: must be a directory path"),
-])
-def test_bad_config_value_fails_at_once(tmp_path, override, message):
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
-        train(config(override), tmp_path)
-    assert not (tmp_path / "checkpoints").exists()
+    ("jax_cache_dir=3", "jax_cache_dir=3: must be a directory path, or null"),
+    ("eval.episodes=0", "eval.episodes=0: must be an integer >= 1"),
+    ("logger.backend=mlflow", "logger.backend='mlflow': must be one of csv, tensorboard, wandb"),
+    ("algo=qmix algo.eps_end=0.9 algo.eps_start=0.5", "algo.eps_end=0.9: must be <= algo.eps_start=0.5"),
+    ("algo=liir algo.policy_optimizer=adam", "algo.policy_optimizer='adam': must be one of sgd, rmsprop"),
+]
 
 
-def test_bad_config_from_the_command_line_is_one_line(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "train.py"), "algo.lambda_in=-1", f"hydra.run.dir={tmp_path}"],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode != 0
-    assert result.stderr.strip().splitlines()[-1] == "error: algo.lambda_in=-1: must be >= 0"
+@pytest.mark.parametrize("overrides, message", BAD_VALUES, ids=[b[0] for b in BAD_VALUES])
+def test_bad_value_fails_in_one_line_before_any_env_is_built(tmp_path, monkeypatch, overrides, message):
+    if "map=" in overrides:
+        pytest.importorskip("jaxmarl")
+        overrides = f"env=smax {overrides}"
+    for task in TASKS.values():
+        monkeypatch.setattr(task, "make_env", lambda *a, **k: pytest.fail("an env was built"))
+    with pytest.raises(ConfigError) as err:
+        train(config(*overrides.split()), tmp_path / "run")
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("override, message", [
-    ("env=smac", "oxwhirl's SMAC"),
-    ("env=smacv2", "smacv2 package"),
+    ("algo.lambda_in=-1", "error: algo.lambda_in=-1: must be a number >= 0"),
+    ("+algo.lamda_in=0.1", "error: algo.lamda_in=0.1: unknown key (did you mean algo.lambda_in?)"),
+    ("seed=abc", "error: seed='abc': must be an integer in [0, 4294967295]"),
 ])
+def test_bad_value_on_the_command_line_is_one_line_and_exit_code_2(tmp_path, override, message):
+    result = run_cli(override, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip().splitlines()[0]]
+    assert result.stderr.strip().startswith(message)
+
+
+@pytest.mark.parametrize("override, message", [("env=smac", "oxwhirl's SMAC"), ("env=smacv2", "smacv2 package")])
 def test_missing_starcraft_ii_is_one_line(tmp_path, override, message):
     pytest.importorskip("jaxmarl", reason="the StarCraft configs import the SMAX-backed envs")
     if override == "env=smac":
@@ -82,31 +321,58 @@ def test_missing_starcraft_ii_is_one_line(tmp_path, override, message):
             pytest.skip("oxwhirl's SMAC is installed")
         except ImportError:
             pass
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "train.py"), override, f"hydra.run.dir={tmp_path}"],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode != 0
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and message in last
+    result = run_cli(override, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
 
 
-def test_nan_loss_stops_with_step_and_term_keeping_last_good_checkpoint(tmp_path, monkeypatch):
-    cfg = config("collector.total_frames=3000", "env.num_envs=8",
-                 "checkpoint_every=1")
-    real_step = trainer_module._step
-    calls = {"n": 0}
+def test_corrupt_checkpoint_is_one_line_naming_the_file(tmp_path):
+    run_dir = tmp_path / "run"
+    assert run_cli("collector.total_frames=600", "env.num_envs=8", "study.episodes=10", f"hydra.run.dir={run_dir}",
+                   cwd=tmp_path).returncode == 0
+    latest = checkpoints(run_dir)[-1]
+    for payload in latest.rglob("*"):
+        if payload.is_file() and payload.name != "manifest.json" and payload.stat().st_size > 100:
+            payload.write_bytes(payload.read_bytes()[:50])
+    result = run_cli(f"resume={run_dir}", "collector.total_frames=1200", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {latest}: unreadable checkpoint")
 
-    def poisoned_step(components, losses, update, checkpoint, frames):
-        calls["n"] += 1
-        if update == 2:
-            losses["loss_proxy_value"] = torch.tensor(float("nan"))
-        return real_step(components, losses, update, checkpoint, frames)
 
-    monkeypatch.setattr(trainer_module, "_step", poisoned_step)
-    with pytest.raises(NonFiniteLossError, match=r"loss_proxy_value=nan at update 2"):
-        train(cfg, tmp_path)
-    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=False)
-    assert state["update"] == 2
-    params = [v for v in state["loss"].values() if torch.is_floating_point(v)]
-    assert all(torch.isfinite(p).all() for p in params)
+# ---------------------------------------------------------------- Python, loggers, sweeps
+
+
+def test_the_trainer_builds_and_runs_from_python(tmp_path):
+    trainer = make_trainer(config("algo=central_v", "collector.total_frames=400", "env.num_envs=8"), tmp_path)
+    trainer.train()
+    trainer.close()
+    assert trainer.progress.updates == len(rows(tmp_path / "metrics.csv")) >= 2
+    assert trainer.collected_frames >= 400
+
+
+@pytest.mark.parametrize("backend, produced", [("tensorboard", "events.out.tfevents"), ("wandb", "offline-run")])
+def test_tensorboard_and_offline_wandb_log_beside_the_csv_tables(tmp_path, monkeypatch, backend, produced):
+    pytest.importorskip(backend)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    train(config(f"logger.backend={backend}", "collector.total_frames=300", "env.num_envs=8", "study.episodes=10"),
+          tmp_path)
+    assert any(produced in str(path) for path in (tmp_path / backend).rglob("*"))
+    assert rows(tmp_path / "metrics.csv")
+
+
+def test_sweep_with_the_joblib_launcher_gives_each_member_its_own_run(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    sweep = tmp_path / "sweep"
+    result = run_cli("-m", "seed=0,1", "algo=liir,central_v", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                     f"hydra.sweep.dir={sweep}", "collector.total_frames=300", "env.num_envs=8", "study.episodes=10",
+                     cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    members = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert [m.name for m in members] == ["0_pursuit_liir_seed0", "1_pursuit_central_v_seed0",
+                                         "2_pursuit_liir_seed1", "3_pursuit_central_v_seed1"]
+    for member in members:
+        assert json.loads((member / "summary.json").read_text())["status"] == "finished"
+    resumed = run_cli(f"resume={members[0]}", "collector.total_frames=600", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]

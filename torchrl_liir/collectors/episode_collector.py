@@ -80,6 +80,7 @@ class EpisodeCollector(BaseCollector):
         self.sync_every = sync_every or (1 if env.device is None or env.device.type == "cpu" else 4)
         self.requested_frames_per_batch = env.batch_size.numel() * self.episode_limit
         self.trajs_per_batch = None
+        self.init_random_frames = 0  # TorchRL's Trainer reads it: no random warm-up before training
         self._iterator = None
         self.frames = 0
 

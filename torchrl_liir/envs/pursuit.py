@@ -91,6 +91,13 @@ class PursuitEnv(EnvBase):
     def _set_seed(self, seed: int | None) -> None:
         self.rng.manual_seed(int(seed))
 
+    def random_state(self) -> dict[str, torch.Tensor]:
+        """The state of the games' random stream (a checkpoint's part: a resumed run draws the same games)."""
+        return {"generator": self.rng.get_state()}
+
+    def set_random_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.rng.set_state(state["generator"].cpu())
+
     def _action_mask(self) -> torch.Tensor:
         mask = torch.ones(*self.batch_size, self.n_agents, self.n_actions, dtype=torch.bool, device=self.device)
         mask[..., 0] = self.values > -self.max_value

@@ -241,6 +241,17 @@ class SMAXEnv(EnvBase):
             tensordict = TensorDict({"agents": {"action_mask": self._mask}}, self.batch_size, device=self.device)
         return masked_rand_action(self.full_action_spec, tensordict)
 
+    def random_state(self) -> dict[str, torch.Tensor]:
+        """The reset and step JAX keys (a checkpoint's part: a resumed run plays the same battles)."""
+        return {name: torch.as_tensor(self._jax.device_get(key).astype("int64"))
+                for name, key in (("reset_key", self._reset_key), ("step_key", self._step_key))}
+
+    def set_random_state(self, state: dict[str, torch.Tensor]) -> None:
+        def key(tensor: torch.Tensor):
+            return self._jax.device_put(tensor.cpu().numpy().astype("uint32"), self._jax_device)
+
+        self._reset_key, self._step_key = key(state["reset_key"]), key(state["step_key"])
+
     def _set_seed(self, seed: int | None) -> None:
         # Separate key streams for resets and steps: a battle's episode then does not depend on when the
         # other battles were reset, so stopping a batch early or resetting partially changes no kept step.

@@ -1,5 +1,11 @@
-"""Training loop, configuration checks and the paper's pursuit study."""
-from torchrl_liir.trainers.config import ConfigError, validate_config
-from torchrl_liir.trainers.trainer import NonFiniteLossError, train
+"""The experiment layer: TorchRL's Trainer running an algorithm's recipe on a task's env."""
+from torchrl_liir.config_checks import ConfigError
+from torchrl_liir.trainers.checkpoints import CheckpointFileError
+from torchrl_liir.trainers.config import check_config
+from torchrl_liir.trainers.hooks import NonFiniteError
+from torchrl_liir.trainers.run_directory import RunDirectoryError
+from torchrl_liir.trainers.signals import RunInterrupted
+from torchrl_liir.trainers.trainer import EpisodeTrainer, load_run, make_trainer, train
 
-__all__ = ["ConfigError", "NonFiniteLossError", "train", "validate_config"]
+__all__ = ["CheckpointFileError", "ConfigError", "EpisodeTrainer", "NonFiniteError", "RunDirectoryError",
+           "RunInterrupted", "check_config", "load_run", "make_trainer", "train"]

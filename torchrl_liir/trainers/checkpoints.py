@@ -1,39 +1,59 @@
-"""Run checkpoints: written atomically during training, read back for studies and plots."""
+"""What a checkpoint holds beyond TorchRL's standard trainer components, and how a run's checkpoints are found."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import torch
-from omegaconf import DictConfig, OmegaConf
+from torchrl.checkpoint import Checkpoint, CheckpointRotation
+from torchrl.envs import EnvBase
 
-from torchrl_liir.trainers.builders import Components, make_components, make_env
-
-
-def save_checkpoint(components: Components, path: Path, update: int, frames: int) -> None:
-    """Writes every network and optimiser state atomically (no half-written file on a crash)."""
-    state = {
-        "update": update,
-        "frames": frames,
-        "loss": components.loss.state_dict(),
-        "optimizers": {name: opt.state_dict() for name, opt in components.optimizers.items()},
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+CHECKPOINTS = "checkpoints"
+KEEP_LAST = 3
 
 
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[DictConfig, Components]:
-    """The configuration and trained networks of a run directory (``config.yaml``, ``checkpoints/last.pt``)."""
-    run_dir = Path(run_dir)
-    config, checkpoint = run_dir / "config.yaml", run_dir / "checkpoints" / "last.pt"
-    for path in (config, checkpoint):
-        if not path.exists():
-            raise FileNotFoundError(f"{path} is missing: is {run_dir} a training run directory?")
-    cfg = OmegaConf.load(config)
-    device = torch.device(device)
-    components = make_components(cfg, make_env(cfg, device, 1, cfg.seed), device)
-    state = torch.load(checkpoint, map_location=device, weights_only=False)
-    components.loss.load_state_dict(state["loss"])
-    return cfg, components
+class CheckpointFileError(RuntimeError):
+    """A checkpoint is missing or cannot be read; the message names the file."""
+
+
+def base_env(env: EnvBase) -> EnvBase:
+    while hasattr(env, "base_env"):
+        env = env.base_env
+    return env
+
+
+class EnvRandomState:
+    """The random streams of the run's envs (pursuit's generator, SMAX's JAX keys), saved and restored with
+    the run so that a resumed run plays the same games. Envs without ``random_state`` (StarCraft II
+    processes) are left as they are."""
+
+    def __init__(self, **envs: EnvBase) -> None:
+        self.envs = {name: base_env(env) for name, env in envs.items() if hasattr(base_env(env), "random_state")}
+
+    def state_dict(self) -> dict:
+        return {name: env.random_state() for name, env in self.envs.items()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        for name, env in self.envs.items():
+            env.set_random_state(state_dict[name])
+
+
+def rotation(run_dir: Path) -> CheckpointRotation:
+    """The run's rotated checkpoints: the last :data:`KEEP_LAST` and the best by test score."""
+    return CheckpointRotation(Path(run_dir) / CHECKPOINTS, keep_last=KEEP_LAST, keep_best=("test_score", "max"))
+
+
+def latest_checkpoint(run_dir: Path) -> Path:
+    """The newest readable checkpoint of a run directory."""
+    latest = rotation(run_dir).latest()
+    if latest is None:
+        raise CheckpointFileError(f"{Path(run_dir) / CHECKPOINTS}: no checkpoint to resume from")
+    return latest
+
+
+def load_checkpoint(checkpoint: Checkpoint, path: Path, map_location: str, components: list[str] | None = None) -> None:
+    """Restores ``components`` (all by default) from ``path``; any failure is one line naming the file."""
+    try:
+        checkpoint.load(path, components=components, map_location=map_location)
+    except Exception as err:  # a truncated or foreign file fails in many ways; all mean "unreadable"
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointFileError(f"{path}: unreadable checkpoint ({first_line}); delete it to resume from the "
+                                  "previous one") from err

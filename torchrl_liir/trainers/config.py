@@ -1,126 +1,89 @@
-"""Validation of the trainer configuration: a bad value fails at once, in one line."""
+"""The experiment's configuration checks: every value, before anything is built, in one line each."""
 from __future__ import annotations
 
-from typing import Any, NoReturn
+import importlib.util
 
 import torch
 from omegaconf import DictConfig
 
-ENVS = ("pursuit", "smax", "smac", "smacv2")
-SMAC_BACKENDS = ("sc2", "smax")
-BASELINES = ("coma", "iql", "qmix", "mappo")
-Q_ALGOS = ("iql", "qmix")  # no critic, entropy or λ
-ALGOS = ("liir", "iac", "central_v", *BASELINES)
-POLICIES = ("mlp", "gru")
-POLICY_OPTIMIZERS = ("sgd", "rmsprop")
-BASELINE_OPTIMIZERS = (*POLICY_OPTIMIZERS, "adam")  # LIIR's meta step models sgd and rmsprop only
-LOGGERS = ("csv", "tensorboard")
+from torchrl_liir.algorithms import get_algorithm
+from torchrl_liir.config_checks import (
+    COUNT,
+    NON_NEGATIVE,
+    Boolean,
+    Check,
+    Choice,
+    ConfigError,
+    Integer,
+    Text,
+    check_section,
+    fail,
+)
+from torchrl_liir.studies import STUDIES
+from torchrl_liir.tasks import get_task
+
+LOGGERS = ("csv", "tensorboard", "wandb")
+# What a resumed run may change; everything else comes from its saved config.yaml.
+RESUMABLE_KEYS = ("collector.total_frames", "device", "progress_bar", "threads", "jax_cache_dir", "resume")
 
 
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the key and the value."""
+class Device(Check):
+    """``cpu``, ``cuda`` or ``cuda:N``, available on this machine."""
+
+    def __call__(self, key: str, value) -> None:
+        gpus = torch.cuda.device_count()
+        here = f"cuda:0..{gpus - 1}" if gpus else "no GPU"
+        allowed = f"must be cpu, cuda or cuda:N (this machine: cpu, {here})"
+        if not isinstance(value, str):
+            fail(key, value, allowed)
+        try:
+            device = torch.device(value)
+        except RuntimeError:
+            fail(key, value, allowed)
+        if device.type not in ("cpu", "cuda") or (device.type == "cuda" and (device.index or 0) >= gpus):
+            fail(key, value, allowed)
 
 
-def _fail(key: str, value: Any, reason: str) -> NoReturn:
-    raise ConfigError(f"{key}={value!r}: {reason}")
+EXPERIMENT_CHECKS: dict[str, Check] = {
+    "seed": Integer(0, 2**32 - 1), "map": Text("a map name such as 3m"), "device": Device(), "threads": COUNT,
+    "jax_cache_dir": Text("a directory path", nullable=True), "progress_bar": Boolean(),
+    "resume": Text("a run directory", nullable=True),
+    "collector": {"total_frames": COUNT},
+    "eval": {"interval_episodes": Integer(0), "episodes": COUNT},
+    "checkpoint": {"every_updates": Integer(0), "every_minutes": NON_NEGATIVE},
+    "logger": {"backend": Choice(LOGGERS), "project": Text(), "wandb_mode": Choice(("offline", "online"))},
+    "study": {"name": Choice((None, *STUDIES)), "episodes": COUNT},
+}
 
 
-def _choice(cfg: DictConfig, key: str, choices: tuple[str, ...]) -> None:
-    value = _get(cfg, key)
-    if value not in choices:
-        _fail(key, value, f"must be one of {', '.join(choices)}")
+def _check_sections(cfg: DictConfig) -> None:
+    top = {key: check for key, check in EXPERIMENT_CHECKS.items() if not isinstance(check, dict)}
+    sections = {key: checks for key, checks in EXPERIMENT_CHECKS.items() if isinstance(checks, dict)}
+    check_section({k: v for k, v in cfg.items() if k not in ("env", "algo", *sections)}, "", top)
+    for name, checks in sections.items():
+        check_section(cfg.get(name), f"{name}.", checks)
 
 
-def _get(cfg: DictConfig, key: str) -> Any:
-    node: Any = cfg
-    for part in key.split("."):
-        if not isinstance(node, DictConfig) or part not in node:
-            _fail(key, None, "missing from the configuration")
-        node = node[part]
-    return node
+def check_config(cfg: DictConfig) -> None:
+    """Checks every value the trainer reads (experiment, env, algo); raises :class:`ConfigError` (or
+    ``ImportError`` for a missing optional package) on the first bad one, before anything is built."""
+    for section in ("env", "algo"):
+        if not isinstance(cfg.get(section), DictConfig) or "name" not in cfg[section]:
+            fail(f"{section}.name", None, "missing from the configuration")
+    task, algorithm = get_task(cfg.env.name), get_algorithm(cfg.algo.name)
+    _check_sections(cfg)
+    task.check(cfg)
+    algorithm.check(cfg.algo)
+    if cfg.logger.backend in ("tensorboard", "wandb") and importlib.util.find_spec(cfg.logger.backend) is None:
+        raise ImportError(f"logger.backend={cfg.logger.backend} needs {cfg.logger.backend}: "
+                          f"pip install 'torchrl_liir[{cfg.logger.backend}]'")
 
 
-def _positive(cfg: DictConfig, key: str, strict: bool = True) -> None:
-    value = _get(cfg, key)
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or (strict and value == 0):
-        _fail(key, value, "must be a positive number" if strict else "must be >= 0")
+def check_resume_overrides(keys: list[str]) -> None:
+    """A resumed run takes its saved config; only :data:`RESUMABLE_KEYS` may be changed."""
+    for key in keys:
+        if key.lstrip("+~") not in RESUMABLE_KEYS:
+            raise ConfigError(f"{key}: cannot be changed when resuming (allowed: {', '.join(RESUMABLE_KEYS)})")
 
 
-def _unit(cfg: DictConfig, key: str) -> None:
-    value = _get(cfg, key)
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
-        _fail(key, value, "must be in [0, 1]")
-
-
-def _count(cfg: DictConfig, key: str) -> None:
-    value = _get(cfg, key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        _fail(key, value, "must be an integer >= 1")
-
-
-def _validate_baseline(cfg: DictConfig) -> None:
-    """The keys only COMA, IQL, QMIX or MAPPO read."""
-    name = cfg.algo.name
-    if name == "mappo":
-        _positive(cfg, "algo.clip_epsilon")
-        _count(cfg, "algo.ppo_epochs")
-        _count(cfg, "algo.minibatches")
-        return
-    _count(cfg, "algo.target_update_interval")
-    if name in Q_ALGOS:
-        _unit(cfg, "algo.eps_start")
-        _unit(cfg, "algo.eps_end")
-        if cfg.algo.eps_end > cfg.algo.eps_start:
-            _fail("algo.eps_end", cfg.algo.eps_end, f"must be <= algo.eps_start={cfg.algo.eps_start}")
-        for key in ("eps_anneal_frames", "buffer_episodes", "batch_episodes", "updates_per_batch"):
-            _count(cfg, f"algo.{key}")
-    if name == "qmix":
-        _count(cfg, "algo.mixing_embed_dim")
-
-
-def validate_config(cfg: DictConfig) -> None:
-    """Checks every value the trainer reads; raises :class:`ConfigError` on the first bad one."""
-    _choice(cfg, "env.name", ENVS)
-    _choice(cfg, "algo.name", ALGOS)
-    _choice(cfg, "algo.policy", POLICIES)
-    _choice(cfg, "algo.policy_optimizer", BASELINE_OPTIMIZERS if cfg.algo.name in BASELINES else POLICY_OPTIMIZERS)
-    _choice(cfg, "logger.backend", LOGGERS)
-    _count(cfg, "threads")
-    cache = _get(cfg, "jax_cache_dir")
-    if cache is not None and not isinstance(cache, str):
-        _fail("jax_cache_dir", cache, "must be a directory path, or null to turn the cache off")
-    for key in ("algo.lr_policy", "collector.total_frames", "env.num_envs", "eval.episodes"):
-        _positive(cfg, key)
-    _positive(cfg, "eval.interval_episodes", strict=False)
-    if cfg.env.name == "pursuit":
-        _positive(cfg, "env.max_steps")
-        _positive(cfg, "env.max_value")
-    else:
-        if cfg.env.get("episode_limit") is not None:
-            _positive(cfg, "env.episode_limit")
-        if not isinstance(_get(cfg, "map"), str):
-            _fail("map", cfg.map, "must be a map name such as 3m")
-    if cfg.env.name == "smac":
-        _choice(cfg, "env.backend", SMAC_BACKENDS)
-    _positive(cfg, "algo.max_grad_norm", strict=False)
-    _unit(cfg, "algo.gamma")
-    if cfg.algo.name not in Q_ALGOS:
-        _positive(cfg, "algo.lr_critic")
-        _positive(cfg, "algo.entropy_coeff", strict=False)
-        _positive(cfg, "algo.critic_coeff", strict=False)
-        _unit(cfg, "algo.lmbda")
-    if cfg.algo.name in BASELINES:
-        _validate_baseline(cfg)
-    if cfg.algo.name == "liir":
-        _positive(cfg, "algo.lambda_in", strict=False)
-        _positive(cfg, "algo.lr_intrinsic")
-        _choice(cfg, "algo.meta_gradient", ("fast", "reference"))
-        _choice(cfg, "algo.variant", ("paper", "released_code"))
-        _choice(cfg, "algo.proxy_critic", ("state", "obs"))
-    device = str(_get(cfg, "device"))
-    try:
-        torch.device(device)
-    except RuntimeError:
-        _fail("device", device, "not a torch device")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        _fail("device", device, "CUDA is not available on this machine")
+__all__ = ["ConfigError", "RESUMABLE_KEYS", "check_config", "check_resume_overrides"]

@@ -1,45 +1,55 @@
-"""The training loop: Collector → loss → one optimiser per parameter set, with logging and checkpoints."""
+"""The experiment: a task's env and an algorithm's recipe trained by TorchRL's ``Trainer``.
+
+``make_trainer(cfg, run_dir)`` builds an :class:`EpisodeTrainer` from a configuration; ``train(cfg, run_dir)``
+also claims the run directory, resumes, handles signals and non-finite values and writes ``summary.json``.
+"""
 from __future__ import annotations
 
 import json
-import math
 import platform
-import time
+import random
+import signal
+import sys
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
-from tensordict import TensorDictBase
-from torchrl.record.loggers import get_logger
-from tqdm import tqdm
+from tensordict.nn import TensorDictModuleBase
+from torchrl.checkpoint import Checkpoint, GlobalRNGState
+from torchrl.envs import Compose, EnvBase, InitTracker, TransformedEnv
+from torchrl.record.loggers import Logger, get_logger
+from torchrl.trainers import Trainer, UpdateWeights
 
-from torchrl_liir.collectors import PADDING_MASK, EpisodeCollector
+from torchrl_liir.algorithms import EnvDims, Recipe, get_algorithm
+from torchrl_liir.collectors import EpisodeCollector
+from torchrl_liir.modules import policy_primer
 from torchrl_liir.runtime import configure_runtime
-from torchrl_liir.trainers.builders import Components, episode_limit, make_components, make_env
-from torchrl_liir.trainers.checkpoints import save_checkpoint
-from torchrl_liir.trainers.config import validate_config
+from torchrl_liir.studies import STUDIES, StudyHook
+from torchrl_liir.tasks import Task, get_task
+from torchrl_liir.trainers.checkpoints import (
+    CHECKPOINTS,
+    EnvRandomState,
+    latest_checkpoint,
+    load_checkpoint,
+    rotation,
+)
+from torchrl_liir.trainers.config import check_config
 from torchrl_liir.trainers.evaluation import evaluate
-from torchrl_liir.trainers.pursuit_study import intrinsic_reward_study
-
-
-class NonFiniteLossError(RuntimeError):
-    """A loss term or gradient became NaN/inf; the last good checkpoint is kept."""
-
-
-def episode_metrics(batch: TensorDictBase) -> dict[str, float]:
-    """Mean return, length (and win rate) of the complete episodes in a padded ``[episodes, T]`` batch."""
-    mask = batch.get(PADDING_MASK).to(torch.float32)
-    reward = batch.get(("next", "reward"))[..., 0].to(torch.float32)
-    metrics = {
-        "episode_return": (reward * mask).sum(-1).mean().item(),
-        "episode_length": mask.sum(-1).mean().item(),
-    }
-    if ("next", "info", "battle_won") in batch.keys(True):
-        won = batch.get(("next", "info", "battle_won")).reshape(mask.shape) & mask.bool()
-        metrics["win_rate"] = won.any(-1).float().mean().item()
-    return metrics
+from torchrl_liir.trainers.hooks import (
+    CheckpointSchedule,
+    Evaluation,
+    NonFiniteError,
+    RecipeStepper,
+    RunProgress,
+    UpdateRow,
+    metadata_test_score,
+)
+from torchrl_liir.trainers.metrics_table import MetricsTables
+from torchrl_liir.trainers.run_directory import claim_run_dir
+from torchrl_liir.trainers.signals import GracefulStop, RunInterrupted
 
 
 def describe_machine(device: torch.device) -> dict:
@@ -62,130 +72,201 @@ def describe_machine(device: torch.device) -> dict:
     return {"device": f"{device.type}: {name}", "versions": versions}
 
 
-def drop_crashed_episodes(batch: TensorDictBase) -> tuple[TensorDictBase, int]:
-    """Removes the episodes a simulator crash cut short (``("next", "info", "crashed")``)."""
-    key = ("next", "info", "crashed")
-    if key not in batch.keys(True):
-        return batch, 0
-    crashed = (batch.get(key).reshape(batch.shape) & batch.get(PADDING_MASK)).any(-1)
-    return batch[~crashed], int(crashed.sum())
+def make_env(task: Task, cfg: DictConfig, device: torch.device, num_envs: int, seed: int,
+             actor: TensorDictModuleBase | None = None) -> EnvBase:
+    """``num_envs`` envs of the task with an episode-start marker (and the policy's RNN primer)."""
+    transforms = [InitTracker()]
+    primer = policy_primer(actor) if actor is not None else None
+    if primer is not None:
+        transforms.append(primer)
+    return TransformedEnv(task.make_env(cfg, device, num_envs, seed), Compose(*transforms))
 
 
-def _postfix(metrics: dict[str, float], test: dict[str, float]) -> dict[str, str]:
-    postfix = {"ret": f"{metrics['episode_return']:+.3f}"}
-    if "test_win_rate" in test:
-        postfix["test_win"] = f"{test['test_win_rate']:.2f}"
-    else:
-        postfix["test_ret"] = f"{test['test_return']:+.3f}"
-    return postfix
-
-
-def _step(components: Components, losses: TensorDictBase, update: int, checkpoint: Path, frames: int) -> dict:
-    terms = {k: v for k, v in losses.items() if k.startswith("loss_")}
-    for name, value in terms.items():
-        if not torch.isfinite(value):
-            save_checkpoint(components, checkpoint, update, frames)
-            raise NonFiniteLossError(f"{name}={value.item()} at update {update}; last good checkpoint: {checkpoint}")
-    for opt in components.optimizers.values():
-        opt.zero_grad(set_to_none=True)
-    sum(terms.values()).backward()
-    norms = {}
-    for name, opt in components.optimizers.items():
-        params = [p for g in opt.param_groups for p in g["params"]]
-        # The policy clip must equal the one InnerStep models; η is not clipped (as in the released code).
-        clip = components.max_grad_norm if name != "intrinsic" and components.max_grad_norm else float("inf")
-        norms[f"grad_norm_{name}"] = norm = torch.nn.utils.clip_grad_norm_(params, clip).item()
-        if not math.isfinite(norm):
-            save_checkpoint(components, checkpoint, update, frames)
-            raise NonFiniteLossError(f"grad_norm_{name}={norm} at update {update}; last good checkpoint: {checkpoint}")
-    for opt in components.optimizers.values():
-        opt.step()
-    return norms
-
-
-def train(cfg: DictConfig, run_dir: str | Path) -> dict:
-    """Trains the configured algorithm; writes config, CSV metrics, checkpoints and plots to ``run_dir``."""
-    validate_config(cfg)
-    configure_runtime(cfg.threads, cfg.jax_cache_dir)
-    started = time.monotonic()
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    torch.manual_seed(cfg.seed)
-    device = torch.device(cfg.device)
-
-    components = make_components(cfg, make_env(cfg, device, 1, cfg.seed), device)
-    env = make_env(cfg, device, cfg.env.num_envs, cfg.seed, components.actor)
-    # As many test battles as training ones, so SMAX's kernels compiled for training serve the tests too
-    # (StarCraft II: no more game processes than test episodes).
-    test_envs = min(cfg.eval.episodes, cfg.env.num_envs) if cfg.env.name == "smac" else cfg.env.num_envs
-    test_env = make_env(cfg, device, test_envs, cfg.seed + 10_000, components.actor)
-    collector = EpisodeCollector(env, components.actor, episode_limit(cfg))
-    logger = get_logger(cfg.logger.backend, logger_name=str(run_dir), experiment_name="metrics")
-    checkpoint = run_dir / "checkpoints" / "last.pt"
-
-    def run_test(episodes_so_far: int) -> dict[str, float]:
-        test = evaluate(test_env, components.actor, cfg.eval.episodes, episode_limit(cfg))
-        for name, value in test.items():
-            logger.log_scalar(name, value, step=frames)
-        logger.log_scalar("test_at_episode", episodes_so_far, step=frames)
-        return test
-
-    frames = episodes = crashed = 0
-    progress = tqdm(total=cfg.collector.total_frames, desc=f"{cfg.algo.name} on {cfg.env.name}", unit="frames",
-                    disable=not cfg.progress_bar)
-    metrics: dict[str, float] = {}
-    update, test_due = 0, False
-    test = run_test(0)
+def build_recipe(cfg: DictConfig, device: torch.device) -> Recipe:
+    """The configured algorithm's recipe for the configured env (sizes read from a one-env probe)."""
+    task = get_task(cfg.env.name)
+    probe = task.make_env(cfg, device, 1, cfg.seed)
     try:
-        for update, batch in enumerate(collector):
-            new_frames = int(batch.get(PADDING_MASK).sum())
-            frames += new_frames
-            batch, dropped = drop_crashed_episodes(batch)
-            crashed += dropped
-            if batch.shape[0] == 0:
-                continue
-            test_due = cfg.eval.interval_episodes and (
-                (episodes + batch.shape[0]) // cfg.eval.interval_episodes > episodes // cfg.eval.interval_episodes)
-            episodes += batch.shape[0]
-            for loss_input in components.loss_inputs(batch):
-                losses = components.loss(loss_input)
-                norms = _step(components, losses, update, checkpoint, frames)
-            components.after_update(frames)
-            collector.update_policy_weights_()
-            # One device-to-host copy for all loss terms and diagnostics.
-            values = torch.stack([v.detach().float() for v in losses.values()]).tolist()
-            metrics = {**episode_metrics(batch), **dict(zip(losses.keys(), values)), **norms,
-                       "episodes": episodes, "crashed_episodes": crashed}
-            for name, value in metrics.items():
-                logger.log_scalar(name, value, step=frames)
-            if test_due:
-                test = run_test(episodes)
-            progress.update(new_frames)
-            progress.set_postfix(_postfix(metrics, test))
-            if cfg.checkpoint_every and (update + 1) % cfg.checkpoint_every == 0:
-                save_checkpoint(components, checkpoint, update + 1, frames)
-            if frames >= cfg.collector.total_frames:
-                break
-        save_checkpoint(components, checkpoint, update + 1, frames)
-        if not test_due:
-            test = run_test(episodes)
-    except (KeyboardInterrupt, Exception) as err:
-        if not isinstance(err, NonFiniteLossError):
-            save_checkpoint(components, checkpoint, update, frames)
-        raise
+        dims = EnvDims.from_env(probe)
     finally:
-        progress.close()
-        collector.shutdown()
-        test_env.close()
+        probe.close()
+    return get_algorithm(cfg.algo.name).build(cfg.algo, dims, task.episode_limit(cfg), device)
 
-    summary = {"frames": frames, "episodes": episodes, "updates": update + 1, "final": metrics, "test": test,
-               "crashed_episodes": crashed, "wall_seconds": round(time.monotonic() - started, 1),
-               "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), **describe_machine(device)}
-    if components.intrinsic_reward is not None and cfg.env.name == "pursuit":
-        study_env = make_env(cfg, device, cfg.study.episodes, cfg.seed + 1, components.actor)
-        summary["fig2"] = intrinsic_reward_study(
-            study_env, components.actor, components.intrinsic_reward, run_dir, max_steps=cfg.env.max_steps
+
+def make_logger(cfg: DictConfig, run_dir: Path) -> Logger | None:
+    """TensorBoard or wandb (TorchRL's loggers) beside the CSV tables; ``csv`` writes only the tables."""
+    if cfg.logger.backend == "csv":
+        return None
+    kwargs = {}
+    if cfg.logger.backend == "wandb":
+        kwargs["wandb_kwargs"] = {"offline": cfg.logger.wandb_mode == "offline", "project": cfg.logger.project}
+    return get_logger(cfg.logger.backend, logger_name=str(run_dir / cfg.logger.backend),
+                      experiment_name=run_dir.name, **kwargs)
+
+
+class EpisodeTrainer(Trainer):
+    """TorchRL's ``Trainer`` over batches of whole episodes, with a run directory.
+
+    The loop, hook stages, averaged loss logging, progress bar and ``Checkpoint`` / ``CheckpointRotation``
+    are TorchRL's. Registered here: a :class:`RecipeStepper` (the recipe's optimiser groups, each with its
+    own clip, and the NaN guard), the recipe's feed and hooks, test episodes, the CSV tables and a checkpoint
+    schedule by updates and wall time. Subclassed only to restore the progress bar's position on resume,
+    to save a non-finite state aside, and to close the test env; the loop itself is not overridden.
+    """
+
+    def __init__(self, *, cfg: DictConfig, run_dir: Path, recipe: Recipe, collector: EpisodeCollector,
+                 test_env: EnvBase, task: Task) -> None:
+        self.cfg, self.run_dir, self.recipe, self.test_env = cfg, Path(run_dir), recipe, test_env
+        self.progress = RunProgress()
+        super().__init__(
+            collector=collector, total_frames=cfg.collector.total_frames, frame_skip=1,
+            optim_steps_per_batch=recipe.feed.steps_per_epoch, num_epochs=recipe.feed.epochs,
+            loss_module=recipe.loss, optimization_stepper=RecipeStepper(recipe.optimizers, self.progress),
+            progress_bar=cfg.progress_bar, seed=None,  # seeded before the networks and envs were built
+            save_trainer_interval=sys.maxsize,  # scheduled saves come from CheckpointSchedule
+            checkpoint=Checkpoint(), checkpoint_rotation=rotation(self.run_dir),
+            checkpoint_metadata=lambda trainer: {"test_score": metadata_test_score(self.progress),
+                                                 "update": self.progress.updates},
+            auto_log_optim_steps=False,
         )
+        self.tables = MetricsTables(self.run_dir, make_logger(cfg, self.run_dir))
+        limit = task.episode_limit(cfg)
+
+        self.progress.register(self)
+        recipe.feed.register(self)
+        for name, hook in recipe.hooks.items():
+            hook.register(self, name)
+        UpdateWeights(collector, 1).register(self)
+        Evaluation(lambda: evaluate(test_env, recipe.actor, cfg.eval.episodes, limit), cfg.eval.interval_episodes,
+                   cfg.collector.total_frames, self.progress, lambda row: self.tables.write("test", row)
+                   ).register(self)
+        UpdateRow(self.progress, lambda row: self.tables.write("metrics", row)).register(self)
+        CheckpointSchedule(self.save_checkpoint, self.progress, cfg.checkpoint.every_updates,
+                           cfg.checkpoint.every_minutes, cfg.collector.total_frames).register(self)
+        self.register_module("actor", recipe.actor)  # exploration state (ε) beside the loss's networks
+        self.register_module("metrics_tables", self.tables)
+        self.register_module("rng", GlobalRNGState())
+        self.register_module("env_random_state", EnvRandomState(train=collector.env, test=test_env))
+        self.register_op("setup", self._resume_progress_bar)
+        self.study = None
+        if cfg.study.name is not None:
+            self.study = StudyHook(STUDIES[cfg.study.name](), self, cfg=cfg, actor=recipe.actor,
+                                   make_env=lambda n, seed: make_env(task, cfg, collector.env.device, n, seed,
+                                                                     recipe.actor),
+                                   intrinsic_reward=recipe.intrinsic_reward, run_dir=self.run_dir,
+                                   episode_limit=limit)
+            self.register_op("shutdown", self.study)
+
+    def _resume_progress_bar(self) -> None:
+        if self.progress_bar and self.collected_frames:
+            self._pbar.update(self.collected_frames)
+
+    def save_checkpoint(self) -> None:
+        """Writes a rotated checkpoint of everything the next update depends on (atomically)."""
+        self._save_trainer()
+
+    def restore(self, path: Path) -> None:
+        """Loads a checkpoint written by :meth:`save_checkpoint` (CSV tables cut back to its rows)."""
+        load_checkpoint(self._sync_checkpoint_components(), path, map_location=str(self.collector.env.device))
+        self.collector.update_policy_weights_()
+
+    def save_bad_state(self) -> Path:
+        """Saves the current (non-finite) state beside the rotated checkpoints, leaving those untouched."""
+        path = self.run_dir / CHECKPOINTS / f"nonfinite-update-{self.progress.updates + 1:06d}"
+        self._sync_checkpoint_components().save(path)
+        return path
+
+    def summary(self, status: str) -> dict:
+        progress = self.progress
+        summary = {"status": status, "frames": int(self.collected_frames), "episodes": progress.episodes,
+                   "updates": progress.updates, "final": progress.batch, "test": progress.last_test,
+                   "crashed_episodes": progress.crashed, "wall_seconds": round(progress.wall_seconds(), 1),
+                   "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   **describe_machine(self.collector.env.device)}
+        if self.study is not None and self.study.result is not None:
+            summary[self.study.study.summary_key] = self.study.result
+        return summary
+
+    def close(self) -> None:
+        self.collector.shutdown()
+        if not self.test_env.is_closed:
+            self.test_env.close()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def make_trainer(cfg: DictConfig, run_dir: str | Path) -> EpisodeTrainer:
+    """The configured experiment as a TorchRL trainer writing into ``run_dir`` (``trainer.train()`` runs it)."""
+    check_config(cfg)
+    configure_runtime(cfg.threads, cfg.jax_cache_dir)
+    seed_everything(cfg.seed)
+    device = torch.device(cfg.device)
+    task = get_task(cfg.env.name)
+    recipe = build_recipe(cfg, device)
+    env = make_env(task, cfg, device, cfg.env.num_envs, cfg.seed, recipe.actor)
+    test_env = make_env(task, cfg, device, task.test_envs(cfg), cfg.seed + 10_000, recipe.actor)
+    collector = EpisodeCollector(env, recipe.actor, task.episode_limit(cfg), total_frames=cfg.collector.total_frames)
+    return EpisodeTrainer(cfg=cfg, run_dir=Path(run_dir), recipe=recipe, collector=collector, test_env=test_env,
+                          task=task)
+
+
+def _write_summary(run_dir: Path, summary: dict) -> None:
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+
+
+def train(cfg: DictConfig, run_dir: str | Path, *, resume: bool = False) -> dict:
+    """Trains the configured algorithm into ``run_dir`` (or, with ``resume``, continues the run there from
+    its latest checkpoint); returns and writes ``summary.json``.
+
+    Raises :class:`NonFiniteError` (the bad state saved aside, the last good checkpoint kept) and
+    :class:`RunInterrupted` on SIGTERM / SIGINT (after a checkpoint).
+    """
+    check_config(cfg)
+    run_dir = claim_run_dir(Path(run_dir), resume)
+    checkpoint = latest_checkpoint(run_dir) if resume else None
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    with GracefulStop() as stop:
+        trainer = make_trainer(cfg, run_dir)
+        try:
+            if checkpoint is not None:
+                trainer.restore(checkpoint)
+            stop.trainer = trainer
+            trainer.train()
+        except NonFiniteError as err:
+            path = trainer.save_bad_state()
+            _write_summary(run_dir, {**trainer.summary("non_finite"), "error": str(err)})
+            raise NonFiniteError(f"{err}; the last good checkpoint is kept, the bad state is in {path}") from None
+        except RunInterrupted:
+            _write_summary(run_dir, trainer.summary("interrupted"))
+            raise
+        except BaseException as err:
+            _write_summary(run_dir, {**trainer.summary("crashed"), "error": repr(err)})
+            raise
+        finally:
+            trainer.close()
+    if stop.signum is not None and trainer.collected_frames < trainer.total_frames:
+        _write_summary(run_dir, trainer.summary("interrupted"))
+        name = signal.Signals(stop.signum).name
+        raise RunInterrupted(stop.signum, f"stopped by {name} at update {trainer.progress.updates} "
+                                          f"({int(trainer.collected_frames)} frames); checkpoint saved")
+    summary = trainer.summary("finished")
+    _write_summary(run_dir, summary)
     return summary
+
+
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[DictConfig, Recipe]:
+    """The configuration and trained networks (latest checkpoint) of a run directory, for studies and plots."""
+    run_dir = Path(run_dir)
+    config = run_dir / "config.yaml"
+    if not config.is_file():
+        raise FileNotFoundError(f"{config} is missing: is {run_dir} a training run directory?")
+    cfg = OmegaConf.load(config)
+    device = torch.device(device)
+    recipe = build_recipe(cfg, device)
+    load_checkpoint(Checkpoint(loss_module=recipe.loss, actor=recipe.actor), latest_checkpoint(run_dir),
+                    map_location=str(device), components=["loss_module"])
+    return cfg, recipe

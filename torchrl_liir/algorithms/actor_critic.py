@@ -1,0 +1,61 @@
+"""The actor-critic baselines without intrinsic reward: IAC (per-agent critics V(o_i)) and Central-V (one
+centralised critic V(s)), both on the team reward."""
+from __future__ import annotations
+
+import torch
+from omegaconf import DictConfig
+
+from torchrl_liir.algorithms.base import (
+    Algorithm,
+    EnvDims,
+    OptimizerGroup,
+    Recipe,
+    actor_critic_checks,
+    clip,
+    make_optimizer,
+    make_policy,
+)
+from torchrl_liir.config_checks import Boolean, Check
+from torchrl_liir.modules.critics import make_extrinsic_critic, make_proxy_critic
+from torchrl_liir.objectives import MultiAgentActorCriticLoss
+
+
+class ActorCritic(Algorithm):
+    """A shared policy and a critic trained by TD(λ); the critic is Adam-optimised."""
+
+    def config_checks(self) -> dict[str, Check]:
+        return {**actor_critic_checks(), "normalize_advantage": Boolean()}
+
+    def make_critic(self, algo: DictConfig, dims: EnvDims, device: torch.device) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
+        actor = make_policy(algo, dims, device)
+        critic = self.make_critic(algo, dims, device)
+        loss = MultiAgentActorCriticLoss(actor, critic, dims.n_agents, entropy_coeff=algo.entropy_coeff,
+                                         critic_coeff=algo.critic_coeff, normalize_advantage=algo.normalize_advantage,
+                                         gamma=algo.gamma, lmbda=algo.lmbda)
+        if dims.has_agent_mask:
+            loss.set_keys(agent_mask=("agents", "alive"))
+        optimizers = {"policy": OptimizerGroup(make_optimizer(algo, actor.parameters(), algo.lr_policy), clip(algo)),
+                      "critic": OptimizerGroup(torch.optim.Adam(critic.parameters(), lr=algo.lr_critic), clip(algo))}
+        return Recipe(actor, loss, optimizers)
+
+
+class IAC(ActorCritic):
+    """Independent actor-critic: per-agent critics V(o_i)."""
+
+    name = "iac"
+
+    def make_critic(self, algo: DictConfig, dims: EnvDims, device: torch.device) -> torch.nn.Module:
+        return make_proxy_critic(dims.obs_dim, dims.n_agents, num_cells=list(algo.num_cells),
+                                 out_key=("agents", "state_value"), device=device)
+
+
+class CentralV(ActorCritic):
+    """Central-V: one centralised critic V(s)."""
+
+    name = "central_v"
+
+    def make_critic(self, algo: DictConfig, dims: EnvDims, device: torch.device) -> torch.nn.Module:
+        return make_extrinsic_critic(dims.state_dim, num_cells=list(algo.num_cells), device=device)

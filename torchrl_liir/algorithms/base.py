@@ -1,0 +1,150 @@
+"""What an algorithm hands the trainer (a :class:`Recipe`) and how it is asked for one (:class:`Algorithm`)."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+from omegaconf import DictConfig
+from tensordict.nn import TensorDictModule, TensorDictModuleBase
+from torchrl.envs import EnvBase
+from torchrl.objectives import LossModule
+from torchrl.trainers import TrainerHookBase
+
+from torchrl_liir.config_checks import (
+    COUNT,
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT,
+    Check,
+    Choice,
+    Sizes,
+    Text,
+    check_section,
+)
+from torchrl_liir.modules import make_gru_policy, make_mlp_policy
+
+
+@dataclass(frozen=True)
+class EnvDims:
+    """Sizes read from an environment's specs."""
+
+    n_agents: int
+    n_actions: int
+    obs_dim: int
+    state_dim: int
+    has_agent_mask: bool
+
+    @classmethod
+    def from_env(cls, env: EnvBase) -> EnvDims:
+        action = env.full_action_spec["agents", "action"]
+        observation = env.observation_spec
+        return cls(
+            n_agents=action.shape[-1], n_actions=action.n, obs_dim=observation["agents", "observation"].shape[-1],
+            state_dim=observation["state"].shape[-1], has_agent_mask=("agents", "alive") in observation.keys(True),
+        )
+
+
+@dataclass
+class OptimizerGroup:
+    """An optimiser and the clip of its parameters' gradient norm (``None``: not clipped)."""
+
+    optimizer: torch.optim.Optimizer
+    max_grad_norm: float | None
+
+    @property
+    def params(self) -> list[torch.nn.Parameter]:
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
+
+
+class BatchFeed(TrainerHookBase):
+    """How one collected batch of padded ``[episodes, T]`` episodes becomes the inputs of optimiser steps.
+
+    The trainer runs ``epochs`` epochs of ``steps_per_epoch`` optimiser steps per batch; a feed that
+    registers nothing hands each step the whole batch (on-policy losses, one step per batch).
+    """
+
+    epochs: int = 1
+    steps_per_epoch: int = 1
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        return None
+
+    def register(self, trainer, name: str = "batch_feed") -> None:
+        return None
+
+
+@dataclass
+class Recipe:
+    """Everything one algorithm trains, for one env.
+
+    ``actor`` acts in the collector (exploration included) and greedily under
+    ``ExplorationType.DETERMINISTIC``. ``hooks`` (target copies, exploration
+    schedules, the feed's replay buffer) are registered with the trainer and
+    saved in its checkpoints.
+    """
+
+    actor: TensorDictModuleBase
+    loss: LossModule
+    optimizers: dict[str, OptimizerGroup]
+    feed: BatchFeed = field(default_factory=BatchFeed)
+    hooks: dict[str, TrainerHookBase] = field(default_factory=dict)
+    intrinsic_reward: TensorDictModule | None = None
+
+
+def network_checks() -> dict[str, Check]:
+    """The keys every algorithm reads: its name, agent network and policy optimiser."""
+    return {"name": Text(), "policy": Choice(("mlp", "gru")), "num_cells": Sizes(), "rnn_hidden": COUNT,
+            "policy_optimizer": Choice(("sgd", "rmsprop", "adam")), "lr_policy": POSITIVE,
+            "max_grad_norm": NON_NEGATIVE, "gamma": UNIT}
+
+
+def actor_critic_checks() -> dict[str, Check]:
+    """:func:`network_checks` and the keys of a policy-gradient algorithm with a critic."""
+    return {**network_checks(), "lr_critic": POSITIVE, "entropy_coeff": NON_NEGATIVE, "critic_coeff": NON_NEGATIVE,
+            "lmbda": UNIT}
+
+
+class Algorithm(ABC):
+    """One algorithm: the checks of its ``algo`` config section and the :class:`Recipe` it builds."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def config_checks(self) -> dict[str, Check]:
+        """The rule of every key of the ``algo`` section."""
+
+    def check(self, algo: DictConfig) -> None:
+        """Checks every key of ``algo`` (unknown and missing keys included) without building anything."""
+        check_section(algo, "algo.", self.config_checks())
+
+    @abstractmethod
+    def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
+        """Networks, loss, optimiser groups, batch feed and hooks for an env of ``dims``."""
+
+
+def make_policy(algo: DictConfig, dims: EnvDims, device: torch.device) -> TensorDictModuleBase:
+    """The shared stochastic policy π_θ(u_i | o_i): ``algo.policy`` mlp or gru."""
+    if algo.policy == "gru":
+        return make_gru_policy(dims.n_agents, dims.obs_dim, dims.n_actions, hidden_size=algo.rnn_hidden, device=device)
+    return make_mlp_policy(dims.n_agents, dims.obs_dim, dims.n_actions, num_cells=list(algo.num_cells), device=device)
+
+
+def make_optimizer(algo: DictConfig, params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    """``algo.policy_optimizer`` (sgd | rmsprop | adam); RMSprop as the authors' and pymarl's code (alpha 0.99,
+    eps 1e-5)."""
+    if algo.policy_optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    if algo.policy_optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    return torch.optim.RMSprop(params, lr=lr, alpha=0.99, eps=1e-5)
+
+
+def clip(algo: DictConfig) -> float | None:
+    """``algo.max_grad_norm`` as a clip (0: none)."""
+    return float(algo.max_grad_norm) or None

@@ -1,0 +1,43 @@
+"""COMA (Foerster et al. 2018): counterfactual advantage from a centralised Q(s, u) critic with a target copy."""
+from __future__ import annotations
+
+import torch
+from omegaconf import DictConfig
+
+from torchrl_liir.algorithms.base import (
+    Algorithm,
+    EnvDims,
+    OptimizerGroup,
+    Recipe,
+    actor_critic_checks,
+    clip,
+    make_optimizer,
+    make_policy,
+)
+from torchrl_liir.algorithms.feeds import TargetCopies
+from torchrl_liir.config_checks import COUNT, STARCRAFT_PRESET, Check
+from torchrl_liir.modules import make_coma_critic
+from torchrl_liir.objectives import COMALoss
+
+
+class COMA(Algorithm):
+    """On-policy over whole batches; the target critic is copied every ``target_update_interval`` batches."""
+
+    name = "coma"
+
+    def config_checks(self) -> dict[str, Check]:
+        return {**actor_critic_checks(), "target_update_interval": COUNT, "normalize_advantage": STARCRAFT_PRESET}
+
+    def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
+        actor = make_policy(algo, dims, device)
+        critic = make_coma_critic(dims.state_dim, dims.n_agents, dims.n_actions, num_cells=list(algo.num_cells),
+                                  device=device)
+        loss = COMALoss(actor, critic, dims.n_agents, entropy_coeff=algo.entropy_coeff,
+                        critic_coeff=algo.critic_coeff, gamma=algo.gamma, lmbda=algo.lmbda)
+        loss.set_keys(agent_mask=("agents", "alive"))  # an absent key (pursuit) counts every agent as alive
+        optimizers = {
+            "policy": OptimizerGroup(make_optimizer(algo, actor.parameters(), algo.lr_policy), clip(algo)),
+            "critic": OptimizerGroup(make_optimizer(algo, critic.parameters(), algo.lr_critic), clip(algo)),
+        }
+        hooks = {"target_copies": TargetCopies(loss, algo.target_update_interval, per="batch")}
+        return Recipe(actor, loss, optimizers, hooks=hooks)

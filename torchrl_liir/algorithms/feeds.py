@@ -1,0 +1,128 @@
+"""Batch feeds and schedules the algorithms register with TorchRL's ``Trainer``.
+
+TorchRL's ``ReplayBufferTrainer``, ``TargetNetUpdaterHook`` and ``ValueEstimatorHook`` come close, but the
+first stores padding steps and whole keys sets, and the other two keep no state a checkpoint could restore (a
+target copy's counter, the minibatch order); these keep it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from tensordict import TensorDictBase
+from tensordict.utils import NestedKey
+from torchrl.data import TensorDictReplayBuffer
+from torchrl.modules import EGreedyModule
+from torchrl.objectives import HardUpdate, LossModule
+from torchrl.trainers import Trainer, TrainerHookBase
+
+from torchrl_liir.algorithms.base import BatchFeed
+from torchrl_liir.collectors import PADDING_MASK
+
+
+class ReplayFeed(BatchFeed):
+    """IQL and QMIX: each batch's valid steps (``keys`` only) go into ``buffer``; each of the batch's
+    ``updates`` optimiser steps gets a fresh sample."""
+
+    def __init__(self, buffer: TensorDictReplayBuffer, keys: list[NestedKey], updates: int) -> None:
+        self.buffer, self.keys, self.steps_per_epoch = buffer, keys, updates
+
+    def extend(self, batch: TensorDictBase) -> TensorDictBase:
+        self.buffer.extend(batch[batch.get(PADDING_MASK)].select(*self.keys, strict=False))
+        return batch
+
+    def sample(self, batch: TensorDictBase) -> TensorDictBase:
+        return self.buffer.sample()
+
+    def state_dict(self) -> dict:
+        return self.buffer.state_dict()
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.buffer.load_state_dict(state_dict)
+
+    def register(self, trainer: Trainer, name: str = "replay_buffer") -> None:
+        trainer.register_op("pre_epoch", self.extend)
+        trainer.register_op("process_optim_batch", self.sample)
+        trainer.register_module(name, self)
+
+
+class MinibatchEpochs(BatchFeed):
+    """MAPPO: ``prepare(batch)`` (GAE on the padded episodes) once per batch, then ``epochs`` passes of
+    ``minibatches`` shuffled minibatches over its valid steps.
+
+    The epochs run inside one Trainer epoch of ``epochs × minibatches`` steps: with ``num_epochs > 1``, TorchRL's
+    Trainer restarts its running mean of the losses each epoch, so the logged losses would be the last epoch's.
+    """
+
+    def __init__(self, prepare: Callable[[TensorDictBase], TensorDictBase], epochs: int, minibatches: int) -> None:
+        self.prepare, self.passes, self.minibatches = prepare, epochs, minibatches
+        self.steps_per_epoch = epochs * minibatches
+        self._steps: TensorDictBase | None = None
+        self._passes_left = 0
+        self._queue: list[TensorDictBase] = []
+
+    def start(self, batch: TensorDictBase) -> TensorDictBase:
+        self._steps = self.prepare(batch)[batch.get(PADDING_MASK)]
+        self._passes_left, self._queue = self.passes, []
+        return batch
+
+    def next_minibatch(self, batch: TensorDictBase) -> TensorDictBase:
+        if not self._queue and self._passes_left:
+            self._passes_left -= 1
+            order = torch.randperm(self._steps.shape[0], device=self._steps.device)
+            self._queue = [self._steps[index] for index in order.chunk(self.minibatches)]
+        if not self._queue:
+            raise StopIteration  # fewer valid steps than minibatches: the update ends early
+        return self._queue.pop(0)
+
+    def register(self, trainer: Trainer, name: str = "minibatch_epochs") -> None:
+        trainer.register_op("pre_epoch", self.start)
+        trainer.register_op("process_optim_batch", self.next_minibatch)
+
+
+class TargetCopies(TrainerHookBase):
+    """Copies the online parameters of ``loss`` into its target ones every ``interval`` optimiser steps
+    (``per="optim_step"``) or collected batches (``per="batch"``)."""
+
+    def __init__(self, loss: LossModule, interval: int, per: str) -> None:
+        # HardUpdate copies on the call after its counter reaches value_network_update_interval.
+        self.updater = HardUpdate(loss, value_network_update_interval=interval - 1)
+        self.per = per
+
+    def __call__(self) -> None:
+        self.updater.step()
+
+    def state_dict(self) -> dict:
+        return {"counter": self.updater.counter}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.updater.counter = state_dict["counter"]
+
+    def register(self, trainer: Trainer, name: str = "target_copies") -> None:
+        trainer.register_op("post_optim" if self.per == "optim_step" else "post_steps", self)
+        trainer.register_module(name, self)
+
+
+class EpsilonSchedule(TrainerHookBase):
+    """Anneals ε-greedy exploration by the frames collected, once per batch."""
+
+    def __init__(self, explore: EGreedyModule) -> None:
+        self.explore, self.frames = explore, 0
+        self._trainer: Trainer | None = None
+
+    def __call__(self) -> None:
+        frames = int(self._trainer.collected_frames)
+        self.explore.step(frames - self.frames)
+        self.frames = frames
+
+    def state_dict(self) -> dict:
+        return {"frames": self.frames, "eps": self.explore.eps.detach().clone()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.frames = int(state_dict["frames"])
+        self.explore.eps.copy_(state_dict["eps"])
+
+    def register(self, trainer: Trainer, name: str = "epsilon_schedule") -> None:
+        self._trainer = trainer
+        trainer.register_op("post_steps", self)
+        trainer.register_module(name, self)

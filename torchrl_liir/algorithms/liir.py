@@ -1,0 +1,60 @@
+"""LIIR (paper §4): the proxy policy gradient on r_ex + λ·r_in (eq. 2–4) and the meta-gradient of η (eq. 7–9)."""
+from __future__ import annotations
+
+import torch
+from omegaconf import DictConfig
+
+from torchrl_liir.algorithms.base import (
+    Algorithm,
+    EnvDims,
+    OptimizerGroup,
+    Recipe,
+    actor_critic_checks,
+    clip,
+    make_optimizer,
+    make_policy,
+)
+from torchrl_liir.config_checks import NON_NEGATIVE, POSITIVE, Boolean, Check, Choice
+from torchrl_liir.modules.critics import make_extrinsic_critic, make_proxy_critic
+from torchrl_liir.modules.intrinsic_reward import make_intrinsic_reward
+from torchrl_liir.objectives import InnerStep, LIIRLoss
+
+
+class LIIR(Algorithm):
+    """Three optimiser groups: the policy θ (clipped: the step :class:`InnerStep` models), the intrinsic
+    reward η (Adam, not clipped, as the authors' code) and both critics (Adam, clipped)."""
+
+    name = "liir"
+
+    def config_checks(self) -> dict[str, Check]:
+        return {**actor_critic_checks(), "policy_optimizer": Choice(("sgd", "rmsprop")),  # InnerStep models these
+                "lambda_in": NON_NEGATIVE, "intrinsic_bound": POSITIVE, "agent_id": Boolean(),
+                "proxy_critic": Choice(("state", "obs")), "lr_intrinsic": POSITIVE,
+                "normalize_advantage": Boolean(), "meta_gradient": Choice(("fast", "reference")),
+                "variant": Choice(("paper", "released_code"))}
+
+    def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
+        hidden = list(algo.num_cells)
+        actor = make_policy(algo, dims, device)
+        intrinsic = make_intrinsic_reward(dims.obs_dim, dims.n_actions, dims.n_agents, num_cells=hidden,
+                                          bound=algo.intrinsic_bound, agent_id=algo.agent_id, device=device)
+        proxy_critic = make_proxy_critic(dims.obs_dim, dims.n_agents, num_cells=hidden, device=device,
+                                         state_dim=dims.state_dim if algo.proxy_critic == "state" else None)
+        extrinsic_critic = make_extrinsic_critic(dims.state_dim, num_cells=hidden, device=device)
+        policy = OptimizerGroup(make_optimizer(algo, actor.parameters(), algo.lr_policy), clip(algo))
+        loss = LIIRLoss(
+            actor, intrinsic, proxy_critic, extrinsic_critic,
+            inner_step=InnerStep(policy.optimizer, policy.max_grad_norm),
+            lambda_in=algo.lambda_in, entropy_coeff=algo.entropy_coeff, critic_coeff=algo.critic_coeff,
+            normalize_advantage=algo.normalize_advantage, meta_gradient=algo.meta_gradient, variant=algo.variant,
+            gamma=algo.gamma, lmbda=algo.lmbda,
+        )
+        if dims.has_agent_mask:
+            loss.set_keys(agent_mask=("agents", "alive"))
+        critics = [*proxy_critic.parameters(), *extrinsic_critic.parameters()]
+        optimizers = {
+            "policy": policy,
+            "intrinsic": OptimizerGroup(torch.optim.Adam(intrinsic.parameters(), lr=algo.lr_intrinsic), None),
+            "critic": OptimizerGroup(torch.optim.Adam(critics, lr=algo.lr_critic), clip(algo)),
+        }
+        return Recipe(actor, loss, optimizers, intrinsic_reward=intrinsic)

@@ -1,0 +1,43 @@
+"""MAPPO (Yu et al. 2022): clipped PPO with a centralised critic V(s), GAE over whole episodes."""
+from __future__ import annotations
+
+import torch
+from omegaconf import DictConfig
+
+from torchrl_liir.algorithms.base import (
+    Algorithm,
+    EnvDims,
+    OptimizerGroup,
+    Recipe,
+    actor_critic_checks,
+    clip,
+    make_optimizer,
+    make_policy,
+)
+from torchrl_liir.algorithms.feeds import MinibatchEpochs
+from torchrl_liir.config_checks import COUNT, POSITIVE, STARCRAFT_PRESET, Check
+from torchrl_liir.modules import make_agent_value_critic
+from torchrl_liir.objectives import EpisodeMAPPOLoss
+
+
+class MAPPO(Algorithm):
+    """GAE on each padded batch, then ``ppo_epochs`` passes of ``minibatches`` shuffled minibatches."""
+
+    name = "mappo"
+
+    def config_checks(self) -> dict[str, Check]:
+        return {**actor_critic_checks(), "clip_epsilon": POSITIVE, "ppo_epochs": COUNT, "minibatches": COUNT,
+                "normalize_advantage": STARCRAFT_PRESET}  # MAPPO always standardises its advantage
+
+    def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
+        actor = make_policy(algo, dims, device)
+        critic = make_agent_value_critic(dims.state_dim, dims.n_agents, num_cells=list(algo.num_cells),
+                                         device=device)
+        loss = EpisodeMAPPOLoss(actor, critic, clip_epsilon=algo.clip_epsilon, entropy_coeff=algo.entropy_coeff,
+                                critic_coeff=algo.critic_coeff, gamma=algo.gamma, lmbda=algo.lmbda)
+        optimizers = {
+            "policy": OptimizerGroup(make_optimizer(algo, actor.parameters(), algo.lr_policy), clip(algo)),
+            "critic": OptimizerGroup(make_optimizer(algo, critic.parameters(), algo.lr_critic), clip(algo)),
+        }
+        return Recipe(actor, loss, optimizers, feed=MinibatchEpochs(loss.add_advantage, algo.ppo_epochs,
+                                                                    algo.minibatches))

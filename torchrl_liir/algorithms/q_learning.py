@@ -1,0 +1,88 @@
+"""IQL and QMIX (Rashid et al. 2018): per-agent Q-networks, ε-greedy with the action mask, replayed
+transitions, target copies; QMIX mixes the agents' values monotonically on the state."""
+from __future__ import annotations
+
+import torch
+from omegaconf import DictConfig
+from tensordict.nn import TensorDictModule, TensorDictModuleBase
+from tensordict.utils import NestedKey, unravel_key
+from torchrl.data import LazyTensorStorage, TensorDictReplayBuffer
+from torchrl.modules import QMixer
+
+from torchrl_liir.algorithms.base import (
+    Algorithm,
+    EnvDims,
+    OptimizerGroup,
+    Recipe,
+    clip,
+    make_optimizer,
+    network_checks,
+)
+from torchrl_liir.algorithms.feeds import EpsilonSchedule, ReplayFeed, TargetCopies
+from torchrl_liir.config_checks import COUNT, STARCRAFT_PRESET, UNIT, Check, fail
+from torchrl_liir.modules import make_egreedy_actor, make_gru_q_network, make_mlp_q_network
+from torchrl_liir.modules.q_networks import CHOSEN_ACTION_VALUE_KEY
+from torchrl_liir.objectives import IQLLoss, QMIXLoss
+
+
+def transition_keys(q_network: TensorDictModuleBase) -> list[NestedKey]:
+    """What a replayed transition needs: the Q-network's inputs now and next, the action, state and outcome."""
+    step = [*q_network.in_keys, ("agents", "action"), "state"]
+    outcome = [("next", key) for key in ("reward", "done", "terminated")]
+    return [*step, *(unravel_key(("next", key)) for key in step), *outcome]
+
+
+class IQL(Algorithm):
+    """Independent Q-learning: one optimiser over the Q-networks; ``updates_per_batch`` replayed samples of
+    ``batch_episodes`` episodes' worth of steps per collected batch."""
+
+    name = "iql"
+
+    def config_checks(self) -> dict[str, Check]:
+        return {**network_checks(), "eps_start": UNIT, "eps_end": UNIT, "eps_anneal_frames": COUNT,
+                "buffer_episodes": COUNT, "batch_episodes": COUNT, "updates_per_batch": COUNT,
+                "target_update_interval": COUNT,
+                "lr_critic": STARCRAFT_PRESET, "normalize_advantage": STARCRAFT_PRESET}
+
+    def check(self, algo: DictConfig) -> None:
+        super().check(algo)
+        if algo.eps_end > algo.eps_start:
+            fail("algo.eps_end", algo.eps_end, f"must be <= algo.eps_start={algo.eps_start}")
+
+    def make_loss(self, algo: DictConfig, dims: EnvDims, q_network: TensorDictModuleBase, device: torch.device):
+        return IQLLoss(q_network, gamma=algo.gamma), list(q_network.parameters())
+
+    def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
+        if algo.policy == "gru":
+            q_network = make_gru_q_network(dims.n_agents, dims.obs_dim, dims.n_actions, hidden_size=algo.rnn_hidden,
+                                           device=device)
+        else:
+            q_network = make_mlp_q_network(dims.n_agents, dims.obs_dim, dims.n_actions,
+                                           num_cells=list(algo.num_cells), device=device)
+        actor = make_egreedy_actor(q_network, dims.n_agents, dims.n_actions, eps_init=algo.eps_start,
+                                   eps_end=algo.eps_end, annealing_num_steps=algo.eps_anneal_frames, device=device)
+        loss, params = self.make_loss(algo, dims, q_network, device)
+        buffer = TensorDictReplayBuffer(storage=LazyTensorStorage(algo.buffer_episodes * episode_limit, device=device),
+                                        batch_size=algo.batch_episodes * episode_limit)
+        feed = ReplayFeed(buffer, transition_keys(q_network), algo.updates_per_batch)
+        hooks = {"target_copies": TargetCopies(loss, algo.target_update_interval, per="optim_step"),
+                 "epsilon_schedule": EpsilonSchedule(actor[-1])}
+        optimizers = {"policy": OptimizerGroup(make_optimizer(algo, params, algo.lr_policy), clip(algo))}
+        return Recipe(actor, loss, optimizers, feed=feed, hooks=hooks)
+
+
+class QMIX(IQL):
+    """IQL's Q-networks and replay, their chosen values mixed by a state-conditioned monotonic network."""
+
+    name = "qmix"
+
+    def config_checks(self) -> dict[str, Check]:
+        return {**super().config_checks(), "mixing_embed_dim": COUNT}
+
+    def make_loss(self, algo: DictConfig, dims: EnvDims, q_network: TensorDictModuleBase, device: torch.device):
+        mixer = TensorDictModule(
+            QMixer(state_shape=(dims.state_dim,), mixing_embed_dim=algo.mixing_embed_dim, n_agents=dims.n_agents,
+                   device=device),
+            in_keys=[CHOSEN_ACTION_VALUE_KEY, "state"], out_keys=["chosen_action_value"],
+        )
+        return QMIXLoss(q_network, mixer, gamma=algo.gamma), [*q_network.parameters(), *mixer.parameters()]

@@ -1,0 +1,154 @@
+"""Checks of configuration values: each bad value fails at once, in one line naming the key, the value and what
+is allowed. Algorithms, tasks and the experiment each declare the checks of the keys they read."""
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from omegaconf import DictConfig, ListConfig
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key, the value and what is allowed."""
+
+
+def fail(key: str, value: Any, reason: str) -> NoReturn:
+    raise ConfigError(f"{key}={value!r}: {reason}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class Check:
+    """One key's rule; ``__call__`` raises :class:`ConfigError` when the value breaks it."""
+
+    def __call__(self, key: str, value: Any) -> None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Integer(Check):
+    """An integer in ``[low, high]`` (either bound optional; ``null`` allowed when ``nullable``)."""
+
+    low: int | None = None
+    high: int | None = None
+    nullable: bool = False
+
+    def __call__(self, key: str, value: Any) -> None:
+        if value is None and self.nullable:
+            return
+        if not isinstance(value, int) or isinstance(value, bool):
+            fail(key, value, f"must be an integer{self._range()}")
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            fail(key, value, f"must be an integer{self._range()}")
+
+    def _range(self) -> str:
+        if self.low is not None and self.high is not None:
+            return f" in [{self.low}, {self.high}]"
+        if self.low is not None:
+            return f" >= {self.low}"
+        return f" <= {self.high}" if self.high is not None else ""
+
+
+@dataclass(frozen=True)
+class Real(Check):
+    """A finite number ``> low`` (``strict``) or ``>= low``, and ``<= high``."""
+
+    low: float | None = None
+    high: float | None = None
+    strict: bool = False
+
+    def __call__(self, key: str, value: Any) -> None:
+        if not _is_number(value) or not math.isfinite(value):
+            fail(key, value, f"must be a finite number{self._range()}")
+        too_low = self.low is not None and (value <= self.low if self.strict else value < self.low)
+        if too_low or (self.high is not None and value > self.high):
+            fail(key, value, f"must be a number{self._range()}")
+
+    def _range(self) -> str:
+        low = "" if self.low is None else f"{'>' if self.strict else '>='} {self.low:g}"
+        high = "" if self.high is None else f"<= {self.high:g}"
+        return f" {' and '.join(part for part in (low, high) if part)}" if low or high else ""
+
+
+POSITIVE = Real(0.0, strict=True)
+NON_NEGATIVE = Real(0.0)
+UNIT = Real(0.0, 1.0)
+COUNT = Integer(1)
+
+
+@dataclass(frozen=True)
+class Choice(Check):
+    """One of ``options``."""
+
+    options: tuple[Any, ...]
+
+    def __call__(self, key: str, value: Any) -> None:
+        if isinstance(value, bool) or value not in self.options:
+            fail(key, value, f"must be one of {', '.join(str(o) for o in self.options)}")
+
+
+@dataclass(frozen=True)
+class Boolean(Check):
+    def __call__(self, key: str, value: Any) -> None:
+        if not isinstance(value, bool):
+            fail(key, value, "must be true or false")
+
+
+@dataclass(frozen=True)
+class Text(Check):
+    """A non-empty string (or ``null`` when ``nullable``)."""
+
+    what: str = "a string"
+    nullable: bool = False
+
+    def __call__(self, key: str, value: Any) -> None:
+        if value is None and self.nullable:
+            return
+        if not isinstance(value, str) or not value:
+            fail(key, value, f"must be {self.what}" + (", or null" if self.nullable else ""))
+
+
+@dataclass(frozen=True)
+class Sizes(Check):
+    """A non-empty list of layer sizes, each an integer >= 1."""
+
+    def __call__(self, key: str, value: Any) -> None:
+        items = list(value) if isinstance(value, (list, tuple, ListConfig)) else None
+        if not items or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in items):
+            fail(key, value if items is None else items, "must be a list of layer sizes, e.g. [64, 64]")
+
+
+@dataclass(frozen=True)
+class Ignored(Check):
+    """A key the section may carry but its reader does not use (``why`` says so in the docs); may be absent."""
+
+    why: str
+
+    def __call__(self, key: str, value: Any) -> None:
+        return None
+
+
+def check_section(section: Mapping | DictConfig | None, prefix: str, checks: Mapping[str, Check]) -> None:
+    """Every key of ``section`` is known, present and valid (``prefix`` names the section in messages)."""
+    name = prefix.rstrip(".")
+    if not isinstance(section, (Mapping, DictConfig)):
+        fail(name, section, "must be a mapping of keys to values")
+    for key in section:
+        if key not in checks:
+            close = difflib.get_close_matches(str(key), list(checks), n=1)
+            hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+            fail(f"{prefix}{key}", section[key], f"unknown key{hint}; known: {', '.join(sorted(checks))}")
+    for key, check in checks.items():
+        if key not in section:
+            if isinstance(check, Ignored):
+                continue
+            fail(f"{prefix}{key}", None, "missing from the configuration")
+        check(f"{prefix}{key}", section[key])
+
+
+STARCRAFT_PRESET = Ignored("preset for every algorithm by the StarCraft env configs; this algorithm does not use it")

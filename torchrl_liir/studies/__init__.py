@@ -1,0 +1,51 @@
+"""The paper's studies of a trained LIIR run: Fig. 2 on pursuit, the StarCraft case study (Figs. 4/5, §5.2.3).
+
+A study named by the ``study.name`` config key runs as the trainer's shutdown hook once training has finished.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+from tensordict.nn import TensorDictModule, TensorDictModuleBase
+from torchrl.envs import EnvBase
+from torchrl.trainers import Trainer
+
+from torchrl_liir.studies.pursuit_fig2 import intrinsic_reward_study
+
+
+class PursuitFig2:
+    """Fig. 2: r_in of Good vs Bad actions over ``study.episodes`` pursuit episodes (LIIR runs only)."""
+
+    summary_key = "fig2"
+
+    def __call__(self, cfg: DictConfig, make_env: Callable[[int, int], EnvBase], actor: TensorDictModuleBase,
+                 intrinsic_reward: TensorDictModule | None, run_dir: Path, episode_limit: int) -> dict | None:
+        if intrinsic_reward is None:
+            return None
+        env = make_env(cfg.study.episodes, cfg.seed + 1)
+        try:
+            return intrinsic_reward_study(env, actor, intrinsic_reward, run_dir, max_steps=episode_limit)
+        finally:
+            env.close()
+
+
+STUDIES = {"pursuit_fig2": PursuitFig2}
+
+
+class StudyHook:
+    """Runs ``study`` at the trainer's shutdown once training has reached its budget; ``result`` holds its output."""
+
+    def __init__(self, study: PursuitFig2, trainer: Trainer, **inputs) -> None:
+        self.study, self.trainer, self.inputs = study, trainer, inputs
+        self.result: dict | None = None
+
+    @torch.no_grad()
+    def __call__(self) -> None:
+        if self.trainer.collected_frames >= self.trainer.total_frames:
+            self.result = self.study(**self.inputs)
+
+
+__all__ = ["STUDIES", "PursuitFig2", "StudyHook"]

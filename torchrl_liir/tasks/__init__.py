@@ -1,0 +1,17 @@
+"""Environment families the trainer can build, by the name ``env=`` selects (BenchMARL's tasks)."""
+from torchrl_liir.config_checks import ConfigError
+from torchrl_liir.tasks.base import Task
+from torchrl_liir.tasks.pursuit import PursuitTask
+from torchrl_liir.tasks.starcraft import SMACTask, SMACv2Task, SMAXTask
+
+TASKS: dict[str, type[Task]] = {task.name: task for task in (PursuitTask, SMAXTask, SMACTask, SMACv2Task)}
+
+
+def get_task(name: str) -> Task:
+    """The task registered as ``name``."""
+    if name not in TASKS:
+        raise ConfigError(f"env.name={name!r}: must be one of {', '.join(TASKS)}")
+    return TASKS[name]()
+
+
+__all__ = ["TASKS", "Task", "get_task"]

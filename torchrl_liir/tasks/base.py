@@ -1,0 +1,36 @@
+"""A task: how the trainer builds one environment family from its config section (BenchMARL's task)."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from omegaconf import DictConfig
+from torchrl.envs import EnvBase
+
+from torchrl_liir.config_checks import Check, check_section
+
+
+class Task(ABC):
+    """An environment family: its config keys and checks, its episode limit and its batched env."""
+
+    name: str
+
+    @abstractmethod
+    def config_checks(self) -> dict[str, Check]:
+        """The rule of every key of the ``env`` config section."""
+
+    def check(self, cfg: DictConfig) -> None:
+        """Checks ``cfg.env`` (and the keys outside it that the task reads) without building anything."""
+        check_section(cfg.env, "env.", self.config_checks())
+
+    @abstractmethod
+    def episode_limit(self, cfg: DictConfig) -> int:
+        """The longest episode of the configured env."""
+
+    @abstractmethod
+    def make_env(self, cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
+        """``num_envs`` envs (games, battles) batched in one env."""
+
+    def test_envs(self, cfg: DictConfig) -> int:
+        """Envs of the test env: as many as training ones, so compiled kernels serve both."""
+        return int(cfg.env.num_envs)

@@ -1,0 +1,116 @@
+"""StarCraft-style battles as trainer tasks: SMAX (JaxMARL), SMAC v1 (StarCraft II or SMAX behind SMAC's API)
+and SMACv2 (TorchRL's ``SMACv2Env``). All read the top-level ``map`` key."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import torch
+from omegaconf import DictConfig
+from torchrl.envs import EnvBase, ParallelEnv, SerialEnv
+
+from torchrl_liir.config_checks import COUNT, POSITIVE, Check, Choice, Integer, Text, fail
+from torchrl_liir.envs import SMACEnv, SMAXEnv, SMAXSmacAPI
+from torchrl_liir.envs.jaxmarl_import import import_smax
+from torchrl_liir.envs.smac import import_starcraft2_env
+from torchrl_liir.envs.smac_layout import default_episode_limit
+from torchrl_liir.tasks.base import Task
+
+SMACV2_INSTALL = ("env=smacv2 needs StarCraft II and the smacv2 package: "
+                  "pip install 'smacv2 @ git+https://github.com/oxwhirl/smacv2.git' (see README)")
+DIFFICULTIES = (1, 2, 3, 4, 5, 6, 7, 8, 9, "A")
+
+
+def smax_maps() -> tuple[str, ...]:
+    """The maps SMAX knows (JaxMARL's scenario table)."""
+    try:
+        import_smax()
+    except ImportError as err:
+        raise ImportError("env=smax needs JaxMARL: pip install 'torchrl_liir[smax]'") from err
+    return tuple(sys.modules["jaxmarl.environments.smax.smax_env"].MAP_NAME_TO_SCENARIO)
+
+
+def smac_maps() -> tuple[str, ...]:
+    """The maps oxwhirl's SMAC knows (needs SMAC installed)."""
+    import_starcraft2_env()
+    from smac.env.starcraft2.maps.smac_maps import get_smac_map_registry
+
+    return tuple(get_smac_map_registry())
+
+
+def check_map(cfg: DictConfig, maps: tuple[str, ...]) -> None:
+    value = cfg.get("map")
+    if not isinstance(value, str) or value not in maps:
+        fail("map", value, f"must be one of {', '.join(maps)}")
+
+
+class StarCraftTask(Task):
+    """A StarCraft-style task: a ``map``, an episode limit (SMAC's per map by default), battles batched."""
+
+    def config_checks(self) -> dict[str, Check]:
+        return {"name": Text(), "run_name": Text(), "num_envs": COUNT, "episode_limit": Integer(1, nullable=True)}
+
+    def episode_limit(self, cfg: DictConfig) -> int:
+        if cfg.env.episode_limit is not None:
+            return int(cfg.env.episode_limit)
+        return default_episode_limit(cfg.map)
+
+
+class SMAXTask(StarCraftTask):
+    name = "smax"
+
+    def config_checks(self) -> dict[str, Check]:
+        return {**super().config_checks(), "reward_scale": POSITIVE}
+
+    def check(self, cfg: DictConfig) -> None:
+        super().check(cfg)
+        check_map(cfg, smax_maps())
+
+    def make_env(self, cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
+        return SMAXEnv(cfg.map, num_envs, episode_limit=self.episode_limit(cfg), device=device, seed=seed,
+                       reward_scale=cfg.env.reward_scale)
+
+
+class SMACTask(StarCraftTask):
+    """SMAC v1: StarCraft II processes in a ``ParallelEnv`` (``backend=sc2``), or SMAX battles behind SMAC's
+    API in a ``SerialEnv`` (``backend=smax``)."""
+
+    name = "smac"
+
+    def config_checks(self) -> dict[str, Check]:
+        return {**super().config_checks(), "backend": Choice(("sc2", "smax")), "difficulty": Choice(DIFFICULTIES)}
+
+    def check(self, cfg: DictConfig) -> None:
+        super().check(cfg)
+        check_map(cfg, smax_maps() if cfg.env.backend == "smax" else smac_maps())
+
+    def test_envs(self, cfg: DictConfig) -> int:
+        # StarCraft II: no more game processes than test episodes.
+        return min(int(cfg.eval.episodes), int(cfg.env.num_envs))
+
+    def make_env(self, cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
+        limit = self.episode_limit(cfg)
+        if cfg.env.backend == "smax":
+            def factory(i: int):
+                return lambda: SMACEnv(SMAXSmacAPI(cfg.map, episode_limit=limit, seed=seed + i), device=device)
+            return SerialEnv(num_envs, [factory(i) for i in range(num_envs)], device=device)
+        return ParallelEnv(num_envs, lambda: SMACEnv.from_map(cfg.map, device=device, seed=seed,
+                                                              difficulty=str(cfg.env.difficulty)), device=device)
+
+
+class SMACv2Task(StarCraftTask):
+    """SMACv2 through TorchRL's ``SMACv2Env`` (its episode limit is reported as a termination)."""
+
+    name = "smacv2"
+
+    def check(self, cfg: DictConfig) -> None:
+        super().check(cfg)
+        if importlib.util.find_spec("smacv2") is None:
+            raise ImportError(SMACV2_INSTALL)
+        if not isinstance(cfg.get("map"), str):
+            fail("map", cfg.get("map"), "must be a SMACv2 map name such as 10gen_protoss")
+
+    def make_env(self, cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
+        from torchrl.envs import SMACv2Env
+
+        return ParallelEnv(num_envs, lambda: SMACv2Env(cfg.map, categorical_actions=True, seed=seed), device=device)

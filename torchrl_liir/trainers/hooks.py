@@ -1,0 +1,238 @@
+"""The hooks and optimisation stepper that make TorchRL's ``Trainer`` run an episode-batch recipe."""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import torch
+from tensordict import TensorDictBase
+from torchrl.trainers import OptimizationStepper, Trainer, TrainerHookBase
+
+from torchrl_liir.algorithms import OptimizerGroup
+from torchrl_liir.collectors import PADDING_MASK
+
+
+class NonFiniteError(RuntimeError):
+    """A loss term, gradient norm or parameter became NaN or infinite."""
+
+
+def episode_metrics(batch: TensorDictBase) -> dict[str, float]:
+    """Mean return, length (and win rate) of the complete episodes in a padded ``[episodes, T]`` batch."""
+    mask = batch.get(PADDING_MASK).to(torch.float32)
+    reward = batch.get(("next", "reward"))[..., 0].to(torch.float32)
+    metrics = {"episode_return": (reward * mask).sum(-1).mean(), "episode_length": mask.sum(-1).mean()}
+    if ("next", "info", "battle_won") in batch.keys(True):
+        won = batch.get(("next", "info", "battle_won")).reshape(mask.shape) & mask.bool()
+        metrics["win_rate"] = won.any(-1).float().mean()
+    return dict(zip(metrics, torch.stack(list(metrics.values())).tolist()))
+
+
+def drop_crashed_episodes(batch: TensorDictBase) -> tuple[TensorDictBase, int]:
+    """Removes the episodes a simulator crash cut short (``("next", "info", "crashed")``)."""
+    key = ("next", "info", "crashed")
+    if key not in batch.keys(True):
+        return batch, 0
+    crashed = (batch.get(key).reshape(batch.shape) & batch.get(PADDING_MASK)).any(-1)
+    return batch[~crashed], int(crashed.sum())
+
+
+class RunProgress(TrainerHookBase):
+    """Counters a checkpoint restores: updates, episodes, crashed episodes, the last test, time trained.
+
+    Registered first, it drops crashed episodes from each batch and measures the batch's episodes.
+    """
+
+    def __init__(self) -> None:
+        self.updates = self.episodes = self.crashed = 0
+        self.seconds = 0.0
+        self.last_test: dict[str, float] = {}
+        self.batch: dict[str, float] = {}
+        self._since = time.monotonic()
+
+    def drop_crashed(self, batch: TensorDictBase) -> TensorDictBase:
+        batch, dropped = drop_crashed_episodes(batch)
+        self.crashed += dropped
+        return batch
+
+    def measure(self, batch: TensorDictBase) -> None:
+        self.batch = episode_metrics(batch) if batch.shape[0] else {}
+        self.episodes += batch.shape[0]
+
+    def count_update(self) -> None:
+        self.updates += 1
+
+    def wall_seconds(self) -> float:
+        return self.seconds + time.monotonic() - self._since
+
+    def state_dict(self) -> dict:
+        return {"updates": self.updates, "episodes": self.episodes, "crashed": self.crashed,
+                "seconds": self.wall_seconds(), "last_test": dict(self.last_test)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.updates, self.episodes = int(state_dict["updates"]), int(state_dict["episodes"])
+        self.crashed, self.seconds = int(state_dict["crashed"]), float(state_dict["seconds"])
+        self.last_test = {k: float(v) for k, v in state_dict["last_test"].items()}
+        self._since = time.monotonic()
+
+    def register(self, trainer: Trainer, name: str = "progress") -> None:
+        trainer.register_op("batch_process", self.drop_crashed)
+        trainer.register_op("pre_steps_log", self.measure)
+        trainer.register_op("post_steps", self.count_update)
+        trainer.register_module(name, self)
+
+
+class RecipeStepper(OptimizationStepper):
+    """One optimiser step of every group: backward of the summed loss terms, each group's own clip, then a
+    check that no loss term, gradient norm or parameter is NaN or infinite (:class:`NonFiniteError`)."""
+
+    def __init__(self, optimizers: dict[str, OptimizerGroup], progress: RunProgress) -> None:
+        self.optimizers, self.progress = optimizers, progress
+
+    def _check(self, values: dict[str, torch.Tensor], message: str) -> None:
+        if not torch.stack([v.detach().float() for v in values.values()]).isfinite().all():
+            name, value = next((n, v) for n, v in values.items() if not torch.isfinite(v))
+            raise NonFiniteError(message.format(name=name, value=value.item(), update=self.progress.updates + 1))
+
+    def step(self, trainer: Trainer, sub_batch: TensorDictBase) -> TensorDictBase:
+        losses = trainer.compute_loss(sub_batch)
+        terms = {key: value for key, value in losses.items() if key.startswith("loss_")}
+        self._check(terms, "{name}={value} at update {update}")
+        for group in self.optimizers.values():
+            group.optimizer.zero_grad(set_to_none=True)
+        sum(terms.values()).backward()
+        norms = {f"grad_norm_{name}": torch.nn.utils.clip_grad_norm_(group.params, group.max_grad_norm or math.inf)
+                 for name, group in self.optimizers.items()}
+        self._check(norms, "{name}={value} at update {update}")
+        for group in self.optimizers.values():
+            group.optimizer.step()
+        # The largest |parameter| of each group: NaN or inf exactly when one of them is.
+        largest = {name: torch.stack([p.detach().abs().max() for p in group.params]).max()
+                   for name, group in self.optimizers.items()}
+        self._check(largest, "{name} parameters became {value} in the step of update {update}")
+        out = losses.detach()
+        for name, value in norms.items():
+            out.set(name, value.detach())
+        return out
+
+    def state_dict(self) -> dict:
+        return {name: group.optimizer.state_dict() for name, group in self.optimizers.items()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        for name, group in self.optimizers.items():
+            group.optimizer.load_state_dict(state_dict[name])
+
+
+class Evaluation(TrainerHookBase):
+    """Greedy test episodes (paper §5.2) before training, every ``interval_episodes`` training episodes and at
+    the end; each result is a row of ``test.csv``."""
+
+    def __init__(self, evaluate: Callable[[], dict[str, float]], interval_episodes: int, total_frames: int,
+                 progress: RunProgress, write: Callable[[dict], None]) -> None:
+        self.evaluate, self.interval, self.total_frames = evaluate, interval_episodes, total_frames
+        self.progress, self.write = progress, write
+        self._trainer: Trainer | None = None
+        self._episodes_seen = 0
+
+    def run(self) -> None:
+        test = self.evaluate()
+        self.progress.last_test = test
+        self.write({"update": self.progress.updates, "frames": int(self._trainer.collected_frames),
+                    "episodes": self.progress.episodes, **test})
+
+    def first_test(self) -> None:
+        if self.progress.updates == 0 and not self.progress.last_test:
+            self.run()
+
+    def __call__(self, batch: TensorDictBase) -> None:
+        episodes, before = self.progress.episodes, self.progress.episodes - batch.shape[0]
+        due = self.interval and episodes // self.interval > before // self.interval
+        if due or self._trainer.collected_frames >= self.total_frames:
+            self.run()
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        return None
+
+    def register(self, trainer: Trainer, name: str = "evaluation") -> None:
+        self._trainer = trainer
+        trainer.register_op("setup", self.first_test)
+        trainer.register_op("post_steps_log", self)
+
+
+class UpdateRow(TrainerHookBase):
+    """Writes each update's row of ``metrics.csv``: counters, the batch's episodes, the loss terms and gradient
+    norms averaged over the update's optimiser steps; shows return and last test in the progress bar."""
+
+    def __init__(self, progress: RunProgress, write: Callable[[dict], None]) -> None:
+        self.progress, self.write = progress, write
+        self.losses: dict[str, float] = {}
+        self._trainer: Trainer | None = None
+
+    def keep_losses(self, optim_steps: int, average_losses: TensorDictBase | None) -> None:
+        if average_losses is not None:
+            values = torch.stack([v.float().mean() for v in average_losses.values()]).tolist()
+            self.losses = dict(zip(average_losses.keys(), values))
+
+    def __call__(self, batch: TensorDictBase) -> dict:
+        progress = self.progress
+        self.write({"update": progress.updates, "frames": int(self._trainer.collected_frames),
+                    "episodes": progress.episodes, **progress.batch, **self.losses,
+                    "crashed_episodes": progress.crashed, "wall_seconds": round(progress.wall_seconds(), 1)})
+        shown = {"ret": progress.batch.get("episode_return", math.nan)}
+        if "test_win_rate" in progress.last_test:
+            shown["test_win"] = progress.last_test["test_win_rate"]
+        elif "test_return" in progress.last_test:
+            shown["test_ret"] = progress.last_test["test_return"]
+        return {**shown, "log_pbar": True}
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        return None
+
+    def register(self, trainer: Trainer, name: str = "update_row") -> None:
+        self._trainer = trainer
+        trainer.register_op("post_optim_complete_log", self.keep_losses)
+        trainer.register_op("post_steps_log", self)
+
+
+class CheckpointSchedule(TrainerHookBase):
+    """Saves a checkpoint after the first update, then every ``every_updates`` updates or ``every_minutes``
+    minutes of wall time, whichever comes first (the Trainer itself saves at the end and when stopped)."""
+
+    def __init__(self, save: Callable[[], None], progress: RunProgress, every_updates: int, every_minutes: float,
+                 total_frames: int) -> None:
+        self.save, self.progress = save, progress
+        self.every_updates, self.every_seconds, self.total_frames = every_updates, every_minutes * 60, total_frames
+        self._last = time.monotonic()
+        self._trainer: Trainer | None = None
+
+    def __call__(self, batch: TensorDictBase) -> None:
+        if self._trainer.collected_frames >= self.total_frames:
+            return  # the Trainer saves the final state itself
+        updates = self.progress.updates
+        by_updates = updates == 1 or (self.every_updates and updates % self.every_updates == 0)
+        if by_updates or (self.every_seconds and time.monotonic() - self._last >= self.every_seconds):
+            self.save()
+            self._last = time.monotonic()
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        return None
+
+    def register(self, trainer: Trainer, name: str = "checkpoint_schedule") -> None:
+        self._trainer = trainer
+        trainer.register_op("post_steps_log", self)
+
+
+def metadata_test_score(progress: RunProgress) -> float:
+    """The score the best checkpoint is kept by: the last test's win rate, else its return."""
+    test = progress.last_test
+    # Every run tests before its first update, so a checkpoint always has a test behind it.
+    return float(test.get("test_win_rate", test.get("test_return", 0.0)))

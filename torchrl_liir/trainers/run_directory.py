@@ -1,0 +1,44 @@
+"""Run directories: a unique name per run, and no run written over another."""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+
+class RunDirectoryError(RuntimeError):
+    """The run directory holds another run (or, when resuming, none)."""
+
+
+def unique_suffix() -> str:
+    """Six random hex digits: runs started in the same second by the same command still get their own names."""
+    return secrets.token_hex(3)
+
+
+def default_run_dir(run_name: str, algo: str, seed: int) -> str:
+    return f"runs/{datetime.now():%Y-%m-%d_%H-%M-%S}_{run_name}_{algo}_seed{seed}_{unique_suffix()}"
+
+
+def register_resolvers() -> None:
+    """``${unique:}`` and ``${run_dir:resume,run_name,algo,seed}`` for hydra's run and sweep directories."""
+    if not OmegaConf.has_resolver("unique"):
+        OmegaConf.register_new_resolver("unique", unique_suffix, use_cache=True)
+    if not OmegaConf.has_resolver("run_dir"):
+        OmegaConf.register_new_resolver(
+            "run_dir", lambda resume, run_name, algo, seed: resume or default_run_dir(run_name, algo, seed),
+            use_cache=True)
+
+
+def claim_run_dir(run_dir: Path, resume: bool) -> Path:
+    """Creates ``run_dir`` for a new run (refusing one with files in it), or checks it holds a run to resume."""
+    run_dir = Path(run_dir)
+    if resume:
+        if not (run_dir / "config.yaml").is_file():
+            raise RunDirectoryError(f"{run_dir}: not a run directory (no config.yaml) to resume")
+        return run_dir
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise RunDirectoryError(f"{run_dir}: not empty; resume it with resume={run_dir}, or pick a new directory")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
