@@ -19,21 +19,11 @@ import numpy as np
 from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
+from torchrl_liir.trainers.run_records import read_metric
+
 METHOD_ORDER = ("liir", "iql", "iac", "central_v", "coma", "qmix", "mappo")
 METHOD_NAMES = {"liir": "LIIR", "iql": "IQL", "iac": "IAC", "central_v": "Central-V", "coma": "COMA",
                 "qmix": "QMIX", "mappo": "MAPPO"}
-
-
-def read_scalar(run_dir: Path, metric: str) -> np.ndarray:
-    """``[n, 2]`` array of (env steps, value) from a run's CSV logger file."""
-    path = run_dir / "metrics" / "scalars" / f"{metric}.csv"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing (has this run logged {metric!r}?)")
-    with path.open() as f:
-        rows = [(float(step), float(value)) for step, value in csv.reader(f)]
-    if not rows:
-        raise ValueError(f"{path} is empty")
-    return np.asarray(rows)
 
 
 def group_runs(run_dirs: list[Path], metric: str) -> dict[str, list[np.ndarray]]:
@@ -43,7 +33,7 @@ def group_runs(run_dirs: list[Path], metric: str) -> dict[str, list[np.ndarray]]
         config = run_dir / "config.yaml"
         if not config.exists():
             raise FileNotFoundError(f"{config} is missing: is {run_dir} a training run directory?")
-        groups[OmegaConf.load(config).algo.name].append(read_scalar(run_dir, metric))
+        groups[OmegaConf.load(config).algo.name].append(read_metric(run_dir, metric))
     return dict(groups)
 
 
@@ -88,7 +78,8 @@ def plot(groups: dict[str, list[np.ndarray]], metric: str, title: str, out: Path
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dirs", type=Path, nargs="+", help="training run directories")
-    parser.add_argument("--metric", default="test_win_rate", help="a logged scalar (default: test_win_rate)")
+    parser.add_argument("--metric", default="test_win_rate",
+                        help="a column of the runs' metrics.csv or test.csv (default: test_win_rate)")
     parser.add_argument("--title", default=None)
     parser.add_argument("--out", type=Path, default=Path("win_rate.png"), help="output PNG (a CSV is written beside)")
     args = parser.parse_args(argv)

@@ -17,9 +17,10 @@ from pathlib import Path
 import torch
 
 from torchrl_liir.runtime import configure_runtime
-from torchrl_liir.trainers.builders import episode_limit, make_env
-from torchrl_liir.trainers.checkpoints import load_run
-from torchrl_liir.trainers.starcraft_study import intrinsic_reward_case_study
+from torchrl_liir.studies.starcraft_case_study import intrinsic_reward_case_study
+from torchrl_liir.tasks import get_task
+from torchrl_liir.trainers import CheckpointFileError, load_run
+from torchrl_liir.trainers.trainer import make_env
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,18 +35,19 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     configure_runtime(args.threads)
     try:
-        cfg, components = load_run(args.run_dir, args.device)
-    except FileNotFoundError as err:
+        cfg, recipe = load_run(args.run_dir, args.device)
+    except (FileNotFoundError, CheckpointFileError) as err:
         sys.exit(f"error: {err}")
-    if components.intrinsic_reward is None or cfg.env.name == "pursuit":
+    if recipe.intrinsic_reward is None or cfg.env.name == "pursuit":
         sys.exit(f"error: {args.run_dir} is not a LIIR run on a StarCraft env (algo={cfg.algo.name}, "
                  f"env={cfg.env.name}); for pursuit see fig2_intrinsic_reward.png in the run directory")
     if args.episodes < 1:
         sys.exit(f"error: --episodes={args.episodes} must be >= 1")
-    env = make_env(cfg, torch.device(args.device), args.episodes, args.seed + 20_000, components.actor)
+    task = get_task(cfg.env.name)
+    env = make_env(task, cfg, torch.device(args.device), args.episodes, args.seed + 20_000, recipe.actor)
     n_enemies = int(env.observation_spec["info", "dead_enemies"].space.high.max())
     stats = intrinsic_reward_case_study(
-        env, components.actor, components.intrinsic_reward, n_enemies, episode_limit(cfg),
+        env, recipe.actor, recipe.intrinsic_reward, n_enemies, task.episode_limit(cfg),
         args.out or args.run_dir, title=f"LIIR on {cfg.env.name} {cfg.map}", episode=args.episode, seed=args.seed,
     )
     print(json.dumps(stats, indent=2))

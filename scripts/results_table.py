@@ -20,8 +20,10 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from torchrl_liir.trainers.run_records import read_metric
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from plot_curves import METHOD_NAMES, METHOD_ORDER, read_scalar  # noqa: E402
+from plot_curves import METHOD_NAMES, METHOD_ORDER  # noqa: E402
 
 
 def run_row(run_dir: Path, last: int) -> dict:
@@ -31,8 +33,10 @@ def run_row(run_dir: Path, last: int) -> dict:
             raise FileNotFoundError(f"{run_dir / name} is missing: did this run finish?")
     cfg = OmegaConf.load(run_dir / "config.yaml")
     summary = json.loads((run_dir / "summary.json").read_text())
-    tests = read_scalar(run_dir, "test_win_rate")[:, 1]
-    train_wins = read_scalar(run_dir, "win_rate")[:, 1]
+    if summary.get("status", "finished") != "finished":  # older runs wrote summary.json only when finished
+        raise ValueError(f"{run_dir} did not finish (status {summary['status']!r}): resume it first")
+    tests = read_metric(run_dir, "test_win_rate")[:, 1]
+    train_wins = read_metric(run_dir, "win_rate")[:, 1]
     return {
         "method": cfg.algo.name, "env": cfg.env.get("run_name", cfg.env.name), "seed": cfg.seed,
         "policy": cfg.algo.get("policy", "-"), "frames": summary["frames"], "final": float(tests[-last:].mean()),

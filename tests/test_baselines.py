@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +18,11 @@ from torchrl.envs.utils import ExplorationType, set_exploration_type
 from torchrl.modules import MaskedCategorical, ProbabilisticActor, set_recurrent_mode
 from torchrl.objectives import HardUpdate
 
+from torchrl_liir.algorithms import Recipe
 from torchrl_liir.modules import make_egreedy_actor, make_mlp_q_network
 from torchrl_liir.objectives import COMALoss, counterfactual_baseline
-from torchrl_liir.trainers import ConfigError, train
+from torchrl_liir.trainers import ConfigError, EpisodeTrainer, make_trainer, train
 from torchrl_liir.trainers import trainer as trainer_module
-from torchrl_liir.trainers.builders import Components
 
 ROOT = Path(__file__).resolve().parents[1]
 MASK = ("collector", "mask")
@@ -53,14 +54,13 @@ def targets_equal(loss) -> bool | None:
 
 @dataclass
 class Run:
-    """A short training run and what its trainer fed to the components, batch by batch."""
+    """A short training run and what its trainer fed to the recipe, batch by batch."""
 
-    components: Components | None = None
-    feed: object = None                                  # the components' own loss_inputs
-    batches: list = field(default_factory=list)          # padded episode batches given to loss_inputs
-    inputs: list = field(default_factory=list)           # the loss inputs it yielded
-    states: list = field(default_factory=list)           # loss.state_dict() before the batch's first update
-    target_equal: list = field(default_factory=list)     # targets_equal after each after_update
+    recipe: Recipe | None = None
+    batches: list = field(default_factory=list)          # padded episode batches the trainer collected
+    inputs: list = field(default_factory=list)           # the inputs of the batch's optimiser steps
+    states: list = field(default_factory=list)           # loss.state_dict() before the batch's first optimiser step
+    target_equal: list = field(default_factory=list)     # targets_equal after each batch
     summary: dict = field(default_factory=dict)
     run_dir: Path | None = None
 
@@ -68,38 +68,40 @@ class Run:
 _RUNS: dict[tuple[str, str], Run] = {}
 
 
+def record(trainer: EpisodeTrainer, run: Run) -> None:
+    """Registers ops that record each batch into ``run``; registered last, they run after the recipe's own."""
+    loss = trainer.recipe.loss
+
+    def batch_start(batch: TensorDict) -> None:
+        run.batches.append(batch.clone())
+        run.states.append(copy.deepcopy(loss.state_dict()))
+        run.inputs.append([])
+
+    def step_input(sub_batch: TensorDict) -> TensorDict:
+        run.inputs[-1].append(sub_batch.clone())
+        return sub_batch
+
+    trainer.register_op("pre_steps_log", batch_start)
+    trainer.register_op("process_optim_batch", step_input)  # chained after the feed's: each step's input
+    trainer.register_op("post_steps", lambda: run.target_equal.append(targets_equal(loss)))
+
+
 def recorded_run(algo: str, policy: str, tmp_path_factory) -> Run:
     """Trains ``algo`` with ``policy`` for ~600 pursuit frames through ``train`` (once per module), recording."""
     if (algo, policy) in _RUNS:
         return _RUNS[algo, policy]
-    run = Run()
-    real = trainer_module.make_components
+    run = Run(run_dir=tmp_path_factory.mktemp(f"{algo}_{policy}"))
 
-    def make_components(cfg, env, device):
-        components = real(cfg, env, device)
-        feed, after = components.loss_inputs, components.after_update
+    def recording_trainer(cfg, run_dir) -> EpisodeTrainer:
+        trainer = make_trainer(cfg, run_dir)
+        run.recipe = trainer.recipe
+        record(trainer, run)
+        return trainer
 
-        def loss_inputs(batch):
-            run.batches.append(batch.clone())
-            run.states.append(copy.deepcopy(components.loss.state_dict()))
-            run.inputs.append([])
-            for loss_input in feed(batch):
-                run.inputs[-1].append(loss_input.clone())
-                yield loss_input
-
-        def after_update(frames):
-            after(frames)
-            run.target_equal.append(targets_equal(components.loss))
-
-        run.components, run.feed = components, feed
-        components.loss_inputs, components.after_update = loss_inputs, after_update
-        return components
-
-    run.run_dir = tmp_path_factory.mktemp(f"{algo}_{policy}")
     cfg = config(f"algo={algo}", f"algo.policy={policy}", "collector.total_frames=600", "env.num_envs=8",
                  "eval.episodes=8", *OVERRIDES[algo])
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(trainer_module, "make_components", make_components)
+        patch.setattr(trainer_module, "make_trainer", recording_trainer)
         run.summary = train(cfg, run.run_dir)
     _RUNS[algo, policy] = run
     return run
@@ -117,14 +119,18 @@ def test_short_run_writes_its_run_directory(tmp_path_factory, algo, policy):
     run = recorded_run(algo, policy, tmp_path_factory)
     assert run.summary["updates"] >= 3 and len(run.batches) == run.summary["updates"]
     assert (run.run_dir / "config.yaml").exists() and (run.run_dir / "summary.json").exists()
-    assert (run.run_dir / "checkpoints" / "last.pt").exists()
-    scalars = run.run_dir / "metrics" / "scalars"
+    assert list((run.run_dir / "checkpoints").glob("checkpoint-*"))
+    with (run.run_dir / "metrics.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == run.summary["updates"]
     terms = ["loss_value"] if algo in ("qmix", "iql") else ["loss_objective", "loss_critic", "loss_entropy"]
     for name in ["episode_return", *terms]:
-        last = (scalars / f"{name}.csv").read_text().strip().splitlines()[-1]
-        assert math.isfinite(float(last.split(",")[-1]))
+        assert math.isfinite(float(rows[-1][name]))
+    with (run.run_dir / "test.csv").open(newline="") as f:
+        tests = list(csv.DictReader(f))
     assert math.isfinite(run.summary["test"]["test_return"])
-    assert set(run.components.optimizers) == ({"policy"} if algo in ("qmix", "iql") else {"policy", "critic"})
+    assert float(tests[-1]["test_return"]) == pytest.approx(run.summary["test"]["test_return"])
+    assert set(run.recipe.optimizers) == ({"policy"} if algo in ("qmix", "iql") else {"policy", "critic"})
 
 
 # ---------------------------------------------------------------- COMA
@@ -230,7 +236,7 @@ def test_coma_bootstraps_where_an_episode_is_cut_not_where_it_terminates(termina
 @pytest.mark.parametrize("policy", ["mlp", "gru"])
 def test_coma_loss_on_a_real_rollout_matches_hand_td_lambda(tmp_path_factory, policy):
     run = recorded_run("coma", policy, tmp_path_factory)
-    loss, batch = run.components.loss, run.batches[1]
+    loss, batch = run.recipe.loss, run.batches[1]
     loss.load_state_dict(run.states[1])
     out = loss(batch)
     actor, critic, n_agents = loss.actor_network, loss.critic_network, loss.n_agents
@@ -272,7 +278,7 @@ def test_coma_loss_on_a_real_rollout_matches_hand_td_lambda(tmp_path_factory, po
 @pytest.mark.parametrize("algo, policy", [r for r in RUNS if r[0] != "mappo"])
 def test_target_differs_after_an_update_and_equals_after_the_hard_copy(tmp_path_factory, algo, policy):
     run = recorded_run(algo, policy, tmp_path_factory)
-    # One update per batch, a hard copy every 2 updates.
+    # One optimiser step per batch; a hard copy every 2 optimiser steps (IQL, QMIX) or batches (COMA).
     assert run.target_equal == [False, True] * (len(run.target_equal) // 2) + [False] * (len(run.target_equal) % 2)
 
 
@@ -304,23 +310,23 @@ def test_egreedy_never_picks_a_masked_action():
 def test_replay_holds_exactly_the_valid_steps_and_their_available_actions(tmp_path_factory, algo, policy):
     run = recorded_run(algo, policy, tmp_path_factory)
     steps = torch.cat([valid_steps(b) for b in run.batches])
-    buffer = run.feed.buffer
+    buffer = run.recipe.feed.buffer
     assert len(buffer) == steps.shape[0] == run.summary["frames"]
     stored = buffer.storage[torch.arange(len(buffer))]
     for key in [("agents", "observation"), ("agents", "action"), ("next", "state"), ("next", "reward")]:
         torch.testing.assert_close(stored[key], steps[key])
     assert stored["agents", "action_mask"].gather(-1, stored["agents", "action"].unsqueeze(-1)).all()
-    eps = run.components.actor[-1].eps
+    eps = run.recipe.actor[-1].eps
     torch.testing.assert_close(eps, torch.tensor(1.0 - 0.95 * run.summary["frames"] / 2000), atol=1e-4, rtol=0)
 
 
 @pytest.mark.parametrize("algo, policy", [r for r in RUNS if r[0] in ("qmix", "iql")])
 def test_q_network_replays_the_hidden_state_stored_at_collection(tmp_path_factory, algo, policy):
     run = recorded_run(algo, policy, tmp_path_factory)
-    run.components.loss.load_state_dict(run.states[0])  # the parameters that collected batch 0
+    run.recipe.loss.load_state_dict(run.states[0])  # the parameters that collected batch 0
     steps = valid_steps(run.batches[0])
     steps = steps[torch.randperm(steps.shape[0], generator=torch.Generator().manual_seed(0))]  # as replayed
-    q_network = run.components.actor[0]
+    q_network = run.recipe.actor[0]
     with torch.no_grad(), set_recurrent_mode(True):  # as inside a TorchRL loss
         values = q_network(steps.select(*q_network.in_keys).copy())["agents", "action_value"]
     torch.testing.assert_close(values, steps["agents", "action_value"])
@@ -328,7 +334,7 @@ def test_q_network_replays_the_hidden_state_stored_at_collection(tmp_path_factor
 
 def _hand_q_loss(run: Run, sample: TensorDict) -> torch.Tensor:
     """The 1-step TD loss, the target computed without gradient from the online pass's next hidden state."""
-    loss, q_network = run.components.loss, run.components.actor[0]
+    loss, q_network = run.recipe.loss, run.recipe.actor[0]
     online = q_network(sample.copy())
     taken = online["agents", "action_value"].gather(-1, sample["agents", "action"].unsqueeze(-1))
     nxt = online["next"]
@@ -353,14 +359,14 @@ def _hand_q_loss(run: Run, sample: TensorDict) -> torch.Tensor:
 @pytest.mark.parametrize("algo, policy", [r for r in RUNS if r[0] in ("qmix", "iql")])
 def test_q_loss_is_the_td_error_of_the_team_reward_by_hand(tmp_path_factory, algo, policy):
     run = recorded_run(algo, policy, tmp_path_factory)
-    loss = run.components.loss
+    loss = run.recipe.loss
     loss.load_state_dict(run.states[2])
     sample = run.inputs[2][0]
     out = loss(sample.clone())
     assert set(out.keys()) == {"loss_value"}
     expected = _hand_q_loss(run, sample)
     torch.testing.assert_close(out["loss_value"], expected)
-    params = [p for g in run.components.optimizers["policy"].param_groups for p in g["params"]]
+    params = run.recipe.optimizers["policy"].params
     grads = torch.autograd.grad(out["loss_value"], params, allow_unused=True)
     assert all(g is not None and g.abs().sum() > 0 for g in grads)
     # Semi-gradient: nothing flows through the target, the GRU's next hidden state included.
@@ -374,7 +380,7 @@ def test_q_loss_is_the_td_error_of_the_team_reward_by_hand(tmp_path_factory, alg
 @pytest.mark.parametrize("policy", ["mlp", "gru"])
 def test_mappo_advantage_is_gae_over_each_padded_episode(tmp_path_factory, policy):
     run = recorded_run("mappo", policy, tmp_path_factory)
-    loss, batch = run.components.loss, run.batches[1].clone()
+    loss, batch = run.recipe.loss, run.batches[1].clone()
     loss.load_state_dict(run.states[1])
     loss.add_advantage(batch)
     critic = loss.critic_network
@@ -398,7 +404,7 @@ def test_mappo_epochs_shuffle_the_valid_steps_and_replay_collection_log_probs(tm
         for epoch in (inputs[:3], inputs[3:]):
             seen = torch.cat([mb["agents", "action_log_prob"] for mb in epoch]).flatten().sort().values
             torch.testing.assert_close(seen, expected)
-    loss = run.components.loss
+    loss = run.recipe.loss
     loss.load_state_dict(run.states[0])  # the parameters that collected batch 0
     first = run.inputs[0][0]
     with torch.no_grad(), set_recurrent_mode(True):  # as inside a TorchRL loss

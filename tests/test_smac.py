@@ -14,7 +14,7 @@ pytest.importorskip("jaxmarl", reason="the SMAC-API adapter runs on SMAX, which 
 from torchrl_liir.collectors import EpisodeCollector, one_episode_per_env  # noqa: E402
 from torchrl_liir.envs import SMACEnv, SMAXSmacAPI  # noqa: E402
 from torchrl_liir.envs.smac_layout import masked_rand_action  # noqa: E402
-from torchrl_liir.trainers.trainer import drop_crashed_episodes  # noqa: E402
+from torchrl_liir.trainers.hooks import drop_crashed_episodes  # noqa: E402
 
 
 class CrashingSmac(SMAXSmacAPI):

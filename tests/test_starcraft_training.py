@@ -14,8 +14,8 @@ from hydra import compose, initialize_config_dir
 from tensordict import TensorDict
 
 from torchrl_liir.collectors import first_episodes
+from torchrl_liir.studies.starcraft_case_study import attack_health_statistic
 from torchrl_liir.trainers import train
-from torchrl_liir.trainers.starcraft_study import attack_health_statistic
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["progress_bar=false", "collector.total_frames=400", "env.num_envs=4",
@@ -27,9 +27,10 @@ def config(*overrides: str):
         return compose(config_name="config", overrides=[*TINY, *overrides])
 
 
-def scalars(run_dir: Path, name: str) -> list[tuple[float, float]]:
-    with (run_dir / "metrics" / "scalars" / f"{name}.csv").open() as f:
-        return [(float(step), float(value)) for step, value in csv.reader(f)]
+def table(run_dir: Path, name: str) -> list[dict[str, float]]:
+    """The rows of a run's ``metrics.csv`` or ``test.csv``."""
+    with (run_dir / f"{name}.csv").open(newline="") as f:
+        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(f)]
 
 
 def test_first_episodes_by_hand():
@@ -78,13 +79,14 @@ def test_smax_run_reports_test_win_rate(smax_runs):
     run_dir, summary = smax_runs["liir"]
     assert summary["updates"] >= 2 and summary["crashed_episodes"] == 0
     assert 0.0 <= summary["test"]["test_win_rate"] <= 1.0
-    tests = scalars(run_dir, "test_win_rate")
+    tests = table(run_dir, "test")
     # Before training, after each 4 training episodes, and the final one.
-    assert len(tests) >= 3 and tests[0][0] == 0.0
-    assert all(0.0 <= value <= 1.0 for _, value in tests)
-    assert len(scalars(run_dir, "test_at_episode")) == len(tests)
-    wins = scalars(run_dir, "win_rate")
-    assert all(value in {0.0, 0.25, 0.5, 0.75, 1.0} for _, value in wins)  # 4 episodes a batch
+    assert len(tests) >= 3 and tests[0]["frames"] == 0.0 and tests[0]["episodes"] == 0.0
+    assert all(0.0 <= row["test_win_rate"] <= 1.0 for row in tests)
+    episodes = [row["episodes"] for row in tests]
+    assert episodes == sorted(set(episodes))  # each test at the episode count it was taken at
+    wins = [row["win_rate"] for row in table(run_dir, "metrics")]
+    assert all(value in {0.0, 0.25, 0.5, 0.75, 1.0} for value in wins)  # 4 episodes a batch
     config_text = (run_dir / "config.yaml").read_text()
     assert "policy: gru" in config_text and "lr_policy: 0.0005" in config_text
 
@@ -94,7 +96,7 @@ def test_every_baseline_trains_on_smax_battles(tmp_path, algo):
     pytest.importorskip("jaxmarl", reason="SMAX needs the [smax] extra (jaxmarl)")
     summary = train(config("env=smax", "map=3m", f"algo={algo}", "algo.policy=mlp"), tmp_path)
     assert summary["updates"] >= 2 and 0.0 <= summary["test"]["test_win_rate"] <= 1.0
-    losses = {k: v for k, v in summary["final"].items() if k.startswith("loss_")}
+    losses = {k: v for k, v in table(tmp_path, "metrics")[-1].items() if k.startswith("loss_")}
     assert losses and all(math.isfinite(v) for v in losses.values())
 
 
@@ -132,9 +134,9 @@ def test_plot_curves_one_line_per_method(smax_runs, tmp_path):
     with out.with_suffix(".csv").open() as f:
         rows = list(csv.DictReader(f))
     assert {row["method"] for row in rows} == {"liir", "iac"}
-    liir_final = scalars(smax_runs["liir"][0], "test_win_rate")
+    liir_final = table(smax_runs["liir"][0], "test")[-1]["test_win_rate"]
     last = [row for row in rows if row["method"] == "liir"][-1]
-    assert float(last["mean"]) == pytest.approx(liir_final[-1][1], abs=1e-6) and float(last["std"]) == 0.0
+    assert float(last["mean"]) == pytest.approx(liir_final, abs=1e-6) and float(last["std"]) == 0.0
 
 
 def test_plot_curves_names_a_missing_metric(smax_runs, tmp_path):
@@ -142,7 +144,7 @@ def test_plot_curves_names_a_missing_metric(smax_runs, tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_curves.py"), str(run_dir),
                              "--metric", "nope", "--out", str(tmp_path / "x.png")],
                             capture_output=True, text=True, timeout=120)
-    assert result.returncode != 0 and "nope.csv is missing" in result.stderr
+    assert result.returncode != 0 and "metrics.csv has no column 'nope'" in result.stderr
 
 
 def test_results_table_fills_its_block_and_keeps_the_rest(smax_runs, tmp_path):
@@ -157,5 +159,5 @@ def test_results_table_fills_its_block_and_keeps_the_rest(smax_runs, tmp_path):
     assert text.startswith("# Results\n\nnotes before\n") and text.count("<!-- results:smax_3m -->") == 1
     rows = {line.split(" | ")[1]: line for line in text.splitlines() if line.startswith("| smax_3m |")}
     assert set(rows) == {"LIIR", "IAC"}
-    final = scalars(smax_runs["liir"][0], "test_win_rate")[-1][1]
+    final = table(smax_runs["liir"][0], "test")[-1]["test_win_rate"]
     assert f"| {final:.2f} |" in rows["LIIR"] and "| 0 |" in rows["LIIR"]  # final test win rate, seed 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from torchrl.checkpoint import Checkpoint, CheckpointRotation
-from torchrl.envs import EnvBase
+from torchrl.envs import EnvBase, TransformedEnv
 
 CHECKPOINTS = "checkpoints"
 KEEP_LAST = 3
@@ -15,7 +15,7 @@ class CheckpointFileError(RuntimeError):
 
 
 def base_env(env: EnvBase) -> EnvBase:
-    while hasattr(env, "base_env"):
+    while isinstance(env, TransformedEnv):
         env = env.base_env
     return env
 
@@ -26,7 +26,8 @@ class EnvRandomState:
     processes) are left as they are."""
 
     def __init__(self, **envs: EnvBase) -> None:
-        self.envs = {name: base_env(env) for name, env in envs.items() if hasattr(base_env(env), "random_state")}
+        # Looked up on the type: a batched env forwards unknown attributes to its (maybe unstarted) workers.
+        self.envs = {name: base_env(env) for name, env in envs.items() if hasattr(type(base_env(env)), "random_state")}
 
     def state_dict(self) -> dict:
         return {name: env.random_state() for name, env in self.envs.items()}

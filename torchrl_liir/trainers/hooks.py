@@ -169,6 +169,7 @@ class UpdateRow(TrainerHookBase):
     def __init__(self, progress: RunProgress, write: Callable[[dict], None]) -> None:
         self.progress, self.write = progress, write
         self.losses: dict[str, float] = {}
+        self.last: dict[str, float] = {}
         self._trainer: Trainer | None = None
 
     def keep_losses(self, optim_steps: int, average_losses: TensorDictBase | None) -> None:
@@ -178,9 +179,10 @@ class UpdateRow(TrainerHookBase):
 
     def __call__(self, batch: TensorDictBase) -> dict:
         progress = self.progress
-        self.write({"update": progress.updates, "frames": int(self._trainer.collected_frames),
-                    "episodes": progress.episodes, **progress.batch, **self.losses,
-                    "crashed_episodes": progress.crashed, "wall_seconds": round(progress.wall_seconds(), 1)})
+        self.last = {"update": progress.updates, "frames": int(self._trainer.collected_frames),
+                     "episodes": progress.episodes, **progress.batch, **self.losses,
+                     "crashed_episodes": progress.crashed, "wall_seconds": round(progress.wall_seconds(), 1)}
+        self.write(self.last)
         shown = {"ret": progress.batch.get("episode_return", math.nan)}
         if "test_win_rate" in progress.last_test:
             shown["test_win"] = progress.last_test["test_win_rate"]
@@ -189,15 +191,16 @@ class UpdateRow(TrainerHookBase):
         return {**shown, "log_pbar": True}
 
     def state_dict(self) -> dict:
-        return {}
+        return {"last": dict(self.last)}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        return None
+        self.last = dict(state_dict["last"])
 
     def register(self, trainer: Trainer, name: str = "update_row") -> None:
         self._trainer = trainer
         trainer.register_op("post_optim_complete_log", self.keep_losses)
         trainer.register_op("post_steps_log", self)
+        trainer.register_module(name, self)
 
 
 class CheckpointSchedule(TrainerHookBase):

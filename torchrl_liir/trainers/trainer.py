@@ -89,7 +89,7 @@ def build_recipe(cfg: DictConfig, device: torch.device) -> Recipe:
     try:
         dims = EnvDims.from_env(probe)
     finally:
-        probe.close()
+        probe.close(raise_if_closed=False)  # a batched probe is never started
     return get_algorithm(cfg.algo.name).build(cfg.algo, dims, task.episode_limit(cfg), device)
 
 
@@ -140,7 +140,8 @@ class EpisodeTrainer(Trainer):
         Evaluation(lambda: evaluate(test_env, recipe.actor, cfg.eval.episodes, limit), cfg.eval.interval_episodes,
                    cfg.collector.total_frames, self.progress, lambda row: self.tables.write("test", row)
                    ).register(self)
-        UpdateRow(self.progress, lambda row: self.tables.write("metrics", row)).register(self)
+        self.update_row = UpdateRow(self.progress, lambda row: self.tables.write("metrics", row))
+        self.update_row.register(self)
         CheckpointSchedule(self.save_checkpoint, self.progress, cfg.checkpoint.every_updates,
                            cfg.checkpoint.every_minutes, cfg.collector.total_frames).register(self)
         self.register_module("actor", recipe.actor)  # exploration state (ε) beside the loss's networks
@@ -179,7 +180,7 @@ class EpisodeTrainer(Trainer):
     def summary(self, status: str) -> dict:
         progress = self.progress
         summary = {"status": status, "frames": int(self.collected_frames), "episodes": progress.episodes,
-                   "updates": progress.updates, "final": progress.batch, "test": progress.last_test,
+                   "updates": progress.updates, "final": self.update_row.last, "test": progress.last_test,
                    "crashed_episodes": progress.crashed, "wall_seconds": round(progress.wall_seconds(), 1),
                    "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                    **describe_machine(self.collector.env.device)}
@@ -202,6 +203,9 @@ def seed_everything(seed: int) -> None:
 def make_trainer(cfg: DictConfig, run_dir: str | Path) -> EpisodeTrainer:
     """The configured experiment as a TorchRL trainer writing into ``run_dir`` (``trainer.train()`` runs it)."""
     check_config(cfg)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     configure_runtime(cfg.threads, cfg.jax_cache_dir)
     seed_everything(cfg.seed)
     device = torch.device(cfg.device)
@@ -210,7 +214,7 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> EpisodeTrainer:
     env = make_env(task, cfg, device, cfg.env.num_envs, cfg.seed, recipe.actor)
     test_env = make_env(task, cfg, device, task.test_envs(cfg), cfg.seed + 10_000, recipe.actor)
     collector = EpisodeCollector(env, recipe.actor, task.episode_limit(cfg), total_frames=cfg.collector.total_frames)
-    return EpisodeTrainer(cfg=cfg, run_dir=Path(run_dir), recipe=recipe, collector=collector, test_env=test_env,
+    return EpisodeTrainer(cfg=cfg, run_dir=run_dir, recipe=recipe, collector=collector, test_env=test_env,
                           task=task)
 
 
@@ -228,7 +232,6 @@ def train(cfg: DictConfig, run_dir: str | Path, *, resume: bool = False) -> dict
     check_config(cfg)
     run_dir = claim_run_dir(Path(run_dir), resume)
     checkpoint = latest_checkpoint(run_dir) if resume else None
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     with GracefulStop() as stop:
         trainer = make_trainer(cfg, run_dir)
         try:
