@@ -12,8 +12,8 @@ from torchrl_liir.algorithms.base import (
     Recipe,
     actor_critic_checks,
     clip,
-    make_optimizer,
     make_policy,
+    optimizer_group,
 )
 from torchrl_liir.config_checks import Boolean, Check
 from torchrl_liir.modules.critics import make_extrinsic_critic, make_proxy_critic
@@ -37,7 +37,7 @@ class ActorCritic(Algorithm):
                                          gamma=algo.gamma, lmbda=algo.lmbda)
         if dims.has_agent_mask:
             loss.set_keys(agent_mask=("agents", "alive"))
-        optimizers = {"policy": OptimizerGroup(make_optimizer(algo, actor.parameters(), algo.lr_policy), clip(algo)),
+        optimizers = {"policy": optimizer_group(algo, actor.parameters(), algo.lr_policy),
                       "critic": OptimizerGroup(torch.optim.Adam(critic.parameters(), lr=algo.lr_critic), clip(algo))}
         return Recipe(actor, loss, optimizers)
 

@@ -148,3 +148,8 @@ def make_optimizer(algo: DictConfig, params: Iterable[torch.nn.Parameter], lr: f
 def clip(algo: DictConfig) -> float | None:
     """``algo.max_grad_norm`` as a clip (0: none)."""
     return float(algo.max_grad_norm) or None
+
+
+def optimizer_group(algo: DictConfig, params: Iterable[torch.nn.Parameter], lr: float) -> OptimizerGroup:
+    """An ``algo.policy_optimizer`` over ``params`` with the ``algo.max_grad_norm`` clip."""
+    return OptimizerGroup(make_optimizer(algo, params, lr), clip(algo))

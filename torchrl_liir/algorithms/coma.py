@@ -7,12 +7,10 @@ from omegaconf import DictConfig
 from torchrl_liir.algorithms.base import (
     Algorithm,
     EnvDims,
-    OptimizerGroup,
     Recipe,
     actor_critic_checks,
-    clip,
-    make_optimizer,
     make_policy,
+    optimizer_group,
 )
 from torchrl_liir.algorithms.feeds import TargetCopies
 from torchrl_liir.config_checks import COUNT, STARCRAFT_PRESET, Check
@@ -36,8 +34,8 @@ class COMA(Algorithm):
                         critic_coeff=algo.critic_coeff, gamma=algo.gamma, lmbda=algo.lmbda)
         loss.set_keys(agent_mask=("agents", "alive"))  # an absent key (pursuit) counts every agent as alive
         optimizers = {
-            "policy": OptimizerGroup(make_optimizer(algo, actor.parameters(), algo.lr_policy), clip(algo)),
-            "critic": OptimizerGroup(make_optimizer(algo, critic.parameters(), algo.lr_critic), clip(algo)),
+            "policy": optimizer_group(algo, actor.parameters(), algo.lr_policy),
+            "critic": optimizer_group(algo, critic.parameters(), algo.lr_critic),
         }
         hooks = {"target_copies": TargetCopies(loss, algo.target_update_interval, per="batch")}
         return Recipe(actor, loss, optimizers, hooks=hooks)

@@ -11,8 +11,8 @@ from torchrl_liir.algorithms.base import (
     Recipe,
     actor_critic_checks,
     clip,
-    make_optimizer,
     make_policy,
+    optimizer_group,
 )
 from torchrl_liir.config_checks import NON_NEGATIVE, POSITIVE, Boolean, Check, Choice
 from torchrl_liir.modules.critics import make_extrinsic_critic, make_proxy_critic
@@ -41,7 +41,7 @@ class LIIR(Algorithm):
         proxy_critic = make_proxy_critic(dims.obs_dim, dims.n_agents, num_cells=hidden, device=device,
                                          state_dim=dims.state_dim if algo.proxy_critic == "state" else None)
         extrinsic_critic = make_extrinsic_critic(dims.state_dim, num_cells=hidden, device=device)
-        policy = OptimizerGroup(make_optimizer(algo, actor.parameters(), algo.lr_policy), clip(algo))
+        policy = optimizer_group(algo, actor.parameters(), algo.lr_policy)
         loss = LIIRLoss(
             actor, intrinsic, proxy_critic, extrinsic_critic,
             inner_step=InnerStep(policy.optimizer, policy.max_grad_norm),

@@ -7,12 +7,10 @@ from omegaconf import DictConfig
 from torchrl_liir.algorithms.base import (
     Algorithm,
     EnvDims,
-    OptimizerGroup,
     Recipe,
     actor_critic_checks,
-    clip,
-    make_optimizer,
     make_policy,
+    optimizer_group,
 )
 from torchrl_liir.algorithms.feeds import MinibatchEpochs
 from torchrl_liir.config_checks import COUNT, POSITIVE, STARCRAFT_PRESET, Check
@@ -36,8 +34,8 @@ class MAPPO(Algorithm):
         loss = EpisodeMAPPOLoss(actor, critic, clip_epsilon=algo.clip_epsilon, entropy_coeff=algo.entropy_coeff,
                                 critic_coeff=algo.critic_coeff, gamma=algo.gamma, lmbda=algo.lmbda)
         optimizers = {
-            "policy": OptimizerGroup(make_optimizer(algo, actor.parameters(), algo.lr_policy), clip(algo)),
-            "critic": OptimizerGroup(make_optimizer(algo, critic.parameters(), algo.lr_critic), clip(algo)),
+            "policy": optimizer_group(algo, actor.parameters(), algo.lr_policy),
+            "critic": optimizer_group(algo, critic.parameters(), algo.lr_critic),
         }
         return Recipe(actor, loss, optimizers, feed=MinibatchEpochs(loss.add_advantage, algo.ppo_epochs,
                                                                     algo.minibatches))

@@ -12,11 +12,9 @@ from torchrl.modules import QMixer
 from torchrl_liir.algorithms.base import (
     Algorithm,
     EnvDims,
-    OptimizerGroup,
     Recipe,
-    clip,
-    make_optimizer,
     network_checks,
+    optimizer_group,
 )
 from torchrl_liir.algorithms.feeds import EpsilonSchedule, ReplayFeed, TargetCopies
 from torchrl_liir.config_checks import COUNT, STARCRAFT_PRESET, UNIT, Check, fail
@@ -67,7 +65,7 @@ class IQL(Algorithm):
         feed = ReplayFeed(buffer, transition_keys(q_network), algo.updates_per_batch)
         hooks = {"target_copies": TargetCopies(loss, algo.target_update_interval, per="optim_step"),
                  "epsilon_schedule": EpsilonSchedule(actor[-1])}
-        optimizers = {"policy": OptimizerGroup(make_optimizer(algo, params, algo.lr_policy), clip(algo))}
+        optimizers = {"policy": optimizer_group(algo, params, algo.lr_policy)}
         return Recipe(actor, loss, optimizers, feed=feed, hooks=hooks)
 
 
