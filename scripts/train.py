@@ -24,17 +24,14 @@ from torchrl_liir.trainers import (
     train,
 )
 from torchrl_liir.trainers.config import check_resume_overrides
-from torchrl_liir.trainers.run_directory import register_resolvers
+from torchrl_liir.trainers.run_directory import claim_run_dir, register_resolvers
 
 register_resolvers()
 
 
 def resumed_config(cfg: DictConfig) -> DictConfig:
     """The saved config of the run ``cfg.resume`` names, with the command line's resumable overrides."""
-    run_dir = Path(cfg.resume)
-    saved = run_dir / "config.yaml"
-    if not saved.is_file():
-        raise RunDirectoryError(f"{run_dir}: not a run directory (no config.yaml) to resume")
+    saved = claim_run_dir(Path(cfg.resume), resume=True) / "config.yaml"
     overrides = [o.split("=", 1)[0] for o in HydraConfig.get().overrides.task]
     check_resume_overrides(overrides)
     resumed = OmegaConf.load(saved)

@@ -21,7 +21,7 @@ from torchrl.objectives import HardUpdate
 from torchrl_liir.algorithms import Recipe
 from torchrl_liir.modules import make_egreedy_actor, make_mlp_q_network
 from torchrl_liir.objectives import COMALoss, counterfactual_baseline
-from torchrl_liir.trainers import ConfigError, EpisodeTrainer, make_trainer, train
+from torchrl_liir.trainers import ConfigError, EpisodeTrainer, train
 from torchrl_liir.trainers import trainer as trainer_module
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,8 +92,10 @@ def recorded_run(algo: str, policy: str, tmp_path_factory) -> Run:
         return _RUNS[algo, policy]
     run = Run(run_dir=tmp_path_factory.mktemp(f"{algo}_{policy}"))
 
+    build_trainer = trainer_module._build_trainer
+
     def recording_trainer(cfg, run_dir) -> EpisodeTrainer:
-        trainer = make_trainer(cfg, run_dir)
+        trainer = build_trainer(cfg, run_dir)
         run.recipe = trainer.recipe
         record(trainer, run)
         return trainer
@@ -101,7 +103,7 @@ def recorded_run(algo: str, policy: str, tmp_path_factory) -> Run:
     cfg = config(f"algo={algo}", f"algo.policy={policy}", "collector.total_frames=600", "env.num_envs=8",
                  "eval.episodes=8", *OVERRIDES[algo])
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(trainer_module, "make_trainer", recording_trainer)
+        patch.setattr(trainer_module, "_build_trainer", recording_trainer)
         run.summary = train(cfg, run.run_dir)
     _RUNS[algo, policy] = run
     return run

@@ -59,7 +59,17 @@ class OptimizerGroup:
         return [p for group in self.optimizer.param_groups for p in group["params"]]
 
 
-class BatchFeed(TrainerHookBase):
+class StatelessHook(TrainerHookBase):
+    """A trainer hook with nothing to checkpoint."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        return None
+
+
+class BatchFeed(StatelessHook):
     """How one collected batch of padded ``[episodes, T]`` episodes becomes the inputs of optimiser steps.
 
     The trainer runs ``epochs`` epochs of ``steps_per_epoch`` optimiser steps per batch; a feed that
@@ -68,12 +78,6 @@ class BatchFeed(TrainerHookBase):
 
     epochs: int = 1
     steps_per_epoch: int = 1
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        return None
 
     def register(self, trainer, name: str = "batch_feed") -> None:
         return None

@@ -10,6 +10,7 @@ from tensordict import TensorDictBase
 from torchrl.trainers import OptimizationStepper, Trainer, TrainerHookBase
 
 from torchrl_liir.algorithms import OptimizerGroup
+from torchrl_liir.algorithms.base import StatelessHook
 from torchrl_liir.collectors import PADDING_MASK
 
 
@@ -106,8 +107,8 @@ class RecipeStepper(OptimizationStepper):
         self._check(norms, "{name}={value} at update {update}")
         for group in self.optimizers.values():
             group.optimizer.step()
-        # The largest |parameter| of each group: NaN or inf exactly when one of them is.
-        largest = {name: torch.stack([p.detach().abs().max() for p in group.params]).max()
+        # The largest |parameter| of each group (foreach max-norm): NaN or inf exactly when one of them is.
+        largest = {name: torch.nn.utils.get_total_norm(group.params, norm_type=math.inf)
                    for name, group in self.optimizers.items()}
         self._check(largest, "{name} parameters became {value} in the step of update {update}")
         out = losses.detach()
@@ -123,7 +124,7 @@ class RecipeStepper(OptimizationStepper):
             group.optimizer.load_state_dict(state_dict[name])
 
 
-class Evaluation(TrainerHookBase):
+class Evaluation(StatelessHook):
     """Greedy test episodes (paper §5.2) before training, every ``interval_episodes`` training episodes and at
     the end; each result is a row of ``test.csv``."""
 
@@ -132,7 +133,6 @@ class Evaluation(TrainerHookBase):
         self.evaluate, self.interval, self.total_frames = evaluate, interval_episodes, total_frames
         self.progress, self.write = progress, write
         self._trainer: Trainer | None = None
-        self._episodes_seen = 0
 
     def run(self) -> None:
         test = self.evaluate()
@@ -149,12 +149,6 @@ class Evaluation(TrainerHookBase):
         due = self.interval and episodes // self.interval > before // self.interval
         if due or self._trainer.collected_frames >= self.total_frames:
             self.run()
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        return None
 
     def register(self, trainer: Trainer, name: str = "evaluation") -> None:
         self._trainer = trainer
@@ -203,7 +197,7 @@ class UpdateRow(TrainerHookBase):
         trainer.register_module(name, self)
 
 
-class CheckpointSchedule(TrainerHookBase):
+class CheckpointSchedule(StatelessHook):
     """Saves a checkpoint after the first update, then every ``every_updates`` updates or ``every_minutes``
     minutes of wall time, whichever comes first (the Trainer itself saves at the end and when stopped)."""
 
@@ -222,12 +216,6 @@ class CheckpointSchedule(TrainerHookBase):
         if by_updates or (self.every_seconds and time.monotonic() - self._last >= self.every_seconds):
             self.save()
             self._last = time.monotonic()
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        return None
 
     def register(self, trainer: Trainer, name: str = "checkpoint_schedule") -> None:
         self._trainer = trainer

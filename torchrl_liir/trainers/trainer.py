@@ -203,7 +203,11 @@ def seed_everything(seed: int) -> None:
 def make_trainer(cfg: DictConfig, run_dir: str | Path) -> EpisodeTrainer:
     """The configured experiment as a TorchRL trainer writing into ``run_dir`` (``trainer.train()`` runs it)."""
     check_config(cfg)
-    run_dir = Path(run_dir)
+    return _build_trainer(cfg, Path(run_dir))
+
+
+def _build_trainer(cfg: DictConfig, run_dir: Path) -> EpisodeTrainer:
+    """:func:`make_trainer` for a config already checked."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     configure_runtime(cfg.threads, cfg.jax_cache_dir)
@@ -233,7 +237,7 @@ def train(cfg: DictConfig, run_dir: str | Path, *, resume: bool = False) -> dict
     run_dir = claim_run_dir(Path(run_dir), resume)
     checkpoint = latest_checkpoint(run_dir) if resume else None
     with GracefulStop() as stop:
-        trainer = make_trainer(cfg, run_dir)
+        trainer = _build_trainer(cfg, run_dir)
         try:
             if checkpoint is not None:
                 trainer.restore(checkpoint)
@@ -270,6 +274,5 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[D
     cfg = OmegaConf.load(config)
     device = torch.device(device)
     recipe = build_recipe(cfg, device)
-    load_checkpoint(Checkpoint(loss_module=recipe.loss, actor=recipe.actor), latest_checkpoint(run_dir),
-                    map_location=str(device), components=["loss_module"])
+    load_checkpoint(Checkpoint(loss_module=recipe.loss), latest_checkpoint(run_dir), map_location=str(device))
     return cfg, recipe
