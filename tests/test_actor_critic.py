@@ -11,7 +11,7 @@ from torchrl_liir import MultiAgentActorCriticLoss, make_extrinsic_critic, make_
 @pytest.mark.parametrize("critic_kind", ["iac", "central_v"])
 def test_policy_gradient_uses_the_critics_td_lambda_advantage(float64, critic_kind):
     torch.manual_seed(0)
-    actor = make_mlp_policy(N_AGENTS, OBS_DIM, N_ACTIONS, num_cells=(16,))
+    actor = make_mlp_policy(N_AGENTS, OBS_DIM, N_ACTIONS, num_cells=(16,), action_mask_key=("agents", "action_mask"))
     if critic_kind == "iac":
         critic = make_proxy_critic(OBS_DIM, N_AGENTS, num_cells=(16,), out_key=("agents", "state_value"))
     else:

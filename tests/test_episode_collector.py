@@ -46,7 +46,8 @@ def test_kept_data_equals_a_fixed_frame_collector(make_base, make_policy):
     torch.manual_seed(0)
     n_agents = base_old.n_agents
     obs_dim = base_old.observation_spec["agents", "observation"].shape[-1]
-    policy = make_policy(n_agents, obs_dim, base_old.full_action_spec["agents", "action"].n)
+    policy = make_policy(n_agents, obs_dim, base_old.full_action_spec["agents", "action"].n,
+                         action_mask_key=("agents", "action_mask"))
     limit = base_old.episode_limit if hasattr(base_old, "episode_limit") else base_old.max_steps
     old_env, new_env = _env(base_old, policy), _env(base_new, policy)
     # The collector every batch used before: all envs restarted, `limit` steps each, partial resets in between.
@@ -76,7 +77,7 @@ def test_kept_data_equals_a_fixed_frame_collector(make_base, make_policy):
 def test_episodes_shorter_than_the_limit_stop_the_batch_early():
     torch.manual_seed(0)
     base = PursuitEnv(num_envs=4, max_steps=20, seed=0)
-    policy = make_mlp_policy(base.n_agents, 2, base.n_actions)
+    policy = make_mlp_policy(base.n_agents, 2, base.n_actions, action_mask_key=("agents", "action_mask"))
     env = _env(base, policy)
     counter = StepCounter(env)
     batch = EpisodeCollector(env, policy, episode_limit=20).rollout()
@@ -90,7 +91,7 @@ def test_sync_every_gives_the_same_batch():
     def collect(sync_every: int) -> TensorDictBase:
         torch.manual_seed(0)
         base = _pursuit()
-        policy = make_mlp_policy(base.n_agents, 2, base.n_actions)
+        policy = make_mlp_policy(base.n_agents, 2, base.n_actions, action_mask_key=("agents", "action_mask"))
         torch.manual_seed(1)
         return EpisodeCollector(_env(base, policy), policy, sync_every=sync_every).rollout()
 
@@ -102,7 +103,7 @@ def test_sync_every_gives_the_same_batch():
 def test_unfinished_episodes_are_left_out_and_an_empty_batch_is_refused():
     torch.manual_seed(0)
     base = PursuitEnv(num_envs=64, max_steps=20, seed=3)
-    policy = make_mlp_policy(base.n_agents, 2, base.n_actions)
+    policy = make_mlp_policy(base.n_agents, 2, base.n_actions, action_mask_key=("agents", "action_mask"))
     batch = EpisodeCollector(_env(base, policy), policy, episode_limit=6).rollout()
     assert 0 < batch.shape[0] < 64  # some games end within 6 steps, most do not
     assert batch.get(("next", "done"))[..., 0].any(-1).all()
@@ -115,7 +116,7 @@ def test_unfinished_episodes_are_left_out_and_an_empty_batch_is_refused():
 
 def test_episode_limit_comes_from_the_env_or_fails_in_one_line():
     base = _pursuit()
-    policy = make_mlp_policy(base.n_agents, 2, base.n_actions)
+    policy = make_mlp_policy(base.n_agents, 2, base.n_actions, action_mask_key=("agents", "action_mask"))
     assert EpisodeCollector(_env(base, policy), policy).episode_limit == 20
     with pytest.raises(ValueError, match="episode_limit=0"):
         EpisodeCollector(_env(base, policy), policy, episode_limit=0)
@@ -124,7 +125,7 @@ def test_episode_limit_comes_from_the_env_or_fails_in_one_line():
 def test_frames_count_only_kept_steps_and_stop_at_total_frames():
     torch.manual_seed(0)
     base = _pursuit()
-    policy = make_mlp_policy(base.n_agents, 2, base.n_actions)
+    policy = make_mlp_policy(base.n_agents, 2, base.n_actions, action_mask_key=("agents", "action_mask"))
     collector = EpisodeCollector(_env(base, policy), policy, total_frames=300)
     kept = [int(batch.get(PADDING_MASK).sum()) for batch in collector]
     assert collector.frames == sum(kept) >= 300 > sum(kept[:-1])

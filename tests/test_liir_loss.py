@@ -273,17 +273,48 @@ def test_the_trainers_policy_step_lands_on_the_modelled_theta_prime(float64, opt
         torch.testing.assert_close(out["meta_objective"], reached)
 
 
+@pytest.mark.parametrize("share_params", [True, False])
 @pytest.mark.parametrize("use_td_params", [True, False])
-def test_actor_whose_weights_functional_call_ignores_is_rejected(use_td_params):
+def test_torchrl_multi_agent_mlp_policy_gets_the_exact_meta_gradient(float64, use_td_params, share_params):
+    """TorchRL's MultiAgentMLP keeps its weights where torch.func.functional_call cannot swap them: the
+    meta-gradient must still move with them (fast == reference == finite differences of a real step)."""
     from tensordict.nn import TensorDictModule
+    from test_meta_gradient import eta_grad, extrinsic_objective_after_real_step
     from torchrl.modules import MaskedCategorical, MultiAgentMLP, ProbabilisticActor
 
-    nets = list(make_nets("mlp"))
-    mlp = MultiAgentMLP(4, 5, 3, centralized=False, share_params=True, use_td_params=use_td_params, num_cells=[8])
+    from conftest import N_ACTIONS, OBS_DIM
+
+    nets = list(make_nets("mlp", seed=2))
+    mlp = MultiAgentMLP(OBS_DIM, N_ACTIONS, N_AGENTS, centralized=False, share_params=share_params,
+                        use_td_params=use_td_params, num_cells=[8])
     nets[0] = ProbabilisticActor(
         TensorDictModule(mlp, [("agents", "observation")], [("agents", "logits")]),
         in_keys={"logits": ("agents", "logits"), "mask": ("agents", "action_mask")},
         out_keys=[("agents", "action")], distribution_class=MaskedCategorical,
     )
-    with pytest.raises(ValueError, match="functional_call silently ignores"):
-        LIIRLoss(*nets, inner_step=InnerStep(torch.optim.SGD(nets[0].parameters(), lr=0.1)))
+    lr, lambda_in = 0.5, 1.0
+    batch = random_batch(nets[0], seed=3)
+    fast = eta_grad(make_loss(nets, torch.optim.SGD(nets[0].parameters(), lr=lr), lambda_in=lambda_in), batch)
+    reference = eta_grad(make_loss(nets, torch.optim.SGD(nets[0].parameters(), lr=lr), lambda_in=lambda_in,
+                                   meta_gradient="reference"), batch)
+    assert reference.norm() > 0
+    assert (fast - reference).norm() / reference.norm() <= 1e-8
+
+    eta = list(nets[1].parameters())
+    direction = [torch.randn_like(p) for p in eta]
+    eps = 1e-5
+
+    def objective_at(sign):
+        with torch.no_grad():
+            for p, d in zip(eta, direction):
+                p.add_(sign * eps * d)
+        value = extrinsic_objective_after_real_step(nets, batch, lr, lambda_in)
+        with torch.no_grad():
+            for p, d in zip(eta, direction):
+                p.sub_(sign * eps * d)
+        return value
+
+    finite_difference = (objective_at(1) - objective_at(-1)) / (2 * eps)
+    analytic = -torch.dot(fast, torch.cat([d.flatten() for d in direction]))
+    assert analytic.abs() > 1e-8
+    assert torch.isclose(analytic, finite_difference, rtol=1e-5, atol=0)

@@ -22,8 +22,8 @@ NEXT_HIDDEN = ("next", "agents", "rnn_hidden")
 def make(kind: str) -> TensorDictModuleBase:
     torch.manual_seed(0)
     if kind == "gru":
-        return make_gru_policy(N, OBS, ACT, hidden_size=8)
-    return make_mlp_policy(N, OBS, ACT, num_cells=(16,))
+        return make_gru_policy(N, OBS, ACT, hidden_size=8, action_mask_key=("agents", "action_mask"))
+    return make_mlp_policy(N, OBS, ACT, num_cells=(16,), action_mask_key=("agents", "action_mask"))
 
 
 def batch(shape: list[int], one_allowed: bool = False, seed: int = 0) -> TensorDict:

@@ -5,12 +5,12 @@ from torchrl_liir.modules import (
     IntrinsicReward,
     MultiAgentGRU,
     make_extrinsic_critic,
+    make_gaussian_policy,
     make_gru_policy,
     make_intrinsic_reward,
     make_mlp_policy,
     make_proxy_critic,
     policy_primer,
-    proxy_reward,
 )
 from torchrl_liir.objectives import (
     COMALoss,
@@ -21,7 +21,8 @@ from torchrl_liir.objectives import (
     MultiAgentActorCriticLoss,
     QMIXLoss,
 )
-from torchrl_liir.transforms import IntrinsicRewardTransform
+from torchrl_liir.rewards import proxy_reward, team_reward
+from torchrl_liir.transforms import IntrinsicRewardTransform, TeamReward
 
 __all__ = [
     "COMALoss",
@@ -39,7 +40,9 @@ __all__ = [
     "SMACEnv",
     "SMAXEnv",
     "SMAXSmacAPI",
+    "TeamReward",
     "make_extrinsic_critic",
+    "make_gaussian_policy",
     "make_gru_policy",
     "make_intrinsic_reward",
     "make_mlp_policy",
@@ -47,4 +50,5 @@ __all__ = [
     "one_episode_per_env",
     "policy_primer",
     "proxy_reward",
+    "team_reward",
 ]

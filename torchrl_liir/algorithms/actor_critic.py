@@ -58,4 +58,5 @@ class CentralV(ActorCritic):
     name = "central_v"
 
     def make_critic(self, algo: DictConfig, dims: EnvDims, device: torch.device) -> torch.nn.Module:
-        return make_extrinsic_critic(dims.state_dim, num_cells=list(algo.num_cells), device=device)
+        return make_extrinsic_critic(dims.state_dim, num_cells=list(algo.num_cells), state_key=dims.state_key,
+                                     device=device)

@@ -9,6 +9,7 @@ from typing import ClassVar
 import torch
 from omegaconf import DictConfig
 from tensordict.nn import TensorDictModule, TensorDictModuleBase
+from tensordict.utils import NestedKey
 from torchrl.envs import EnvBase
 from torchrl.objectives import LossModule
 from torchrl.trainers import TrainerHookBase
@@ -20,31 +21,60 @@ from torchrl_liir.config_checks import (
     UNIT,
     Check,
     Choice,
+    ConfigError,
     Sizes,
     Text,
     check_section,
 )
-from torchrl_liir.modules import make_gru_policy, make_mlp_policy
+from torchrl_liir.modules import make_gaussian_policy, make_gru_policy, make_mlp_policy
 
 
 @dataclass(frozen=True)
 class EnvDims:
-    """Sizes read from an environment's specs."""
+    """Sizes and layout read from an environment's specs.
+
+    Discrete actions have ``n_actions``, continuous ones ``action_dim`` and bounds. Without a global
+    ``"state"``, ``state_key`` is ``None`` and the critics read the agents' concatenated observations
+    (``state_dim = n_agents·obs_dim``).
+    """
 
     n_agents: int
-    n_actions: int
     obs_dim: int
     state_dim: int
     has_agent_mask: bool
+    n_actions: int | None = None
+    action_dim: int | None = None
+    action_low: torch.Tensor | None = None
+    action_high: torch.Tensor | None = None
+    state_key: str | None = "state"
+    action_mask_key: NestedKey | None = None
+
+    @property
+    def continuous(self) -> bool:
+        return self.action_dim is not None
 
     @classmethod
     def from_env(cls, env: EnvBase) -> EnvDims:
         action = env.full_action_spec["agents", "action"]
         observation = env.observation_spec
-        return cls(
-            n_agents=action.shape[-1], n_actions=action.n, obs_dim=observation["agents", "observation"].shape[-1],
-            state_dim=observation["state"].shape[-1], has_agent_mask=("agents", "alive") in observation.keys(True),
-        )
+        keys = observation.keys(True)
+        n_agents, obs_dim = observation["agents", "observation"].shape[-2:]
+        has_state = "state" in keys
+        sizes = {"n_agents": n_agents, "obs_dim": obs_dim,
+                 "state_dim": observation["state"].shape[-1] if has_state else n_agents * obs_dim,
+                 "has_agent_mask": ("agents", "alive") in keys, "state_key": "state" if has_state else None,
+                 "action_mask_key": ("agents", "action_mask") if ("agents", "action_mask") in keys else None}
+        if action.domain == "discrete":
+            return cls(**sizes, n_actions=action.space.n)
+        batch = (0,) * (action.ndim - 2)  # the env's batch dims: bounds per agent and action dim
+        return cls(**sizes, action_dim=action.shape[-1], action_low=action.space.low[batch].clone(),
+                   action_high=action.space.high[batch].clone())
+
+    def discrete_only(self, algorithm: str) -> None:
+        """Refuses continuous actions in one line for an algorithm that has a Q-value per action."""
+        if self.continuous:
+            raise ConfigError(f"algo={algorithm} needs discrete actions; this env's are continuous "
+                              f"(use liir, iac, central_v or mappo)")
 
 
 @dataclass
@@ -133,10 +163,18 @@ class Algorithm(ABC):
 
 
 def make_policy(algo: DictConfig, dims: EnvDims, device: torch.device) -> TensorDictModuleBase:
-    """The shared stochastic policy π_θ(u_i | o_i): ``algo.policy`` mlp or gru."""
-    if algo.policy == "gru":
-        return make_gru_policy(dims.n_agents, dims.obs_dim, dims.n_actions, hidden_size=algo.rnn_hidden, device=device)
-    return make_mlp_policy(dims.n_agents, dims.obs_dim, dims.n_actions, num_cells=list(algo.num_cells), device=device)
+    """The shared stochastic policy π_θ(u_i | o_i): ``algo.policy`` mlp or gru; categorical (masked when the env
+    has an action mask) or, for continuous actions, TanhNormal within the action bounds."""
+    hidden = algo.rnn_hidden if algo.policy == "gru" else None
+    if dims.continuous:
+        return make_gaussian_policy(dims.n_agents, dims.obs_dim, dims.action_dim, action_low=dims.action_low.to(device),
+                                    action_high=dims.action_high.to(device), num_cells=list(algo.num_cells),
+                                    hidden_size=hidden, device=device)
+    if hidden is not None:
+        return make_gru_policy(dims.n_agents, dims.obs_dim, dims.n_actions, hidden_size=hidden,
+                               action_mask_key=dims.action_mask_key, device=device)
+    return make_mlp_policy(dims.n_agents, dims.obs_dim, dims.n_actions, num_cells=list(algo.num_cells),
+                           action_mask_key=dims.action_mask_key, device=device)
 
 
 def make_optimizer(algo: DictConfig, params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:

@@ -27,9 +27,10 @@ class COMA(Algorithm):
         return {**actor_critic_checks(), "target_update_interval": COUNT, "normalize_advantage": STARCRAFT_PRESET}
 
     def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
+        dims.discrete_only(self.name)
         actor = make_policy(algo, dims, device)
         critic = make_coma_critic(dims.state_dim, dims.n_agents, dims.n_actions, num_cells=list(algo.num_cells),
-                                  device=device)
+                                  state_key=dims.state_key, device=device)
         loss = COMALoss(actor, critic, dims.n_agents, entropy_coeff=algo.entropy_coeff,
                         critic_coeff=algo.critic_coeff, gamma=algo.gamma, lmbda=algo.lmbda)
         loss.set_keys(agent_mask=("agents", "alive"))  # an absent key (pursuit) counts every agent as alive

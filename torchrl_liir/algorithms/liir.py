@@ -37,10 +37,13 @@ class LIIR(Algorithm):
         hidden = list(algo.num_cells)
         actor = make_policy(algo, dims, device)
         intrinsic = make_intrinsic_reward(dims.obs_dim, dims.n_actions, dims.n_agents, num_cells=hidden,
-                                          bound=algo.intrinsic_bound, agent_id=algo.agent_id, device=device)
+                                          bound=algo.intrinsic_bound, agent_id=algo.agent_id,
+                                          action_dim=dims.action_dim, device=device)
         proxy_critic = make_proxy_critic(dims.obs_dim, dims.n_agents, num_cells=hidden, device=device,
-                                         state_dim=dims.state_dim if algo.proxy_critic == "state" else None)
-        extrinsic_critic = make_extrinsic_critic(dims.state_dim, num_cells=hidden, device=device)
+                                         state_dim=dims.state_dim if algo.proxy_critic == "state" else None,
+                                         state_key=dims.state_key)
+        extrinsic_critic = make_extrinsic_critic(dims.state_dim, num_cells=hidden, state_key=dims.state_key,
+                                                 device=device)
         policy = optimizer_group(algo, actor.parameters(), algo.lr_policy)
         loss = LIIRLoss(
             actor, intrinsic, proxy_critic, extrinsic_critic,

@@ -30,7 +30,7 @@ class MAPPO(Algorithm):
     def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
         actor = make_policy(algo, dims, device)
         critic = make_agent_value_critic(dims.state_dim, dims.n_agents, num_cells=list(algo.num_cells),
-                                         device=device)
+                                         state_key=dims.state_key, device=device)
         loss = EpisodeMAPPOLoss(actor, critic, clip_epsilon=algo.clip_epsilon, entropy_coeff=algo.entropy_coeff,
                                 critic_coeff=algo.critic_coeff, gamma=algo.gamma, lmbda=algo.lmbda)
         optimizers = {

@@ -23,9 +23,9 @@ from torchrl_liir.modules.q_networks import CHOSEN_ACTION_VALUE_KEY
 from torchrl_liir.objectives import IQLLoss, QMIXLoss
 
 
-def transition_keys(q_network: TensorDictModuleBase) -> list[NestedKey]:
+def transition_keys(q_network: TensorDictModuleBase, state_key: NestedKey | None) -> list[NestedKey]:
     """What a replayed transition needs: the Q-network's inputs now and next, the action, state and outcome."""
-    step = [*q_network.in_keys, ("agents", "action"), "state"]
+    step = [*q_network.in_keys, ("agents", "action"), *([state_key] if state_key is not None else [])]
     outcome = [("next", key) for key in ("reward", "done", "terminated")]
     return [*step, *(unravel_key(("next", key)) for key in step), *outcome]
 
@@ -51,18 +51,20 @@ class IQL(Algorithm):
         return IQLLoss(q_network, gamma=algo.gamma), list(q_network.parameters())
 
     def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
+        dims.discrete_only(self.name)
         if algo.policy == "gru":
             q_network = make_gru_q_network(dims.n_agents, dims.obs_dim, dims.n_actions, hidden_size=algo.rnn_hidden,
-                                           device=device)
+                                           action_mask_key=dims.action_mask_key, device=device)
         else:
             q_network = make_mlp_q_network(dims.n_agents, dims.obs_dim, dims.n_actions,
-                                           num_cells=list(algo.num_cells), device=device)
+                                           num_cells=list(algo.num_cells), action_mask_key=dims.action_mask_key,
+                                           device=device)
         actor = make_egreedy_actor(q_network, dims.n_agents, dims.n_actions, eps_init=algo.eps_start,
                                    eps_end=algo.eps_end, annealing_num_steps=algo.eps_anneal_frames, device=device)
         loss, params = self.make_loss(algo, dims, q_network, device)
         buffer = TensorDictReplayBuffer(storage=LazyTensorStorage(algo.buffer_episodes * episode_limit, device=device),
                                         batch_size=algo.batch_episodes * episode_limit)
-        feed = ReplayFeed(buffer, transition_keys(q_network), algo.updates_per_batch)
+        feed = ReplayFeed(buffer, transition_keys(q_network, dims.state_key), algo.updates_per_batch)
         hooks = {"target_copies": TargetCopies(loss, algo.target_update_interval, per="optim_step"),
                  "epsilon_schedule": EpsilonSchedule(actor[-1])}
         optimizers = {"policy": optimizer_group(algo, params, algo.lr_policy)}
@@ -78,9 +80,12 @@ class QMIX(IQL):
         return {**super().config_checks(), "mixing_embed_dim": COUNT}
 
     def make_loss(self, algo: DictConfig, dims: EnvDims, q_network: TensorDictModuleBase, device: torch.device):
+        # Without a global state the mixer reads the agents' observations; QMixer flattens its state input.
+        state_key = dims.state_key or ("agents", "observation")
+        state_shape = (dims.state_dim,) if dims.state_key else (dims.n_agents, dims.obs_dim)
         mixer = TensorDictModule(
-            QMixer(state_shape=(dims.state_dim,), mixing_embed_dim=algo.mixing_embed_dim, n_agents=dims.n_agents,
+            QMixer(state_shape=state_shape, mixing_embed_dim=algo.mixing_embed_dim, n_agents=dims.n_agents,
                    device=device),
-            in_keys=[CHOSEN_ACTION_VALUE_KEY, "state"], out_keys=["chosen_action_value"],
+            in_keys=[CHOSEN_ACTION_VALUE_KEY, state_key], out_keys=["chosen_action_value"],
         )
         return QMIXLoss(q_network, mixer, gamma=algo.gamma), [*q_network.parameters(), *mixer.parameters()]

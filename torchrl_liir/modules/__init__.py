@@ -1,9 +1,9 @@
 """LIIR's networks (policies, the intrinsic reward, the two critics) and the baselines' networks."""
 from torchrl_liir.modules.centralised_critics import COMACritic, make_agent_value_critic, make_coma_critic
 from torchrl_liir.modules.critics import make_extrinsic_critic, make_proxy_critic
-from torchrl_liir.modules.intrinsic_reward import IntrinsicReward, make_intrinsic_reward, proxy_reward
+from torchrl_liir.modules.intrinsic_reward import IntrinsicReward, make_intrinsic_reward
 from torchrl_liir.modules.multi_agent_gru import MultiAgentGRU
-from torchrl_liir.modules.policies import make_gru_policy, make_mlp_policy, policy_primer
+from torchrl_liir.modules.policies import make_gaussian_policy, make_gru_policy, make_mlp_policy, policy_primer
 from torchrl_liir.modules.q_networks import make_egreedy_actor, make_gru_q_network, make_mlp_q_network
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "make_coma_critic",
     "make_egreedy_actor",
     "make_extrinsic_critic",
+    "make_gaussian_policy",
     "make_gru_policy",
     "make_gru_q_network",
     "make_intrinsic_reward",
@@ -21,5 +22,4 @@ __all__ = [
     "make_mlp_q_network",
     "make_proxy_critic",
     "policy_primer",
-    "proxy_reward",
 ]

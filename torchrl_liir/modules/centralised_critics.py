@@ -10,6 +10,8 @@ from torch import nn
 from torch.nn import functional as F
 from torchrl.modules import MLP
 
+from torchrl_liir.modules.critics import ConcatenatedObservations
+
 
 class COMACritic(nn.Module):
     """Q_i(s, (u_{-i}, ·)) for every agent i: one value per action of agent i (Foerster et al. 2018, §4).
@@ -53,13 +55,21 @@ def make_coma_critic(
     n_actions: int,
     *,
     num_cells: Sequence[int] = (64, 64),
-    state_key: NestedKey = "state",
+    state_key: NestedKey | None = "state",
+    observation_key: NestedKey = ("agents", "observation"),
     action_key: NestedKey = ("agents", "action"),
     out_key: NestedKey = ("agents", "action_value"),
     device: torch.device | str | None = None,
 ) -> TensorDictModule:
-    """COMA's centralised critic (:class:`COMACritic`) reading the state and the joint action."""
+    """COMA's centralised critic (:class:`COMACritic`) reading the state and the joint action.
+
+    ``state_key=None``: the agents' concatenated observations stand in for the state (``state_dim =
+    n_agents·obs_dim``).
+    """
     critic = COMACritic(state_dim, n_agents, n_actions, num_cells=num_cells, device=device)
+    if state_key is None:
+        return TensorDictModule(ConcatenatedObservations(critic), in_keys=[observation_key, action_key],
+                                out_keys=[out_key])
     return TensorDictModule(critic, in_keys=[state_key, action_key], out_keys=[out_key])
 
 
@@ -68,12 +78,18 @@ def make_agent_value_critic(
     n_agents: int,
     *,
     num_cells: Sequence[int] = (64, 64),
-    state_key: NestedKey = "state",
+    state_key: NestedKey | None = "state",
+    observation_key: NestedKey = ("agents", "observation"),
     out_key: NestedKey = ("agents", "state_value"),
     device: torch.device | str | None = None,
 ) -> TensorDictModule:
-    """Centralised V(s) with one head per agent, ``[*B, n_agents, 1]``, as MAPPO expects (Yu et al. 2022)."""
+    """Centralised V(s) with one head per agent, ``[*B, n_agents, 1]``, as MAPPO expects (Yu et al. 2022).
+
+    ``state_key=None``: reads the agents' concatenated observations (``state_dim = n_agents·obs_dim``).
+    """
     mlp = MLP(in_features=state_dim, out_features=n_agents, num_cells=list(num_cells),
               activation_class=nn.ReLU, device=device)
-    return TensorDictModule(nn.Sequential(mlp, nn.Unflatten(-1, (n_agents, 1))), in_keys=[state_key],
-                            out_keys=[out_key])
+    net = nn.Sequential(mlp, nn.Unflatten(-1, (n_agents, 1)))
+    if state_key is None:
+        return TensorDictModule(ConcatenatedObservations(net), in_keys=[observation_key], out_keys=[out_key])
+    return TensorDictModule(net, in_keys=[state_key], out_keys=[out_key])

@@ -11,26 +11,46 @@ from torch.nn import functional as F
 from torchrl.modules import MLP
 
 
+class ConcatenatedObservations(nn.Module):
+    """Runs ``module`` with the agents' observations ``[*B, n_agents, obs_dim]`` concatenated in place of a
+    global state ``[*B, n_agents·obs_dim]``: a centralised critic for envs without a state."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, observation: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
+        return self.module(observation.flatten(-2), *rest)
+
+
 class PerAgentValue(nn.Module):
     """One value per agent from a shared MLP over ``[o_i, (s), (one-hot i)]``.
 
     With the global state ``s`` the critic is centralised but still per agent (as
     the authors' code conditions its proxy critic); without it, it sees only o_i.
+    ``state_from_observations``: the agents' observations, concatenated, stand in for ``s``
+    (for envs without a global state; ``state_dim = n_agents·obs_dim``).
     The first layer is applied to the three parts separately (the same affine map as on
     their concatenation): the state's part once per state rather than once per agent, and
     the one-hot id's as a per-agent bias.
     """
 
     def __init__(self, obs_dim: int, n_agents: int, num_cells: Sequence[int], state_dim: int = 0,
-                 agent_id: bool = False, device: torch.device | str | None = None) -> None:
+                 agent_id: bool = False, state_from_observations: bool = False,
+                 device: torch.device | str | None = None) -> None:
         super().__init__()
+        if state_from_observations:
+            state_dim = n_agents * obs_dim
         self.n_agents, self.agent_id = n_agents, agent_id
         self.obs_dim, self.state_dim = obs_dim, state_dim
+        self.state_from_observations = state_from_observations
         in_features = obs_dim + state_dim + (n_agents if agent_id else 0)
         self.mlp = MLP(in_features=in_features, out_features=1, num_cells=list(num_cells),
                        activation_class=nn.ReLU, device=device)
 
     def forward(self, observation: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
+        if self.state_from_observations:
+            state = observation.flatten(-2)
         if (state is None) != (self.state_dim == 0):
             raise ValueError(f"PerAgentValue(state_dim={self.state_dim}) got state={state is not None}")
         if state is None and not self.agent_id:
@@ -54,7 +74,7 @@ def make_proxy_critic(
     num_cells: Sequence[int] = (64, 64),
     state_dim: int | None = None,
     observation_key: NestedKey = ("agents", "observation"),
-    state_key: NestedKey = "state",
+    state_key: NestedKey | None = "state",
     out_key: NestedKey = ("agents", "proxy_value"),
     device: torch.device | str | None = None,
 ) -> TensorDictModule:
@@ -64,11 +84,18 @@ def make_proxy_critic(
     V_proxy(s, o_i, i), which also reads the global state and the agent's id. Under
     partial observability a critic on o_i alone aliases states (e.g. "no enemy in
     sight" at the start and after running away), and TD bootstrapping then rewards
-    the aliased moves; the global state removes that.
+    the aliased moves; the global state removes that. ``state_key=None`` (an env
+    without a global state): the agents' concatenated observations stand in for ``s``,
+    and ``state_dim`` must be ``n_agents·obs_dim``.
     """
     centralised = state_dim is not None
-    net = PerAgentValue(obs_dim, n_agents, num_cells, state_dim=state_dim or 0, agent_id=centralised, device=device)
-    in_keys = [observation_key, state_key] if centralised else [observation_key]
+    from_observations = centralised and state_key is None
+    if from_observations and state_dim != n_agents * obs_dim:
+        raise ValueError(f"state_key=None reads the {n_agents} agents' concatenated observations: state_dim must be "
+                         f"{n_agents * obs_dim} (n_agents·obs_dim), got {state_dim}")
+    net = PerAgentValue(obs_dim, n_agents, num_cells, state_dim=state_dim or 0, agent_id=centralised,
+                        state_from_observations=from_observations, device=device)
+    in_keys = [observation_key, state_key] if centralised and not from_observations else [observation_key]
     return TensorDictModule(net, in_keys=in_keys, out_keys=[out_key])
 
 
@@ -76,19 +103,19 @@ def make_extrinsic_critic(
     input_dim: int,
     *,
     num_cells: Sequence[int] = (64, 64),
-    in_key: NestedKey = "state",
-    per_agent_input: bool = False,
+    state_key: NestedKey | None = "state",
+    observation_key: NestedKey = ("agents", "observation"),
     out_key: NestedKey = "state_value",
     device: torch.device | str | None = None,
 ) -> TensorDictModule:
     """Centralised critic V_ex(s) over the team reward (eq. 8).
 
-    ``in_key`` is the global state; for environments without one, pass the
-    per-agent observation key with ``per_agent_input=True`` and
-    ``input_dim = n_agents * obs_dim``: the agents' observations are
-    concatenated.
+    Reads the global state ``state_key`` (``input_dim`` its size). For an env without
+    one, ``state_key=None`` reads the agents' observations, concatenated
+    (``input_dim = n_agents·obs_dim``).
     """
     mlp = MLP(in_features=input_dim, out_features=1, num_cells=list(num_cells),
               activation_class=nn.ReLU, device=device)
-    net = nn.Sequential(nn.Flatten(-2), mlp) if per_agent_input else mlp
-    return TensorDictModule(net, in_keys=[in_key], out_keys=[out_key])
+    if state_key is None:
+        return TensorDictModule(ConcatenatedObservations(mlp), in_keys=[observation_key], out_keys=[out_key])
+    return TensorDictModule(mlp, in_keys=[state_key], out_keys=[out_key])

@@ -11,42 +11,49 @@ from torchrl.modules import MultiAgentMLP
 
 
 class IntrinsicReward(nn.Module):
-    """Parameter-shared intrinsic reward r_in_η(o_i, u_i) for discrete actions.
+    """Parameter-shared intrinsic reward r_in_η(o_i, u_i) (eq. 2), for discrete or continuous actions.
 
-    One MLP, shared by all agents, maps an agent's observation (optionally with
-    its one-hot id) to one reward per action; the taken action's value is
-    gathered. The output is bounded to ``[-bound, bound]`` by ``bound·tanh(x)``
-    (``bound=None`` leaves it unbounded).
+    One MLP, shared by all agents, reads an agent's observation (optionally with
+    its one-hot id). Discrete actions (``n_actions``): it outputs one reward per
+    action and the taken action's is gathered. Continuous actions (``action_dim``):
+    the action is an input and it outputs one reward. The output is bounded to
+    ``[-bound, bound]`` by ``bound·tanh(x)`` (``bound=None`` leaves it unbounded).
 
     Args:
         obs_dim: size of one agent's observation.
-        n_actions: number of discrete actions.
+        n_actions: number of discrete actions (``None`` for continuous actions).
         n_agents: number of agents.
         num_cells: hidden layer sizes.
         bound: output bound, or ``None``.
         agent_id: whether the agent's one-hot id is appended to its observation.
+        action_dim: size of one agent's continuous action (with ``n_actions=None``).
     """
 
     def __init__(
         self,
         obs_dim: int,
-        n_actions: int,
+        n_actions: int | None,
         n_agents: int,
         *,
         num_cells: Sequence[int] = (64, 64),
         bound: float | None = 1.0,
         agent_id: bool = False,
+        action_dim: int | None = None,
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
+        if (n_actions is None) == (action_dim is None):
+            raise ValueError(f"give n_actions (discrete actions) or action_dim (continuous actions), not both or "
+                             f"neither: n_actions={n_actions}, action_dim={action_dim}")
         if bound is not None and bound <= 0:
             raise ValueError(f"bound must be positive or None, got {bound}")
         self.n_agents = n_agents
         self.bound = bound
         self.agent_id = agent_id
+        self.continuous = action_dim is not None
         self.mlp = MultiAgentMLP(
-            n_agent_inputs=obs_dim + (n_agents if agent_id else 0),
-            n_agent_outputs=n_actions,
+            n_agent_inputs=obs_dim + (n_agents if agent_id else 0) + (action_dim or 0),
+            n_agent_outputs=1 if self.continuous else n_actions,
             n_agents=n_agents,
             centralized=False,
             share_params=True,
@@ -55,25 +62,29 @@ class IntrinsicReward(nn.Module):
             device=device,
         )
 
-    def all_actions(self, observation: torch.Tensor) -> torch.Tensor:
-        """Intrinsic reward of every action, ``[*B, n_agents, n_actions]``."""
+    def _rewards(self, inputs: torch.Tensor) -> torch.Tensor:
         if self.agent_id:
-            ids = torch.eye(self.n_agents, dtype=observation.dtype, device=observation.device)
-            ids = ids.expand(*observation.shape[:-1], self.n_agents)
-            observation = torch.cat([observation, ids], dim=-1)
-        out = self.mlp(observation)
-        if self.bound is not None:
-            out = self.bound * torch.tanh(out)
-        return out
+            ids = torch.eye(self.n_agents, dtype=inputs.dtype, device=inputs.device)
+            inputs = torch.cat([inputs, ids.expand(*inputs.shape[:-1], self.n_agents)], dim=-1)
+        out = self.mlp(inputs)
+        return out if self.bound is None else self.bound * torch.tanh(out)
+
+    def all_actions(self, observation: torch.Tensor) -> torch.Tensor:
+        """Intrinsic reward of every discrete action, ``[*B, n_agents, n_actions]``."""
+        if self.continuous:
+            raise ValueError("all_actions is for discrete actions; call the module with (observation, action)")
+        return self._rewards(observation)
 
     def forward(self, observation: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """Intrinsic reward of the taken actions, ``[*B, n_agents, 1]``."""
-        return self.all_actions(observation).gather(-1, action.long().unsqueeze(-1))
+        if self.continuous:
+            return self._rewards(torch.cat([observation, action.to(observation.dtype)], dim=-1))
+        return self._rewards(observation).gather(-1, action.long().unsqueeze(-1))
 
 
 def make_intrinsic_reward(
     obs_dim: int,
-    n_actions: int,
+    n_actions: int | None,
     n_agents: int,
     *,
     observation_key: NestedKey = ("agents", "observation"),
@@ -81,22 +92,12 @@ def make_intrinsic_reward(
     out_key: NestedKey = ("agents", "intrinsic_reward"),
     **kwargs,
 ) -> TensorDictModule:
-    """Wraps :class:`IntrinsicReward` as a TensorDictModule reading ``(o_t, u_t)``."""
+    """Wraps :class:`IntrinsicReward` as a TensorDictModule reading ``(o_t, u_t)``.
+
+    ``n_actions=None, action_dim=d`` gives the continuous-action reward r_in_η(o_i, u_i) with u_i ∈ R^d.
+    """
     return TensorDictModule(
         IntrinsicReward(obs_dim, n_actions, n_agents, **kwargs),
         in_keys=[observation_key, action_key],
         out_keys=[out_key],
     )
-
-
-def proxy_reward(
-    extrinsic_reward: torch.Tensor, intrinsic_reward: torch.Tensor, lambda_in: float
-) -> torch.Tensor:
-    """Eq. 2: r_proxy_i = r_ex + λ·r_in_i, the team reward broadcast over the agent dim.
-
-    ``extrinsic_reward`` is ``[*B, 1]`` (team) or already ``[*B, n_agents, 1]``;
-    ``intrinsic_reward`` is ``[*B, n_agents, 1]``.
-    """
-    if extrinsic_reward.ndim == intrinsic_reward.ndim - 1:
-        extrinsic_reward = extrinsic_reward.unsqueeze(-2)
-    return extrinsic_reward + lambda_in * intrinsic_reward

@@ -1,30 +1,56 @@
-"""Parameter-shared multi-agent policies with action masks: MLP and GRU (paper §5.2.1)."""
+"""Parameter-shared multi-agent policies, MLP and GRU (paper §5.2.1): categorical (masked or not) or Gaussian."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import torch
-from tensordict.nn import TensorDictModuleBase, TensorDictSequential
+from tensordict.nn import TensorDictModule, TensorDictModuleBase, TensorDictSequential
 from tensordict.utils import NestedKey
 from torch import nn
+from torch.distributions import Categorical
 from torchrl.envs import TensorDictPrimer
-from torchrl.modules import MaskedCategorical, ProbabilisticActor
+from torchrl.modules import IndependentNormal, MaskedCategorical, NormalParamExtractor, ProbabilisticActor, TanhNormal
 from torchrl.modules.utils import get_primers_from_module
 
 from torchrl_liir.modules.agent_networks import gru_agent_network, mlp_agent_network
 
 LOGITS_KEY = ("agents", "logits")
 LOG_PROB_KEY = ("agents", "action_log_prob")
+PARAMS_KEY = ("agents", "action_params")
 
 
-def _masked_actor(
-    logits_module: TensorDictModuleBase, action_mask_key: NestedKey, action_key: NestedKey
+def _categorical_actor(
+    logits_module: TensorDictModuleBase, action_mask_key: NestedKey | None, action_key: NestedKey
 ) -> ProbabilisticActor:
+    if action_mask_key is None:
+        in_keys, distribution = {"logits": LOGITS_KEY}, Categorical
+    else:
+        in_keys, distribution = {"logits": LOGITS_KEY, "mask": action_mask_key}, MaskedCategorical
     return ProbabilisticActor(
         logits_module,
-        in_keys={"logits": LOGITS_KEY, "mask": action_mask_key},
+        in_keys=in_keys,
         out_keys=[action_key],
-        distribution_class=MaskedCategorical,
+        distribution_class=distribution,
+        return_log_prob=True,
+        log_prob_key=LOG_PROB_KEY,
+    )
+
+
+def _gaussian_actor(
+    params_module: TensorDictModuleBase, action_low: torch.Tensor | float, action_high: torch.Tensor | float,
+    tanh: bool, action_key: NestedKey,
+) -> ProbabilisticActor:
+    split = TensorDictModule(NormalParamExtractor(), [PARAMS_KEY], [("agents", "loc"), ("agents", "scale")])
+    if tanh:
+        distribution, kwargs = TanhNormal, {"low": action_low, "high": action_high}
+    else:
+        distribution, kwargs = IndependentNormal, {}
+    return ProbabilisticActor(
+        TensorDictSequential(params_module, split),
+        in_keys=[("agents", "loc"), ("agents", "scale")],
+        out_keys=[action_key],
+        distribution_class=distribution,
+        distribution_kwargs=kwargs,
         return_log_prob=True,
         log_prob_key=LOG_PROB_KEY,
     )
@@ -37,21 +63,21 @@ def make_mlp_policy(
     *,
     num_cells: Sequence[int] = (64, 64),
     observation_key: NestedKey = ("agents", "observation"),
-    action_mask_key: NestedKey = ("agents", "action_mask"),
+    action_mask_key: NestedKey | None = None,
     action_key: NestedKey = ("agents", "action"),
     device: torch.device | str | None = None,
 ) -> ProbabilisticActor:
-    """π_θ(u_i | o_i): one MLP shared by all agents, masked categorical over actions.
+    """π_θ(u_i | o_i): one MLP shared by all agents, categorical over actions.
 
-    A plain ``MLP`` over the last dim is shared across the agent dim by
-    construction. ``MultiAgentMLP(share_params=True)`` is not used: its forward
-    swaps its own stored weights into its network, so
-    ``torch.func.functional_call`` (used by the meta-gradient) is silently
-    ignored, with ``use_td_params`` True or False.
+    ``action_mask_key`` (e.g. SMAC's and SMAX's ``("agents", "action_mask")``) masks
+    unavailable actions; ``None`` (VMAS, MPE) samples from all of them.
+    A plain ``MLP`` over the last dim is shared across the agent dim by construction;
+    TorchRL's ``MultiAgentMLP`` works too (:class:`~torchrl_liir.objectives.LIIRLoss`
+    evaluates it at other parameters through tensordict's ``to_module``).
     ``n_agents`` is unused; it keeps the signature of :func:`make_gru_policy`.
     """
     logits = mlp_agent_network(obs_dim, n_actions, num_cells, observation_key, LOGITS_KEY, device)
-    return _masked_actor(logits, action_mask_key, action_key)
+    return _categorical_actor(logits, action_mask_key, action_key)
 
 
 def make_gru_policy(
@@ -61,17 +87,46 @@ def make_gru_policy(
     *,
     hidden_size: int = 64,
     observation_key: NestedKey = ("agents", "observation"),
-    action_mask_key: NestedKey = ("agents", "action_mask"),
+    action_mask_key: NestedKey | None = None,
     action_key: NestedKey = ("agents", "action"),
     device: torch.device | str | None = None,
 ) -> ProbabilisticActor:
-    """π_θ(u_i | τ_i): the paper's shared agent network, FC → GRU-64 → FC, masked categorical.
+    """π_θ(u_i | τ_i): the paper's shared agent network, FC → GRU-64 → FC, categorical (masked if a key is given).
 
     Needs ``"is_init"`` (``torchrl.envs.InitTracker``) and the hidden-state
     primer (:func:`policy_primer`) on the environment.
     """
     parts = gru_agent_network(n_agents, obs_dim, n_actions, hidden_size, observation_key, LOGITS_KEY, device)
-    return _masked_actor(TensorDictSequential(*parts), action_mask_key, action_key)
+    return _categorical_actor(TensorDictSequential(*parts), action_mask_key, action_key)
+
+
+def make_gaussian_policy(
+    n_agents: int,
+    obs_dim: int,
+    action_dim: int,
+    *,
+    action_low: torch.Tensor | float = -1.0,
+    action_high: torch.Tensor | float = 1.0,
+    tanh: bool = True,
+    num_cells: Sequence[int] = (64, 64),
+    hidden_size: int | None = None,
+    observation_key: NestedKey = ("agents", "observation"),
+    action_key: NestedKey = ("agents", "action"),
+    device: torch.device | str | None = None,
+) -> ProbabilisticActor:
+    """π_θ(u_i | o_i) for continuous actions u_i ∈ R^d: a shared network giving a mean and a scale per dim.
+
+    ``tanh=True``: ``TanhNormal`` squashed into ``[action_low, action_high]`` (no closed-form entropy:
+    use ``entropy_coeff=0``); ``tanh=False``: ``IndependentNormal``, unbounded. ``hidden_size``: the
+    GRU agent network (FC → GRU → FC) instead of the MLP of ``num_cells``.
+    """
+    if hidden_size is None:
+        net = mlp_agent_network(obs_dim, 2 * action_dim, num_cells, observation_key, PARAMS_KEY, device)
+    else:
+        net = TensorDictSequential(
+            *gru_agent_network(n_agents, obs_dim, 2 * action_dim, hidden_size, observation_key, PARAMS_KEY, device)
+        )
+    return _gaussian_actor(net, action_low, action_high, tanh, action_key)
 
 
 def policy_primer(policy: nn.Module) -> TensorDictPrimer | None:

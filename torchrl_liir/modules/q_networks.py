@@ -34,7 +34,7 @@ class StepMode(TensorDictModuleBase):
 
 
 def _greedy(
-    q_module: TensorDictModuleBase, action_mask_key: NestedKey, action_key: NestedKey
+    q_module: TensorDictModuleBase, action_mask_key: NestedKey | None, action_key: NestedKey
 ) -> TensorDictSequential:
     """Q-values followed by the masked argmax: unavailable actions are never chosen."""
     greedy = QValueModule(
@@ -53,7 +53,7 @@ def make_mlp_q_network(
     *,
     num_cells: Sequence[int] = (64, 64),
     observation_key: NestedKey = ("agents", "observation"),
-    action_mask_key: NestedKey = ("agents", "action_mask"),
+    action_mask_key: NestedKey | None = ("agents", "action_mask"),
     action_key: NestedKey = ("agents", "action"),
     device: torch.device | str | None = None,
 ) -> TensorDictSequential:
@@ -74,7 +74,7 @@ def make_gru_q_network(
     *,
     hidden_size: int = 64,
     observation_key: NestedKey = ("agents", "observation"),
-    action_mask_key: NestedKey = ("agents", "action_mask"),
+    action_mask_key: NestedKey | None = ("agents", "action_mask"),
     action_key: NestedKey = ("agents", "action"),
     device: torch.device | str | None = None,
 ) -> TensorDictSequential:
@@ -102,7 +102,7 @@ def make_egreedy_actor(
     eps_init: float = 1.0,
     eps_end: float = 0.05,
     annealing_num_steps: int = 50_000,
-    action_mask_key: NestedKey = ("agents", "action_mask"),
+    action_mask_key: NestedKey | None = ("agents", "action_mask"),
     action_key: NestedKey = ("agents", "action"),
     device: torch.device | str | None = None,
 ) -> TensorDictSequential:

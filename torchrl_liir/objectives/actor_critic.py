@@ -7,30 +7,26 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModule, TensorDictModuleBase
 from tensordict.utils import NestedKey
-from torchrl.objectives import LossModule, ValueEstimators
+from torchrl.objectives import ValueEstimators
 from torchrl.objectives.value import MultiAgentGAE
 
-from torchrl_liir.objectives.common import (
-    PolicyTerms,
-    masked_mean,
-    masked_normalize,
-    prepare_batch,
-    run_module,
-    valid_mask,
-)
+from torchrl_liir.objectives.common import PolicyTerms, masked_mean, masked_normalize, run_module, valid_mask
+from torchrl_liir.objectives.multi_agent_loss import MultiAgentLoss
+from torchrl_liir.rewards import team_reward
 
 
-class MultiAgentActorCriticLoss(LossModule):
+class MultiAgentActorCriticLoss(MultiAgentLoss):
     """Shared-parameter policy gradient ``−mean lp·A`` with a TD(λ) critic on the team reward.
 
     The critic decides the baseline: a per-agent V(o_i) writing ``[*B, n_agents, 1]``
     gives IAC (independent actor-critic); a centralised V(s) writing ``[*B, 1]``
-    gives Central-V (the team advantage broadcast over agents).
+    gives Central-V (the team advantage broadcast over agents). Per-agent rewards are averaged
+    into the team reward (:func:`~torchrl_liir.rewards.team_reward`), as in :class:`LIIRLoss`.
 
     Args:
-        actor_network: probabilistic actor with ``get_dist``.
+        actor_network: probabilistic actor with ``get_dist`` (discrete or continuous).
         critic_network: per-agent or centralised value network.
-        n_agents: number of agents.
+        n_agents: number of agents (``None``: read from each batch's actions).
         entropy_coeff, critic_coeff: loss weights.
         normalize_advantage: standardise the advantage over the batch's valid entries.
         gamma, lmbda: discount and GAE/TD(λ) λ.
@@ -54,12 +50,13 @@ class MultiAgentActorCriticLoss(LossModule):
     default_keys = _AcceptedKeys
     tensor_keys: _AcceptedKeys
     default_value_estimator = ValueEstimators.GAE
+    returned = ("loss_objective", "loss_entropy", "loss_critic", "entropy", "advantage")
 
     def __init__(
         self,
         actor_network: TensorDictModuleBase,
         critic_network: TensorDictModule,
-        n_agents: int,
+        n_agents: int | None = None,
         *,
         entropy_coeff: float = 0.0,
         critic_coeff: float = 1.0,
@@ -83,15 +80,19 @@ class MultiAgentActorCriticLoss(LossModule):
         keys = self.tensor_keys
         if getattr(self, "_value_estimator", None) is not None:
             self._value_estimator.set_keys(
-                reward=keys.reward, done=keys.done, terminated=keys.terminated, value=keys.value,
+                reward="reward", done=keys.done, terminated=keys.terminated, value=keys.value,
                 advantage=keys.advantage, value_target=keys.value_target,
             )
 
-    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+    def value_networks(self) -> list[TensorDictModuleBase]:
+        return [self.critic_network]
+
+    def estimate_values(self, tensordict: TensorDictBase, value: torch.Tensor | None = None) -> TensorDictBase:
+        """TD(λ) targets and GAE advantages of the team reward (the critic's values are constants)."""
         keys = self.tensor_keys
-        tensordict, valid = prepare_batch(type(self).__name__, tensordict, keys, self.n_agents)
         nxt = tensordict.get("next")
-        value = run_module(self.critic_network, tensordict)
+        if value is None:
+            value = run_module(self.critic_network, tensordict)
         with torch.no_grad():
             next_value = run_module(self.critic_network, nxt)
         data = TensorDict(
@@ -99,7 +100,7 @@ class MultiAgentActorCriticLoss(LossModule):
                 keys.value: value.detach(),
                 "next": {
                     keys.value: next_value,
-                    keys.reward: nxt.get(keys.reward),
+                    "reward": team_reward(nxt.get(keys.reward), nxt.batch_dims),
                     keys.done: nxt.get(keys.done),
                     keys.terminated: nxt.get(keys.terminated),
                 },
@@ -108,22 +109,30 @@ class MultiAgentActorCriticLoss(LossModule):
         )
         with torch.no_grad():
             self._value_estimator(data)
+        return data
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        keys = self.tensor_keys
+        tensordict, valid = self.prepare(tensordict)
+        value = run_module(self.critic_network, tensordict)
+        data = self.estimate_values(tensordict, value)
         w = valid.to(value.dtype)
         per_agent = value.ndim == w.ndim + 1
         advantage = data.get(keys.advantage)
         advantage = advantage[..., 0] if per_agent else advantage.expand(valid.shape)
         # The critic learns every unpadded step, dead agents' included, as returns run through them.
-        unpadded = valid_mask(tensordict, self.n_agents, keys.padding_mask, None).to(w.dtype)
+        unpadded = valid_mask(tensordict, valid.shape[-1], keys.padding_mask, None).to(w.dtype)
         value_w = unpadded.unsqueeze(-1) if per_agent else unpadded[..., :1]
 
         log_prob, entropy = PolicyTerms(self.actor_network, keys.action)(tensordict)
+        loss_entropy, mean_entropy = self.entropy_terms(log_prob, entropy, w)
         policy_advantage = masked_normalize(advantage, w) if self.normalize_advantage else advantage
         return TensorDict(
             {
                 "loss_objective": -masked_mean(log_prob * policy_advantage, w),
-                "loss_entropy": -self.entropy_coeff * masked_mean(entropy, w),
+                "loss_entropy": loss_entropy,
                 "loss_critic": self.critic_coeff * masked_mean((value - data.get(keys.value_target)).pow(2), value_w),
-                "entropy": masked_mean(entropy, w).detach(),
+                "entropy": mean_entropy.detach(),
                 "advantage": masked_mean(advantage, w).detach(),
             },
             batch_size=[],

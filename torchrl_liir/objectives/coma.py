@@ -8,10 +8,11 @@ from tensordict import TensorDict, TensorDictBase, TensorDictParams
 from tensordict.nn import TensorDictModule, TensorDictModuleBase
 from tensordict.utils import NestedKey
 from torchrl.modules import set_recurrent_mode
-from torchrl.objectives import LossModule
 from torchrl.objectives.value.functional import vec_td_lambda_return_estimate
 
-from torchrl_liir.objectives.common import masked_mean, prepare_batch, run_module
+from torchrl_liir.objectives.common import masked_mean, run_module
+from torchrl_liir.objectives.multi_agent_loss import MultiAgentLoss
+from torchrl_liir.rewards import team_reward
 
 
 def counterfactual_baseline(
@@ -28,7 +29,7 @@ def counterfactual_baseline(
     return terms.sum(-1)
 
 
-class COMALoss(LossModule):
+class COMALoss(MultiAgentLoss):
     """COMA's actor and critic losses over padded ``[*B, T]`` episodes (Foerster et al. 2018).
 
     TorchRL has no COMA loss; this one is written by hand. The centralised
@@ -70,6 +71,7 @@ class COMALoss(LossModule):
     critic_network: TensorDictModule
     critic_network_params: TensorDictParams
     target_critic_network_params: TensorDictParams
+    returned = ("loss_objective", "loss_entropy", "loss_critic", "entropy", "advantage")
 
     def __init__(
         self,
@@ -91,6 +93,16 @@ class COMALoss(LossModule):
         self.entropy_coeff, self.critic_coeff = entropy_coeff, critic_coeff
         self.gamma, self.lmbda = gamma, lmbda
         self.set_keys(action_value=critic_network.out_keys[0])
+
+    def value_networks(self) -> list[TensorDictModuleBase]:
+        return [self.critic_network]
+
+    def estimate_values(self, tensordict: TensorDictBase) -> TensorDictBase:
+        """The target critic's TD(λ) returns of the taken joint actions, ``("agents", "value_target")``."""
+        action = tensordict.get(self.tensor_keys.action).long().unsqueeze(-1)
+        taken_target = self._action_values(tensordict, self.target_critic_network_params).gather(-1, action)
+        targets = self._td_lambda_targets(tensordict, taken_target.squeeze(-1))
+        return TensorDict({("agents", "value_target"): targets.unsqueeze(-1)}, batch_size=tensordict.batch_size)
 
     def _action_values(self, tensordict: TensorDictBase, params: TensorDictParams) -> torch.Tensor:
         with params.to_module(self.critic_network):
@@ -125,20 +137,20 @@ class COMALoss(LossModule):
         def per_agent(team: torch.Tensor) -> torch.Tensor:  # [*B, T] -> [*B, T, n_agents, 1]
             return team.unsqueeze(-1).expand(taken_target.shape).unsqueeze(-1)
 
+        reward = team_reward(nxt.get(keys.reward), nxt.batch_dims)[..., 0]
         return vec_td_lambda_return_estimate(
-            self.gamma, self.lmbda, following.unsqueeze(-1), per_agent(nxt.get(keys.reward)[..., 0]),
+            self.gamma, self.lmbda, following.unsqueeze(-1), per_agent(reward),
             per_agent(cut), per_agent(terminated), time_dim=-3,
         ).squeeze(-1)
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
         keys = self.tensor_keys
-        tensordict, valid = prepare_batch(type(self).__name__, tensordict, keys, self.n_agents)
+        tensordict, valid = self.prepare(tensordict)
         action = tensordict.get(keys.action).long().unsqueeze(-1)
         action_value = self._action_values(tensordict, self.critic_network_params)
         taken = action_value.gather(-1, action).squeeze(-1)
         with torch.no_grad():
-            taken_target = self._action_values(tensordict, self.target_critic_network_params)
-            targets = self._td_lambda_targets(tensordict, taken_target.gather(-1, action).squeeze(-1))
+            targets = self.estimate_values(tensordict).get(("agents", "value_target"))[..., 0]
 
         with set_recurrent_mode(True):
             dist = self.actor_network.get_dist(tensordict.copy())

@@ -4,22 +4,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from tensordict import TensorDictBase
+from tensordict import TensorDict, TensorDictBase, TensorDictParams
 from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey, unravel_key
 from torch import nn
 from torchrl.modules import set_recurrent_mode
-
-
-def check_keys(loss_name: str, tensordict: TensorDictBase, required: dict[str, NestedKey]) -> None:
-    """Raises a one-line ``KeyError`` naming the ``set_keys`` entry whose key is missing."""
-    present = set(tensordict.keys(True, True))
-    for name, key in required.items():
-        if unravel_key(key) not in present:
-            raise KeyError(
-                f"{loss_name}: key {key!r} (set_keys({name}=...)) is not in the batch; "
-                f"set it with {loss_name}.set_keys({name}=<key>)"
-            )
 
 
 def valid_mask(
@@ -39,25 +28,19 @@ def valid_mask(
     return mask
 
 
-def prepare_batch(
-    loss_name: str, tensordict: TensorDictBase, keys, n_agents: int
-) -> tuple[TensorDictBase, torch.Tensor]:
-    """Checks a loss's input keys and actions; returns the log-prob-safe batch and the valid mask.
-
-    ``keys`` is the loss's ``tensor_keys`` (action, action_mask, reward, done,
-    terminated, padding_mask, agent_mask).
-    """
-    check_keys(loss_name, tensordict, {
-        "action": keys.action, "reward": ("next", keys.reward),
-        "done": ("next", keys.done), "terminated": ("next", keys.terminated),
-    })
-    valid = valid_mask(tensordict, n_agents, keys.padding_mask, keys.agent_mask)
-    return check_and_fill_actions(loss_name, tensordict, valid, keys.action, keys.action_mask), valid
-
-
 def run_module(network: TensorDictModuleBase, tensordict: TensorDictBase) -> torch.Tensor:
-    """The first output of ``network`` on ``tensordict``, without writing into it."""
-    return network(tensordict.select(*network.in_keys, strict=False)).get(network.out_keys[0])
+    """The first output of ``network`` on ``tensordict``, without writing into it.
+
+    A missing input raises a one-line ``KeyError`` (a ``TensorDictModule`` would pass ``None`` on).
+    """
+    present = set(tensordict.keys(True, True))
+    for key in network.in_keys:
+        if unravel_key(key) not in present:
+            hint = (": for an env without a global state, build the critic with state_key=None (it then reads the "
+                    "agents' observations, concatenated)") if unravel_key(key) == "state" else ""
+            raise KeyError(f"{type(network.module).__name__ if hasattr(network, 'module') else type(network).__name__}"
+                           f" reads {key!r}, which is not in the batch{hint}")
+    return network(tensordict.select(*network.in_keys)).get(network.out_keys[0])
 
 
 def with_gradient(
@@ -97,12 +80,13 @@ def check_and_fill_actions(
 
     A valid entry whose action the mask forbids raises a one-line ``ValueError``.
     Padded or dead entries get every action allowed, so their (ignored)
-    log-probabilities stay finite and cannot poison gradients with NaN.
+    log-probabilities stay finite and cannot poison gradients with NaN. Without a
+    mask in the batch (or with continuous actions) the copy is returned as is.
     """
-    action = tensordict.get(action_key).long()
     out = tensordict.copy()
     if action_mask_key not in tensordict.keys(True, True):
         return out
+    action = tensordict.get(action_key).long()
     mask = tensordict.get(action_mask_key).bool()
     allowed = mask.gather(-1, action.unsqueeze(-1)).squeeze(-1)
     if (valid & ~allowed).any():
@@ -118,9 +102,12 @@ def check_and_fill_actions(
 class PolicyTerms(nn.Module):
     """Log-probability and entropy of the taken actions over a ``[*B, T]`` batch.
 
-    A module (rather than a function) so ``torch.func.functional_call`` can
-    evaluate it at other policy parameters; recurrent policies run in sequence mode.
-    With ``entropy=False`` the entropy is not computed (``None``).
+    Recurrent policies run in sequence mode. Continuous actions' log-probabilities
+    and entropies are summed over the action dims (a factorised distribution such as
+    ``torch.distributions.Normal`` gives one per dim). A squashed distribution without
+    a closed-form entropy (``TanhNormal``) gets its Gaussian's before the squash, a
+    deterministic regulariser; the entropy is ``None`` when not asked for, or when
+    there is neither.
     """
 
     def __init__(self, actor: TensorDictModuleBase, action_key: NestedKey) -> None:
@@ -131,4 +118,38 @@ class PolicyTerms(nn.Module):
     def forward(self, tensordict: TensorDictBase, entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         with set_recurrent_mode(True):
             dist = self.actor.get_dist(tensordict.copy())
-        return dist.log_prob(tensordict.get(self.action_key)), dist.entropy() if entropy else None
+        action = tensordict.get(self.action_key)
+        log_prob = dist.log_prob(action)
+        factorised = action.is_floating_point() and log_prob.shape == action.shape
+        if factorised:
+            log_prob = log_prob.sum(-1)
+        if not entropy:
+            return log_prob, None
+        try:
+            dist_entropy = dist.entropy()
+        except NotImplementedError:
+            base = getattr(dist, "base_dist", None)
+            if base is None:
+                return log_prob, None
+            dist_entropy = base.entropy()
+        if action.is_floating_point() and dist_entropy.shape == action.shape:
+            dist_entropy = dist_entropy.sum(-1)
+        return log_prob, dist_entropy
+
+    def at(
+        self, params: dict[str, torch.Tensor], tensordict: TensorDictBase, entropy: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The terms at other actor parameters ``params`` (named as ``actor.named_parameters()``).
+
+        Dual tensors (forward-mode AD) and differentiable tensors pass through. Plain modules go
+        through ``torch.func.functional_call``; weights kept in a ``TensorDictParams`` (TorchRL's
+        ``MultiAgentMLP``), which ``functional_call`` silently leaves in place, are swapped with
+        tensordict's ``to_module`` (which, on plain modules, would wrap dual tensors into
+        ``nn.Parameter`` and drop their tangents).
+        """
+        if any(isinstance(m, TensorDictParams) for m in self.actor.modules()):
+            with TensorDict(params, []).unflatten_keys(".").to_module(self.actor):
+                return self(tensordict, entropy)
+        return torch.func.functional_call(
+            self, {f"actor.{k}": v for k, v in params.items()}, (tensordict,), {"entropy": entropy}
+        )

@@ -7,18 +7,15 @@ from typing import Literal
 
 import torch
 from tensordict import TensorDict, TensorDictBase
-from tensordict.nn import TensorDictModule, TensorDictModuleBase, TensorDictParams
+from tensordict.nn import TensorDictModule, TensorDictModuleBase
 from tensordict.utils import NestedKey
-from torchrl.modules.models.multiagent import MultiAgentNetBase
-from torchrl.objectives import LossModule, ValueEstimators
+from torchrl.objectives import ValueEstimators
 from torchrl.objectives.value import GAE, MultiAgentGAE
 
-from torchrl_liir.modules.intrinsic_reward import proxy_reward
 from torchrl_liir.objectives.common import (
     PolicyTerms,
     masked_mean,
     masked_normalize,
-    prepare_batch,
     run_module,
     valid_mask,
     with_gradient,
@@ -29,9 +26,11 @@ from torchrl_liir.objectives.meta_gradient import (
     meta_loss_reference,
     meta_loss_released_code,
 )
+from torchrl_liir.objectives.multi_agent_loss import MultiAgentLoss
+from torchrl_liir.rewards import proxy_reward, team_reward
 
 
-class LIIRLoss(LossModule):
+class LIIRLoss(MultiAgentLoss):
     """LIIR's four objectives on one batch of ``[*B, T]`` multi-agent trajectories.
 
     Returned terms (all to be minimised; summing them is correct because each
@@ -45,12 +44,19 @@ class LIIRLoss(LossModule):
     - ``loss_extrinsic_value`` (φ): TD(λ) regression of V_ex(s) on the team reward;
     - ``loss_intrinsic`` (η): the meta term whose η-gradient is ``−∇η J_ex(θ')`` (eq. 7–9).
 
+    Per-agent rewards ``[*B, T, n_agents, 1]`` (``set_keys(reward=("agents", "reward"))``) are
+    averaged into the team reward (:func:`~torchrl_liir.rewards.team_reward`). Discrete and continuous
+    policies (``Normal``, ``TanhNormal``: the entropy enters only when ``entropy_coeff`` is non-zero)
+    are supported, TorchRL's ``MultiAgentMLP`` included.
+
     Args:
         actor_network: probabilistic actor with ``get_dist`` (MLP or recurrent).
         intrinsic_reward_network: module computing r_in_η(o_t, u_t) per agent.
         proxy_value_network: per-agent V_proxy(o_i).
-        extrinsic_value_network: centralised V_ex(s).
+        extrinsic_value_network: centralised V_ex(s) (or of the agents' concatenated observations).
         inner_step: the policy optimiser step the meta-gradient differentiates.
+        n_agents: agent count; default the intrinsic reward module's ``n_agents``, else read from
+            each batch's actions.
         lambda_in: λ of eq. 2.
         entropy_coeff: entropy bonus weight (0 in the paper).
         critic_coeff: weight of both value losses.
@@ -88,6 +94,8 @@ class LIIRLoss(LossModule):
     default_keys = _AcceptedKeys
     tensor_keys: _AcceptedKeys
     default_value_estimator = ValueEstimators.GAE
+    returned = ("loss_objective", "loss_entropy", "loss_proxy_value", "loss_extrinsic_value", "loss_intrinsic",
+                "entropy", "intrinsic_reward", "proxy_advantage", "extrinsic_advantage", "meta_objective")
 
     def __init__(
         self,
@@ -97,6 +105,7 @@ class LIIRLoss(LossModule):
         extrinsic_value_network: TensorDictModule,
         *,
         inner_step: InnerStep,
+        n_agents: int | None = None,
         lambda_in: float = 0.01,
         entropy_coeff: float = 0.0,
         critic_coeff: float = 1.0,
@@ -113,12 +122,6 @@ class LIIRLoss(LossModule):
         if variant not in ("paper", "released_code"):
             raise ValueError(f"variant must be 'paper' or 'released_code', got variant={variant!r}")
         super().__init__()
-        if any(isinstance(m, (TensorDictParams, MultiAgentNetBase)) for m in actor_network.modules()):
-            raise ValueError(
-                "actor_network holds a MultiAgentMLP/MultiAgentNetBase or TensorDictParams, whose weights "
-                "torch.func.functional_call silently ignores (the meta-gradient would be zero); build the "
-                "policy from plain modules (see make_mlp_policy)"
-            )
         self.actor_network = actor_network
         self.intrinsic_reward_network = intrinsic_reward_network
         self.proxy_value_network = proxy_value_network
@@ -130,7 +133,7 @@ class LIIRLoss(LossModule):
         self.normalize_advantage = normalize_advantage
         self.meta_gradient = meta_gradient
         self.variant = variant
-        self.n_agents = intrinsic_reward_network.module.n_agents
+        self.n_agents = n_agents or getattr(getattr(intrinsic_reward_network, "module", None), "n_agents", None)
         self.make_value_estimator(self.default_value_estimator, gamma=gamma, lmbda=lmbda)
 
     def make_value_estimator(self, value_type: ValueEstimators | None = None, **hyperparams) -> LIIRLoss:
@@ -166,18 +169,18 @@ class LIIRLoss(LossModule):
             )
         if getattr(self, "extrinsic_value_estimator", None) is not None:
             self.extrinsic_value_estimator.set_keys(
-                reward=keys.reward, value=keys.value, advantage=keys.advantage,
+                reward="reward", value=keys.value, advantage=keys.advantage,  # the team reward, see estimate_values
                 value_target=keys.value_target, **common,
             )
+
+    def value_networks(self) -> list[TensorDictModuleBase]:
+        return [self.intrinsic_reward_network, self.proxy_value_network, self.extrinsic_value_network]
 
     def _policy_terms(
         self, tensordict: TensorDictBase, params: dict[str, torch.Tensor], entropy: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(lp, H)`` of the batch's taken actions at parameters ``params`` (``torch.func``-friendly)."""
-        module = PolicyTerms(self.actor_network, self.tensor_keys.action)
-        return torch.func.functional_call(
-            module, {f"actor.{k}": v for k, v in params.items()}, (tensordict,), {"entropy": entropy}
-        )
+        """``(lp, H)`` of the batch's taken actions at parameters ``params`` (dual tensors allowed)."""
+        return PolicyTerms(self.actor_network, self.tensor_keys.action).at(params, tensordict, entropy)
 
     def estimate_values(
         self,
@@ -207,12 +210,13 @@ class LIIRLoss(LossModule):
         if keys.agent_mask is not None and keys.agent_mask in tensordict.keys(True, True):
             # A dead agent takes no decision, so it earns no r_in; its proxy return still runs to the
             # episode's end (the team's later reward, a win included, is partly its doing).
-            r_in = r_in * tensordict.get(keys.agent_mask).reshape(*tensordict.batch_size, self.n_agents, 1)
-        reward, done, terminated = nxt.get(keys.reward), nxt.get(keys.done), nxt.get(keys.terminated)
+            r_in = r_in * tensordict.get(keys.agent_mask).reshape(*tensordict.batch_size, -1, 1)
+        reward = team_reward(nxt.get(keys.reward), nxt.batch_dims)
+        done, terminated = nxt.get(keys.done), nxt.get(keys.terminated)
         batch_size = tensordict.batch_size
         data = TensorDict(
             {keys.value: value.detach(),
-             "next": {keys.value: next_value, keys.reward: reward, keys.done: done, keys.terminated: terminated}},
+             "next": {"reward": reward, keys.value: next_value, keys.done: done, keys.terminated: terminated}},
             batch_size=batch_size,
         )
         with torch.no_grad():
@@ -229,7 +233,7 @@ class LIIRLoss(LossModule):
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
         keys = self.tensor_keys
-        tensordict, valid = prepare_batch(type(self).__name__, tensordict, keys, self.n_agents)
+        tensordict, valid = self.prepare(tensordict)
 
         r_in = run_module(self.intrinsic_reward_network, tensordict)
         proxy_value = run_module(self.proxy_value_network, tensordict)
@@ -241,13 +245,12 @@ class LIIRLoss(LossModule):
         # Normalised inside the graph, so the meta-gradient differentiates through it.
         proxy_adv = masked_normalize(raw_proxy_adv, w) if self.normalize_advantage else raw_proxy_adv
         # Critics learn every unpadded step, dead agents' included, as returns run through them.
-        critic_w = valid_mask(tensordict, self.n_agents, keys.padding_mask, None).to(w.dtype)
+        critic_w = valid_mask(tensordict, valid.shape[-1], keys.padding_mask, None).to(w.dtype)
         team_w = critic_w[..., :1]
 
-        log_prob, entropy = PolicyTerms(self.actor_network, keys.action)(tensordict)
+        log_prob, entropy = PolicyTerms(self.actor_network, keys.action)(tensordict, entropy=True)
         loss_objective = -masked_mean(log_prob * proxy_adv.detach(), w)
-        mean_entropy = masked_mean(entropy, w)
-        loss_entropy = -self.entropy_coeff * mean_entropy
+        loss_entropy, mean_entropy = self.entropy_terms(log_prob, entropy, w)
         # g = ∇θ L_in (eq. 6) by one backward, which frees the policy's graph; loss_objective hands it on.
         params = dict(self.actor_network.named_parameters())
         grads = torch.autograd.grad(loss_objective + loss_entropy, list(params.values()), allow_unused=True)
@@ -308,7 +311,8 @@ class LIIRLoss(LossModule):
             return meta_loss_fast(log_prob_fn, params, inner_grads, step_sizes, old_log_prob, ex_adv, proxy_adv, w)
 
         def inner_loss(theta: dict[str, torch.Tensor]) -> torch.Tensor:
-            lp, entropy = self._policy_terms(tensordict, theta)
-            return -masked_mean(lp * proxy_adv, w) - self.entropy_coeff * masked_mean(entropy, w)
+            lp, entropy = self._policy_terms(tensordict, theta, entropy=bool(self.entropy_coeff))
+            loss = -masked_mean(lp * proxy_adv, w)
+            return loss - self.entropy_coeff * masked_mean(entropy, w) if self.entropy_coeff else loss
 
         return meta_loss_reference(log_prob_fn, params, inner_loss, step_sizes, old_log_prob, ex_adv, w)

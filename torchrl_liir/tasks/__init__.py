@@ -1,10 +1,14 @@
 """Environment families the trainer can build, by the name ``env=`` selects (BenchMARL's tasks)."""
 from torchrl_liir.config_checks import ConfigError
 from torchrl_liir.tasks.base import Task
+from torchrl_liir.tasks.pettingzoo import PettingZooTask
 from torchrl_liir.tasks.pursuit import PursuitTask
 from torchrl_liir.tasks.starcraft import SMACTask, SMACv2Task, SMAXTask
+from torchrl_liir.tasks.vmas import VmasTask
 
-TASKS: dict[str, type[Task]] = {task.name: task for task in (PursuitTask, SMAXTask, SMACTask, SMACv2Task)}
+TASKS: dict[str, type[Task]] = {
+    task.name: task for task in (PursuitTask, SMAXTask, SMACTask, SMACv2Task, VmasTask, PettingZooTask)
+}
 
 
 def get_task(name: str) -> Task:

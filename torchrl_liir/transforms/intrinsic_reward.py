@@ -8,24 +8,26 @@ from tensordict.utils import NestedKey
 from torchrl.data import Composite, Unbounded
 from torchrl.envs import Transform
 
-from torchrl_liir.modules.intrinsic_reward import proxy_reward
+from torchrl_liir.rewards import proxy_reward, team_reward
 
 
 class IntrinsicRewardTransform(Transform):
     """Writes per-agent ``intrinsic_reward`` r_in_η(o_t, u_t) and ``proxy_reward`` r_ex + λ·r_in.
 
-    Both land next to the team reward (under ``"next"``), are computed under
+    Both land next to the env's reward (under ``"next"``), are computed under
     ``no_grad`` (the loss recomputes r_in with gradients for the meta step) and
     are declared in the reward spec. Use it as an environment transform, or call
     it on a collected ``[*B, T]`` batch (collector ``postproc``, replay-buffer
     transform), where it reads ``(o_t, u_t)`` at the root and writes into
-    ``"next"``.
+    ``"next"``. Per-agent rewards (VMAS, PettingZoo) are averaged into the team
+    reward r_ex first (:func:`~torchrl_liir.rewards.team_reward`), as the losses do.
 
     Args:
         intrinsic_reward: module with ``in_keys`` (observation, action) writing one
-            ``[*B, n_agents, 1]`` entry; its ``module.n_agents`` sets the spec shape.
+            ``[*B, n_agents, 1]`` entry.
         lambda_in: λ of eq. 2, non-negative.
-        reward_key: the team reward.
+        reward_key: the env's reward, team ``[*B, 1]`` or per agent ``[*B, n_agents, 1]``;
+            default the env's reward key (``"reward"`` when it has several, or on a batch).
         proxy_reward_key: where r_ex + λ·r_in is written.
     """
 
@@ -34,7 +36,7 @@ class IntrinsicRewardTransform(Transform):
         intrinsic_reward: TensorDictModuleBase,
         lambda_in: float = 0.01,
         *,
-        reward_key: NestedKey = "reward",
+        reward_key: NestedKey | None = None,
         proxy_reward_key: NestedKey = ("agents", "proxy_reward"),
     ) -> None:
         if lambda_in < 0:
@@ -48,16 +50,26 @@ class IntrinsicRewardTransform(Transform):
         )
         self.intrinsic_reward = intrinsic_reward
         self.lambda_in = lambda_in
-        self.reward_key = reward_key
+        self._reward_key = reward_key
+
+    @property
+    def reward_key(self) -> NestedKey:
+        """The given reward key, else the env's (``"reward"`` if it has several or none is known)."""
+        if self._reward_key is not None:
+            return self._reward_key
+        keys = self.parent.reward_keys if self.parent is not None else []
+        return keys[0] if len(keys) == 1 else "reward"
 
     def _rewards(self, tensordict: TensorDictBase, next_tensordict: TensorDictBase) -> None:
+        if self.reward_key not in next_tensordict.keys(True, True):
+            raise KeyError(f"IntrinsicRewardTransform: the reward {self.reward_key!r} is not in the data; "
+                           f"pass the env's reward key, e.g. reward_key=('agents', 'reward')")
         with torch.no_grad():
             r_in = self.intrinsic_reward(tensordict.select(*self.in_keys).copy())
             r_in = r_in.get(self.out_keys[0])
+        r_ex = team_reward(next_tensordict.get(self.reward_key), next_tensordict.batch_dims)
         next_tensordict.set(self.out_keys[0], r_in)
-        next_tensordict.set(
-            self.out_keys[1], proxy_reward(next_tensordict.get(self.reward_key), r_in, self.lambda_in)
-        )
+        next_tensordict.set(self.out_keys[1], proxy_reward(r_ex, r_in, self.lambda_in))
 
     def _step(self, tensordict: TensorDictBase, next_tensordict: TensorDictBase) -> TensorDictBase:
         self._rewards(tensordict, next_tensordict)
@@ -70,7 +82,7 @@ class IntrinsicRewardTransform(Transform):
 
     def transform_reward_spec(self, reward_spec: Composite) -> Composite:
         team = reward_spec[self.reward_key]
-        n_agents = self.intrinsic_reward.module.n_agents
+        n_agents = self.parent.full_observation_spec[self.in_keys[0]].shape[-2]
         shape = (*reward_spec.shape, n_agents, 1)
         for key in self.out_keys:
             group, leaf = key[:-1], key[-1]

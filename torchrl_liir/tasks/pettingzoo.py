@@ -1,0 +1,78 @@
+"""Cooperative MPE tasks (the ``mpe2`` package) as a trainer task, through TorchRL's ``PettingZooWrapper``."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import warnings
+from types import ModuleType
+
+import torch
+from omegaconf import DictConfig
+from torchrl.envs import Compose, EnvBase, ExcludeTransform, SerialEnv, TransformedEnv
+
+from torchrl_liir.config_checks import COUNT, Boolean, Check, Choice, ConfigError, Integer, Text, fail
+from torchrl_liir.tasks.base import Task
+from torchrl_liir.transforms import TeamReward
+
+# The cooperative MPE tasks whose agents all look and act alike (one "agents" group), and whether each takes
+# a number of agents (MPE's ``N``).
+MPE_TASKS: dict[str, bool] = {"simple_spread_v3": True, "simple_reference_v3": False, "simple_formation_v1": True,
+                              "simple_line_v1": True}
+AGENT_DONE_KEYS = (("agents", "done"), ("agents", "terminated"), ("agents", "truncated"))
+
+
+def import_mpe_task(task: str) -> ModuleType:
+    """The ``mpe2`` module of ``task``, or a one-line error saying how to install PettingZoo and MPE."""
+    if importlib.util.find_spec("pettingzoo") is None or importlib.util.find_spec("mpe2") is None:
+        raise ConfigError('env=pettingzoo needs the pettingzoo and mpe2 packages: pip install -e ".[pettingzoo]"')
+    return importlib.import_module(f"mpe2.{task}")
+
+
+def make_mpe_env(cfg: DictConfig, seed: int) -> EnvBase:
+    """One MPE game of ``cfg.env`` in TorchRL's ``PettingZooWrapper``, its agents in one ``"agents"`` group."""
+    from torchrl.envs import PettingZooWrapper
+
+    n_agents = {} if cfg.env.n_agents is None else {"N": cfg.env.n_agents}
+    game = import_mpe_task(cfg.env.task).parallel_env(max_cycles=cfg.env.max_steps,
+                                                      continuous_actions=cfg.env.continuous_actions, **n_agents)
+    with warnings.catch_warnings():
+        # TorchRL warns that it was tested on an older PettingZoo; this package's tests cover the one installed.
+        warnings.filterwarnings("ignore", message="PettingZoo in TorchRL is tested")
+        return PettingZooWrapper(game, group_map={"agents": list(game.possible_agents)}, categorical_actions=True,
+                                 seed=seed)
+
+
+class PettingZooTask(Task):
+    """MPE games (CPU, one per process step) batched in a ``SerialEnv``; outputs cast to ``device``.
+
+    MPE ends every game after ``max_steps`` (``max_cycles``) steps as a truncation. Each agent's reward stays
+    at ``("agents", "reward")``; ``"reward"`` is the team's. MPE's global state is the agents' observations
+    concatenated, so it is not requested.
+    """
+
+    name = "pettingzoo"
+
+    def config_checks(self) -> dict[str, Check]:
+        return {"name": Text(), "run_name": Text(), "task": Choice(tuple(MPE_TASKS)), "num_envs": COUNT,
+                "max_steps": COUNT, "n_agents": Integer(1, nullable=True), "continuous_actions": Boolean()}
+
+    def check(self, cfg: DictConfig) -> None:
+        super().check(cfg)
+        if cfg.env.n_agents is not None and not MPE_TASKS[cfg.env.task]:
+            fail("env.n_agents", cfg.env.n_agents, f"must be null: {cfg.env.task} has a fixed number of agents")
+        import_mpe_task(cfg.env.task)
+
+    def episode_limit(self, cfg: DictConfig) -> int:
+        return int(cfg.env.max_steps)
+
+    def make_env(self, cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
+        import_mpe_task(cfg.env.task)
+
+        def factory(i: int):
+            return lambda: make_mpe_env(cfg, seed + i)
+
+        env = SerialEnv(num_envs, [factory(i) for i in range(num_envs)], device=device)
+        env.episode_limit = self.episode_limit(cfg)
+        # The agents of an MPE game end together, so the root flags say it all; the per-agent copies are dropped
+        # so that every multi-agent task gives the same keys.
+        return TransformedEnv(env, Compose(ExcludeTransform(*AGENT_DONE_KEYS), TeamReward()))

@@ -1,0 +1,72 @@
+"""VMAS (vectorised multi-agent simulator) scenarios as a trainer task, through TorchRL's ``VmasEnv``."""
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+import torch
+from omegaconf import DictConfig
+from torchrl.envs import Compose, EnvBase, ExcludeTransform, RemoveEmptySpecs, TransformedEnv
+
+from torchrl_liir.config_checks import COUNT, Boolean, Check, ConfigError, Integer, Text, fail
+from torchrl_liir.tasks.base import Task
+from torchrl_liir.transforms import TeamReward
+
+
+def import_vmas() -> ModuleType:
+    """The ``vmas`` package, or a one-line error saying how to install it."""
+    try:
+        return importlib.import_module("vmas")
+    except ImportError:
+        raise ConfigError('env=vmas needs the vmas package: pip install -e ".[vmas]"') from None
+
+
+class VmasTask(Task):
+    """A VMAS scenario whose agents all look and act alike, in one ``"agents"`` group.
+
+    The env is vectorised in torch (``device`` cpu or cuda). ``max_steps`` ends every episode (VMAS reports
+    it as a termination). Each agent's reward stays at ``("agents", "reward")``; ``"reward"`` is the team's.
+    """
+
+    name = "vmas"
+
+    def config_checks(self) -> dict[str, Check]:
+        return {"name": Text(), "run_name": Text(), "scenario": Text("a VMAS scenario name such as balance"),
+                "num_envs": COUNT, "max_steps": COUNT, "n_agents": Integer(1, nullable=True),
+                "continuous_actions": Boolean()}
+
+    def check(self, cfg: DictConfig) -> None:
+        super().check(cfg)
+        vmas = import_vmas()
+        known = (*vmas.scenarios, *vmas.mpe_scenarios, *vmas.debug_scenarios)
+        if cfg.env.scenario not in known:
+            fail("env.scenario", cfg.env.scenario,
+                 f"must be a VMAS scenario such as {', '.join(vmas.scenarios)} (or one of VMAS's MPE and "
+                 "debug scenarios)")
+
+    def episode_limit(self, cfg: DictConfig) -> int:
+        return int(cfg.env.max_steps)
+
+    def make_env(self, cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
+        import_vmas()
+        from torchrl.envs import VmasEnv
+        from torchrl.envs.utils import MarlGroupMapType
+
+        scenario, n_agents = cfg.env.scenario, cfg.env.n_agents
+        env = VmasEnv(scenario, num_envs=num_envs, device=device, continuous_actions=cfg.env.continuous_actions,
+                      categorical_actions=True, max_steps=int(cfg.env.max_steps), seed=seed,
+                      group_map=MarlGroupMapType.ALL_IN_ONE_GROUP,
+                      **({} if n_agents is None else {"n_agents": n_agents}))
+        if env.het_specs:
+            env.close()
+            fail("env.scenario", scenario, "its agents differ in observation or action size; only scenarios "
+                 "whose agents are alike can share one agents group")
+        if n_agents is not None and env.n_agents != n_agents:
+            env.close()
+            fail("env.n_agents", n_agents, f"scenario {scenario} has {env.n_agents} agents and does not take "
+                 "n_agents; use null")
+        # ("agents", "info") holds per-scenario reward terms that no algorithm reads: dropped so that every
+        # scenario gives the same keys.
+        info = [key for key in env.observation_spec.keys(True, True) if key[:2] == ("agents", "info")]
+        drop = [ExcludeTransform(*info), RemoveEmptySpecs()] if info else []
+        return TransformedEnv(env, Compose(*drop, TeamReward()))
