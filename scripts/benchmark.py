@@ -96,7 +96,8 @@ from torchrl_liir.collectors import EpisodeCollector
 from torchrl_liir.runtime import configure_runtime
 configure_runtime(1, None if sys.argv[1] == "off" else sys.argv[1])
 env = SMAXEnv("3m", 32, reward_scale=10.0, device=sys.argv[2])
-policy = make_gru_policy(env.n_agents, env.obs_dim, env.n_actions, device=sys.argv[2], action_mask_key=("agents", "action_mask"))
+policy = make_gru_policy(env.n_agents, env.obs_dim, env.n_actions, device=sys.argv[2],
+                         action_mask_key=("agents", "action_mask"))
 collector = EpisodeCollector(TransformedEnv(env, Compose(InitTracker(), policy_primer(policy))), policy)
 built = time.perf_counter()
 collector.rollout()
@@ -199,7 +200,8 @@ def collection_rate(device: torch.device, battles: int, batches: int, fixed_fram
 
     torch.manual_seed(0)
     base = SMAXEnv("3m", battles, reward_scale=10.0, device=device)
-    policy = make_gru_policy(base.n_agents, base.obs_dim, base.n_actions, device=device, action_mask_key=("agents", "action_mask"))
+    policy = make_gru_policy(base.n_agents, base.obs_dim, base.n_actions, device=device,
+                             action_mask_key=("agents", "action_mask"))
     env = TransformedEnv(base, Compose(InitTracker(), policy_primer(policy)))
     if fixed_frames:
         collector = Collector(env, policy, frames_per_batch=battles * base.episode_limit, total_frames=-1,

@@ -83,8 +83,10 @@ def _sync(device: str) -> None:
 
 def _policy(size: Size, device: str) -> torch.nn.Module:
     if size.policy == "gru":
-        return make_gru_policy(size.agents, size.obs_dim, size.actions, hidden_size=HIDDEN, device=device, action_mask_key=("agents", "action_mask"))
-    return make_mlp_policy(size.agents, size.obs_dim, size.actions, device=device, action_mask_key=("agents", "action_mask"))
+        return make_gru_policy(size.agents, size.obs_dim, size.actions, hidden_size=HIDDEN, device=device,
+                               action_mask_key=("agents", "action_mask"))
+    return make_mlp_policy(size.agents, size.obs_dim, size.actions, device=device,
+                           action_mask_key=("agents", "action_mask"))
 
 
 def make_batch(size: Size, device: str, seed: int = 0) -> TensorDict:

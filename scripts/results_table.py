@@ -1,10 +1,12 @@
 """Fill a Markdown results table (test win rate per method, mean ± std over seeds) from training run directories.
 
     python scripts/results_table.py runs/*smax_3m* --out results/README.md --title "SMAX 3m"
+    python scripts/results_table.py runs/multirun/<sweep>/* --metric test_return --train-metric episode_return
 
-Per run: the final test win rate (mean of its last ``--last`` evaluations, each over the
-run's ``eval.episodes`` greedy test episodes), its best evaluation, the training win rate of
-its last 10 batches (the stochastic policy), env steps, device and date (from summary.json).
+Per run: the final test win rate (``--metric``; mean of its last ``--last`` evaluations, each over
+the run's ``eval.episodes`` greedy test episodes), its best evaluation, the training win rate
+(``--train-metric``) of its last 10 batches (the stochastic policy), env steps, device and date
+(from summary.json).
 Rows are methods; the table is written between markers in ``--out`` so the rest of the file
 (notes, figures) is kept.
 """
@@ -26,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from plot_curves import METHOD_NAMES, METHOD_ORDER  # noqa: E402
 
 
-def run_row(run_dir: Path, last: int) -> dict:
+def run_row(run_dir: Path, last: int, metric: str = "test_win_rate", train_metric: str = "win_rate") -> dict:
     """The numbers one run contributes to the table."""
     for name in ("config.yaml", "summary.json"):
         if not (run_dir / name).exists():
@@ -35,8 +37,8 @@ def run_row(run_dir: Path, last: int) -> dict:
     summary = json.loads((run_dir / "summary.json").read_text())
     if summary.get("status", "finished") != "finished":  # older runs wrote summary.json only when finished
         raise ValueError(f"{run_dir} did not finish (status {summary['status']!r}): resume it first")
-    tests = read_metric(run_dir, "test_win_rate")[:, 1]
-    train_wins = read_metric(run_dir, "win_rate")[:, 1]
+    tests = read_metric(run_dir, metric)[:, 1]
+    train_wins = read_metric(run_dir, train_metric)[:, 1]
     return {
         "method": cfg.algo.name, "env": cfg.env.get("run_name", cfg.env.name), "seed": cfg.seed,
         "policy": cfg.algo.get("policy", "-"), "frames": summary["frames"], "final": float(tests[-last:].mean()),
@@ -45,15 +47,17 @@ def run_row(run_dir: Path, last: int) -> dict:
     }
 
 
-def table(rows: list[dict], title: str, command: str) -> str:
+def table(rows: list[dict], title: str, command: str, metric: str = "test_win_rate",
+          train_metric: str = "win_rate") -> str:
     """Markdown: one line per (env, method)."""
+    test_name, train_name = metric.replace("_", " "), train_metric.replace("_", " ")
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for row in rows:
         groups[row["env"], row["method"]].append(row)
     rank = {m: i for i, m in enumerate(METHOD_ORDER)}
     lines = [f"### {title}", "", f"`{command}`", "",
-             "| env | method | policy | seeds | env steps per seed | final test win rate | best test win rate "
-             "| final training win rate | device | date |", "|---|---|---|---|---|---|---|---|---|---|"]
+             f"| env | method | policy | seeds | env steps per seed | final {test_name} | best {test_name} "
+             f"| final training {train_name} | device | date |", "|---|---|---|---|---|---|---|---|---|---|"]
     for (env, method), runs in sorted(groups.items(), key=lambda kv: (kv[0][0], rank.get(kv[0][1], 99))):
         finals = [r["final"] for r in runs]
         spread = f" ± {statistics.stdev(finals):.2f}" if len(finals) > 1 else ""
@@ -93,13 +97,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--key", default=None, help="marker name of the block (default: from the title)")
     parser.add_argument("--command", default="python scripts/train.py ...", help="the command the runs came from")
     parser.add_argument("--last", type=int, default=3, help="evaluations averaged into the final win rate")
+    parser.add_argument("--metric", default="test_win_rate", help="the test metric (test.csv column)")
+    parser.add_argument("--train-metric", default="win_rate", help="the training metric (metrics.csv column)")
     args = parser.parse_args(argv)
     try:
-        rows = [run_row(run_dir, args.last) for run_dir in args.run_dirs]
+        rows = [run_row(run_dir, args.last, args.metric, args.train_metric) for run_dir in args.run_dirs]
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
     key = args.key or re.sub(r"\W+", "_", args.title.lower()).strip("_")
-    write_between_markers(args.out, key, table(rows, args.title, args.command))
+    write_between_markers(args.out, key, table(rows, args.title, args.command, args.metric, args.train_metric))
     print(f"wrote the {args.title!r} table to {args.out}")
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import N_AGENTS, agent_end_flags, alive_r_in, hand_td_lambda, random_batch
+from conftest import N_ACTIONS, N_AGENTS, OBS_DIM, agent_end_flags, alive_r_in, hand_td_lambda, random_batch
 from test_meta_gradient import GAMMA, LMBDA, make_loss, make_nets
 from torchrl.modules import set_recurrent_mode
 from torchrl.objectives import ValueEstimators
@@ -273,25 +273,34 @@ def test_the_trainers_policy_step_lands_on_the_modelled_theta_prime(float64, opt
         torch.testing.assert_close(out["meta_objective"], reached)
 
 
-@pytest.mark.parametrize("share_params", [True, False])
-@pytest.mark.parametrize("use_td_params", [True, False])
-def test_torchrl_multi_agent_mlp_policy_gets_the_exact_meta_gradient(float64, use_td_params, share_params):
-    """TorchRL's MultiAgentMLP keeps its weights where torch.func.functional_call cannot swap them: the
-    meta-gradient must still move with them (fast == reference == finite differences of a real step)."""
+def _multi_agent_mlp_actor(share_params: bool, use_td_params: bool = True):
     from tensordict.nn import TensorDictModule
-    from test_meta_gradient import eta_grad, extrinsic_objective_after_real_step
     from torchrl.modules import MaskedCategorical, MultiAgentMLP, ProbabilisticActor
 
-    from conftest import N_ACTIONS, OBS_DIM
-
-    nets = list(make_nets("mlp", seed=2))
     mlp = MultiAgentMLP(OBS_DIM, N_ACTIONS, N_AGENTS, centralized=False, share_params=share_params,
                         use_td_params=use_td_params, num_cells=[8])
-    nets[0] = ProbabilisticActor(
+    return ProbabilisticActor(
         TensorDictModule(mlp, [("agents", "observation")], [("agents", "logits")]),
         in_keys={"logits": ("agents", "logits"), "mask": ("agents", "action_mask")},
         out_keys=[("agents", "action")], distribution_class=MaskedCategorical,
     )
+
+
+def test_multi_agent_mlp_whose_weights_cannot_be_swapped_is_rejected():
+    nets = list(make_nets("mlp"))
+    nets[0] = _multi_agent_mlp_actor(share_params=True, use_td_params=False)
+    with pytest.raises(ValueError, match="use_td_params=True"):
+        LIIRLoss(*nets, inner_step=InnerStep(torch.optim.SGD(nets[0].parameters(), lr=0.1)))
+
+
+@pytest.mark.parametrize("share_params", [True, False])
+def test_torchrl_multi_agent_mlp_policy_gets_the_exact_meta_gradient(float64, share_params):
+    """TorchRL's MultiAgentMLP keeps its weights where torch.func.functional_call cannot swap them: the
+    meta-gradient must still move with them (fast == reference == finite differences of a real step)."""
+    from test_meta_gradient import central_difference, eta_grad, extrinsic_objective_after_real_step
+
+    nets = list(make_nets("mlp", seed=2))
+    nets[0] = _multi_agent_mlp_actor(share_params)
     lr, lambda_in = 0.5, 1.0
     batch = random_batch(nets[0], seed=3)
     fast = eta_grad(make_loss(nets, torch.optim.SGD(nets[0].parameters(), lr=lr), lambda_in=lambda_in), batch)
@@ -300,21 +309,8 @@ def test_torchrl_multi_agent_mlp_policy_gets_the_exact_meta_gradient(float64, us
     assert reference.norm() > 0
     assert (fast - reference).norm() / reference.norm() <= 1e-8
 
-    eta = list(nets[1].parameters())
-    direction = [torch.randn_like(p) for p in eta]
-    eps = 1e-5
-
-    def objective_at(sign):
-        with torch.no_grad():
-            for p, d in zip(eta, direction):
-                p.add_(sign * eps * d)
-        value = extrinsic_objective_after_real_step(nets, batch, lr, lambda_in)
-        with torch.no_grad():
-            for p, d in zip(eta, direction):
-                p.sub_(sign * eps * d)
-        return value
-
-    finite_difference = (objective_at(1) - objective_at(-1)) / (2 * eps)
-    analytic = -torch.dot(fast, torch.cat([d.flatten() for d in direction]))
+    finite_difference, direction = central_difference(
+        list(nets[1].parameters()), lambda: extrinsic_objective_after_real_step(nets, batch, lr, lambda_in))
+    analytic = -torch.dot(fast, direction)
     assert analytic.abs() > 1e-8
     assert torch.isclose(analytic, finite_difference, rtol=1e-5, atol=0)

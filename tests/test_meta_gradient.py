@@ -21,7 +21,8 @@ def make_nets(policy: str, seed: int = 0):
     if policy == "gru":
         actor = make_gru_policy(N_AGENTS, OBS_DIM, N_ACTIONS, hidden_size=8, action_mask_key=("agents", "action_mask"))
     else:
-        actor = make_mlp_policy(N_AGENTS, OBS_DIM, N_ACTIONS, num_cells=(16,), action_mask_key=("agents", "action_mask"))
+        actor = make_mlp_policy(N_AGENTS, OBS_DIM, N_ACTIONS, num_cells=(16,),
+                                action_mask_key=("agents", "action_mask"))
     intrinsic = make_intrinsic_reward(OBS_DIM, N_ACTIONS, N_AGENTS, num_cells=(16,), agent_id=True)
     proxy = make_proxy_critic(OBS_DIM, N_AGENTS, num_cells=(16,))
     extrinsic = make_extrinsic_critic(STATE_DIM, num_cells=(16,))
@@ -66,6 +67,23 @@ def test_fast_equals_reference(float64, policy, opt, max_grad_norm, normalize_ad
     reference = eta_grad(make_loss(nets, optimizer, max_grad_norm, meta_gradient="reference", **kwargs), batch)
     assert reference.norm() > 0
     assert (fast - reference).norm() / reference.norm() <= 1e-5
+
+
+def central_difference(params, objective, eps=1e-5):
+    """``(objective(p + εd) − objective(p − εd)) / 2ε`` along a random direction ``d``; returns it and ``d``."""
+    direction = [torch.randn_like(p) for p in params]
+
+    def at(sign):
+        with torch.no_grad():
+            for p, d in zip(params, direction):
+                p.add_(sign * eps * d)
+        value = objective()
+        with torch.no_grad():
+            for p, d in zip(params, direction):
+                p.sub_(sign * eps * d)
+        return value
+
+    return (at(1) - at(-1)) / (2 * eps), torch.cat([d.flatten() for d in direction])
 
 
 def _masked_mean(x, w):
@@ -121,21 +139,8 @@ def test_meta_gradient_matches_finite_differences_of_a_real_step(float64, policy
     loss = make_loss(nets, torch.optim.SGD(nets[0].parameters(), lr=lr), lambda_in=lambda_in)
     grad = -eta_grad(loss, batch)
 
-    eta = list(nets[1].parameters())
-    direction = [torch.randn_like(p) for p in eta]
-    eps = 1e-5
-
-    def objective_at(sign):
-        with torch.no_grad():
-            for p, d in zip(eta, direction):
-                p.add_(sign * eps * d)
-        value = extrinsic_objective_after_real_step(nets, batch, lr, lambda_in)
-        with torch.no_grad():
-            for p, d in zip(eta, direction):
-                p.sub_(sign * eps * d)
-        return value
-
-    finite_difference = (objective_at(1) - objective_at(-1)) / (2 * eps)
-    analytic = torch.dot(grad, torch.cat([d.flatten() for d in direction]))
+    finite_difference, direction = central_difference(
+        list(nets[1].parameters()), lambda: extrinsic_objective_after_real_step(nets, batch, lr, lambda_in))
+    analytic = torch.dot(grad, direction)
     assert analytic.abs() > 1e-8
     assert torch.isclose(analytic, finite_difference, rtol=1e-5, atol=0)

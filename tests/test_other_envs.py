@@ -244,6 +244,23 @@ def test_short_training_run(tmp_path, run, algo):
     assert losses and all(math.isfinite(value) for value in losses.values())
 
 
+@pytest.mark.parametrize("algo", ["coma", "qmix", "iql"])
+def test_discrete_only_baselines_train_without_mask_or_state(tmp_path, vmas, algo):
+    summary = train(config(*VMAS_RUNS["balance"], f"algo={algo}", "algo.num_cells=[16]", "collector.total_frames=80",
+                           "eval.episodes=4", "eval.interval_episodes=0"), tmp_path)
+    assert summary["status"] == "finished"
+    with (tmp_path / "metrics.csv").open(newline="") as f:
+        table = list(csv.DictReader(f))
+    losses = [float(value) for row in table for key, value in row.items() if key.startswith("loss_")]
+    assert losses and all(math.isfinite(value) for value in losses)
+
+
+@pytest.mark.parametrize("algo", ["coma", "qmix", "iql"])
+def test_discrete_only_baselines_refuse_continuous_actions(tmp_path, vmas, algo):
+    with pytest.raises(ConfigError, match=f"algo={algo} needs discrete actions"):
+        train(config(*VMAS_RUNS["navigation"], f"algo={algo}", "collector.total_frames=40"), tmp_path)
+
+
 def test_command_line_runs_and_rejects_an_unknown_scenario(tmp_path, vmas):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     script = str(ROOT / "scripts" / "train.py")

@@ -1,7 +1,7 @@
 """Batches of whole episodes, one per env, each played from its start: the paper's (pymarl's) sampling."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from tensordict import TensorDictBase
@@ -56,6 +56,8 @@ class EpisodeCollector(BaseCollector):
         exploration_type: how the policy acts (``RANDOM``: sampling).
         sync_every: steps between checks that every env has finished (each check waits for the
             device); default 1 on CPU, 4 on GPUs. The batch is trimmed to its longest episode either way.
+        postproc: applied to each batch before it is handed out, as TorchRL collectors' ``postproc``
+            (e.g. :class:`~torchrl_liir.transforms.IntrinsicRewardTransform` in batch mode).
     """
 
     def __init__(
@@ -67,6 +69,7 @@ class EpisodeCollector(BaseCollector):
         total_frames: int = -1,
         exploration_type: ExplorationType = ExplorationType.RANDOM,
         sync_every: int | None = None,
+        postproc: Callable[[TensorDictBase], TensorDictBase] | None = None,
     ) -> None:
         super().__init__()
         if env.batch_dims != 1:
@@ -77,6 +80,7 @@ class EpisodeCollector(BaseCollector):
         self.env, self.policy = env, policy
         self.episode_limit, self.total_frames = int(episode_limit), total_frames
         self.exploration_type = exploration_type
+        self.postproc = postproc
         self.sync_every = sync_every or (1 if env.device is None or env.device.type == "cpu" else 4)
         self.requested_frames_per_batch = env.batch_size.numel() * self.episode_limit
         self.trajs_per_batch = None
@@ -117,7 +121,7 @@ class EpisodeCollector(BaseCollector):
                 raise RuntimeError(f"no episode ended within episode_limit={self.episode_limit} steps; "
                                    "pass the env's longest episode")
             self.frames += int(batch.get(PADDING_MASK).sum())
-            yield batch
+            yield batch if self.postproc is None else self.postproc(batch)
 
     def update_policy_weights_(self, *args, **kwargs) -> None:
         """Nothing to copy: the collector acts with the policy object it was given."""

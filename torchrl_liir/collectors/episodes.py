@@ -11,12 +11,17 @@ def one_episode_per_env(rollout: TensorDictBase) -> TensorDictBase:
     """``[envs, T]`` rollout (e.g. TorchRL's ``Collector``) → padded ``[episodes, T]`` batch of first episodes.
 
     Sets ``("collector", "mask")`` to the steps of that episode; rows whose first
-    episode did not finish within ``T`` steps are dropped. :class:`EpisodeCollector`
-    yields such batches directly.
+    episode did not finish within ``T`` steps are dropped, and a rollout in which no
+    episode finished is refused (a ``ValueError``: the losses would train on nothing).
+    :class:`EpisodeCollector` yields such batches directly.
     """
     done = rollout.get(("next", "done"))
+    finished = done[..., 0].any(-1)
+    if not bool(finished.any()):
+        raise ValueError(f"no episode ended within the rollout's {rollout.shape[-1]} steps: collect at least the "
+                         "env's longest episode per env (frames_per_batch >= envs · episode limit)")
     rollout.set(PADDING_MASK, first_episode_mask(done))
-    return rollout[done[..., 0].any(-1)]
+    return rollout[finished]
 
 
 def first_episodes(rollout: TensorDictBase) -> dict[str, torch.Tensor]:

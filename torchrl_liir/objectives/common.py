@@ -38,8 +38,8 @@ def run_module(network: TensorDictModuleBase, tensordict: TensorDictBase) -> tor
         if unravel_key(key) not in present:
             hint = (": for an env without a global state, build the critic with state_key=None (it then reads the "
                     "agents' observations, concatenated)") if unravel_key(key) == "state" else ""
-            raise KeyError(f"{type(network.module).__name__ if hasattr(network, 'module') else type(network).__name__}"
-                           f" reads {key!r}, which is not in the batch{hint}")
+            name = type(getattr(network, "module", network)).__name__
+            raise KeyError(f"{name} reads {key!r}, which is not in the batch{hint}")
     return network(tensordict.select(*network.in_keys)).get(network.out_keys[0])
 
 
@@ -148,7 +148,11 @@ class PolicyTerms(nn.Module):
         ``nn.Parameter`` and drop their tangents).
         """
         if any(isinstance(m, TensorDictParams) for m in self.actor.modules()):
-            with TensorDict(params, []).unflatten_keys(".").to_module(self.actor):
+            # The actor's own structure keeps the batch dims vmap reads (MultiAgentMLP(share_params=False)).
+            theta = TensorDict.from_module(self.actor).empty(recurse=True)
+            for name, value in params.items():
+                theta.set(tuple(name.split(".")), value)
+            with theta.to_module(self.actor):
                 return self(tensordict, entropy)
         return torch.func.functional_call(
             self, {f"actor.{k}": v for k, v in params.items()}, (tensordict,), {"entropy": entropy}

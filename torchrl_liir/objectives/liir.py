@@ -9,6 +9,7 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModule, TensorDictModuleBase
 from tensordict.utils import NestedKey
+from torchrl.modules.models.multiagent import MultiAgentNetBase
 from torchrl.objectives import ValueEstimators
 from torchrl.objectives.value import GAE, MultiAgentGAE
 
@@ -122,6 +123,9 @@ class LIIRLoss(MultiAgentLoss):
         if variant not in ("paper", "released_code"):
             raise ValueError(f"variant must be 'paper' or 'released_code', got variant={variant!r}")
         super().__init__()
+        if any(isinstance(m, MultiAgentNetBase) and not m.use_td_params for m in actor_network.modules()):
+            raise ValueError("actor_network holds a MultiAgentMLP(use_td_params=False), whose forward reads weights "
+                             "no functional call can swap (the meta-gradient would be zero); use use_td_params=True")
         self.actor_network = actor_network
         self.intrinsic_reward_network = intrinsic_reward_network
         self.proxy_value_network = proxy_value_network

@@ -127,8 +127,9 @@ class MultiAgentLoss(LossModule):
     def entropy_terms(
         self, log_prob: torch.Tensor, entropy: torch.Tensor | None, weights: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(loss_entropy, mean entropy)``; without an entropy (see :class:`~torchrl_liir.objectives.common.PolicyTerms`), the mean is the
-        on-policy sample estimate ``−mean log π(u)`` and ``entropy_coeff`` must be 0."""
+        """``(loss_entropy, mean entropy)``; without an entropy (see
+        :class:`~torchrl_liir.objectives.common.PolicyTerms`), the mean is the on-policy sample estimate
+        ``−mean log π(u)`` and ``entropy_coeff`` must be 0."""
         if entropy is not None:
             mean = masked_mean(entropy, weights)
             return -self.entropy_coeff * mean, mean

@@ -43,7 +43,7 @@ def make_mpe_env(cfg: DictConfig, seed: int) -> EnvBase:
 
 
 class PettingZooTask(Task):
-    """MPE games (CPU, one per process step) batched in a ``SerialEnv``; outputs cast to ``device``.
+    """MPE games (numpy, on the CPU) stepped one after another in a ``SerialEnv``, their outputs moved to ``device``.
 
     MPE ends every game after ``max_steps`` (``max_cycles``) steps as a truncation. Each agent's reward stays
     at ``("agents", "reward")``; ``"reward"`` is the team's. MPE's global state is the agents' observations
@@ -66,12 +66,11 @@ class PettingZooTask(Task):
         return int(cfg.env.max_steps)
 
     def make_env(self, cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
-        import_mpe_task(cfg.env.task)
-
-        def factory(i: int):
-            return lambda: make_mpe_env(cfg, seed + i)
-
-        env = SerialEnv(num_envs, [factory(i) for i in range(num_envs)], device=device)
+        import_mpe_task(cfg.env.task)  # the install hint before SerialEnv builds a game to read its specs
+        # One maker with per-game seeds: SerialEnv then builds a single game for the specs, not one per game.
+        seeds = [{"cfg": cfg, "seed": seed + i} for i in range(num_envs)]
+        env = SerialEnv(num_envs, make_mpe_env, create_env_kwargs=seeds, device=device)
+        # Where env_episode_limit looks for it; a SerialEnv would ask its (unstarted) workers for a missing attribute.
         env.episode_limit = self.episode_limit(cfg)
         # The agents of an MPE game end together, so the root flags say it all; the per-agent copies are dropped
         # so that every multi-agent task gives the same keys.

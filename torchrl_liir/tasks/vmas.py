@@ -54,7 +54,7 @@ class VmasTask(Task):
 
         scenario, n_agents = cfg.env.scenario, cfg.env.n_agents
         env = VmasEnv(scenario, num_envs=num_envs, device=device, continuous_actions=cfg.env.continuous_actions,
-                      categorical_actions=True, max_steps=int(cfg.env.max_steps), seed=seed,
+                      categorical_actions=True, max_steps=self.episode_limit(cfg), seed=seed,
                       group_map=MarlGroupMapType.ALL_IN_ONE_GROUP,
                       **({} if n_agents is None else {"n_agents": n_agents}))
         if env.het_specs:

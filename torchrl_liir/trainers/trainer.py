@@ -79,7 +79,9 @@ def make_env(task: Task, cfg: DictConfig, device: torch.device, num_envs: int, s
     primer = policy_primer(actor) if actor is not None else None
     if primer is not None:
         transforms.append(primer)
-    return TransformedEnv(task.make_env(cfg, device, num_envs, seed), Compose(*transforms))
+    # A task's env may already be transformed: its transforms and these join one chain (said explicitly,
+    # which also silences TorchRL's warning about the default).
+    return TransformedEnv(task.make_env(cfg, device, num_envs, seed), Compose(*transforms), auto_unwrap=True)
 
 
 def build_recipe(cfg: DictConfig, device: torch.device) -> Recipe:
