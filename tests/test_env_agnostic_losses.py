@@ -100,27 +100,25 @@ def test_continuous_meta_gradient_matches_reference_and_finite_differences(float
     assert torch.isclose(analytic, finite_difference, rtol=1e-5, atol=0)
 
 
-def test_tanh_normal_entropy_is_its_gaussians_and_a_missing_entropy_needs_coefficient_zero(float64):
+def test_an_entropy_without_closed_form_is_the_on_policy_sample_estimate(float64):
+    """TanhNormal: entropy value −mean log π(u) over the taken actions, gradient −mean log π(u)·∇log π(u)."""
     nets = continuous_nets("tanh_normal")
     batch = continuous_batch(nets[0], seed=1)
     w = batch["collector", "mask"].unsqueeze(-1).expand(*batch.batch_size, N_AGENTS).double()
-    gaussian = D.Normal(batch["agents", "loc"], batch["agents", "scale"]).entropy().sum(-1)
-    out = make_liir(nets, 0.1, entropy_coeff=0.5)(batch)
-    assert torch.allclose(out["entropy"], (w * gaussian).sum() / w.sum())
-    assert torch.allclose(out["loss_entropy"], -0.5 * out["entropy"])
+    params = list(nets[0].parameters())
 
-    class NoEntropy(D.Normal):
-        def entropy(self):
-            raise NotImplementedError
+    def policy_gradient(entropy_coeff):
+        out = make_liir(nets, 0.1, entropy_coeff=entropy_coeff)(batch)
+        return out, torch.autograd.grad(out["loss_objective"], params)
 
-    nets = list(nets)
-    nets[0] = copy.deepcopy(plain_normal_policy())
-    nets[0].module[-1].distribution_class = NoEntropy  # the ProbabilisticTensorDictModule
-    batch = continuous_batch(nets[0], seed=1)
-    with pytest.raises(ValueError, match="no closed-form entropy"):
-        make_liir(nets, 0.1, entropy_coeff=0.5)(batch)
-    out = make_liir(nets, 0.1)(batch)
-    assert torch.allclose(out["entropy"], -(w * log_prob(nets[0], batch)).sum() / w.sum())
+    with_entropy, grads = policy_gradient(0.5)
+    _, grads_without = policy_gradient(0.0)
+    lp = log_prob(nets[0], batch)
+    assert torch.allclose(with_entropy["entropy"], -(w * lp).sum() / w.sum())
+    assert torch.allclose(with_entropy["loss_entropy"], -0.5 * with_entropy["entropy"])
+    expected = torch.autograd.grad(0.5 * (w * lp.detach() * lp).sum() / w.sum(), params)
+    for got, without, hand in zip(grads, grads_without, expected):
+        assert torch.allclose(got - without, hand, atol=1e-10)
 
 
 def test_continuous_intrinsic_reward_reads_the_action():
@@ -289,3 +287,13 @@ def test_intrinsic_reward_transform_on_a_vmas_env_with_default_arguments():
         r_in = intrinsic(rollout.copy())["agents", "intrinsic_reward"]
     assert torch.allclose(rollout["next", "agents", "intrinsic_reward"], r_in)
     assert torch.allclose(rollout["next", "agents", "proxy_reward"], team + 0.5 * r_in)
+
+
+def test_meta_gradient_with_a_sample_estimated_entropy_equals_the_reference(float64):
+    nets = continuous_nets("tanh_normal", seed=4)
+    batch = continuous_batch(nets[0], seed=5)
+    fast = eta_grad(make_liir(nets, 0.3, lambda_in=1.0, entropy_coeff=0.2), batch)
+    reference = eta_grad(make_liir(nets, 0.3, "reference", lambda_in=1.0, entropy_coeff=0.2), batch)
+    without_entropy = eta_grad(make_liir(nets, 0.3, lambda_in=1.0), batch)
+    assert (fast - reference).norm() / reference.norm() <= 1e-8
+    assert (fast - without_entropy).norm() > 1e-6 * reference.norm()  # the entropy step moves θ'

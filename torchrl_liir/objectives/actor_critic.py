@@ -125,7 +125,7 @@ class MultiAgentActorCriticLoss(MultiAgentLoss):
         value_w = unpadded.unsqueeze(-1) if per_agent else unpadded[..., :1]
 
         log_prob, entropy = PolicyTerms(self.actor_network, keys.action)(tensordict)
-        loss_entropy, mean_entropy = self.entropy_terms(log_prob, entropy, w)
+        loss_entropy, mean_entropy = self.entropy_terms(entropy, w)
         policy_advantage = masked_normalize(advantage, w) if self.normalize_advantage else advantage
         return TensorDict(
             {

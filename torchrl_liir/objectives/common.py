@@ -104,10 +104,11 @@ class PolicyTerms(nn.Module):
 
     Recurrent policies run in sequence mode. Continuous actions' log-probabilities
     and entropies are summed over the action dims (a factorised distribution such as
-    ``torch.distributions.Normal`` gives one per dim). A squashed distribution without
-    a closed-form entropy (``TanhNormal``) gets its Gaussian's before the squash, a
-    deterministic regulariser; the entropy is ``None`` when not asked for, or when
-    there is neither.
+    ``torch.distributions.Normal`` gives one per dim). A distribution without a
+    closed-form entropy (``TanhNormal``) gets the on-policy sample estimate from the
+    taken actions: value ``−log π(u)``, gradient ``−log π(u)·∇log π(u)`` (the score-function
+    gradient of the entropy, unbiased for on-policy data). The entropy is ``None`` when
+    not asked for.
     """
 
     def __init__(self, actor: TensorDictModuleBase, action_key: NestedKey) -> None:
@@ -128,13 +129,9 @@ class PolicyTerms(nn.Module):
         try:
             dist_entropy = dist.entropy()
         except NotImplementedError:
-            base = getattr(dist, "base_dist", None)
-            if base is None:
-                return log_prob, None
-            dist_entropy = base.entropy()
-        if action.is_floating_point() and dist_entropy.shape == action.shape:
-            dist_entropy = dist_entropy.sum(-1)
-        return log_prob, dist_entropy
+            surprise = log_prob.detach()
+            return log_prob, -surprise - surprise * (log_prob - surprise)
+        return log_prob, dist_entropy.sum(-1) if factorised else dist_entropy
 
     def at(
         self, params: dict[str, torch.Tensor], tensordict: TensorDictBase, entropy: bool = True

@@ -47,8 +47,8 @@ class LIIRLoss(MultiAgentLoss):
 
     Per-agent rewards ``[*B, T, n_agents, 1]`` (``set_keys(reward=("agents", "reward"))``) are
     averaged into the team reward (:func:`~torchrl_liir.rewards.team_reward`). Discrete and continuous
-    policies (``Normal``, ``TanhNormal``: the entropy enters only when ``entropy_coeff`` is non-zero)
-    are supported, TorchRL's ``MultiAgentMLP`` included.
+    policies (``Normal``; ``TanhNormal``, whose entropy is estimated from the taken actions) are
+    supported, TorchRL's ``MultiAgentMLP`` included.
 
     Args:
         actor_network: probabilistic actor with ``get_dist`` (MLP or recurrent).
@@ -254,7 +254,7 @@ class LIIRLoss(MultiAgentLoss):
 
         log_prob, entropy = PolicyTerms(self.actor_network, keys.action)(tensordict, entropy=True)
         loss_objective = -masked_mean(log_prob * proxy_adv.detach(), w)
-        loss_entropy, mean_entropy = self.entropy_terms(log_prob, entropy, w)
+        loss_entropy, mean_entropy = self.entropy_terms(entropy, w)
         # g = ∇θ L_in (eq. 6) by one backward, which frees the policy's graph; loss_objective hands it on.
         params = dict(self.actor_network.named_parameters())
         grads = torch.autograd.grad(loss_objective + loss_entropy, list(params.values()), allow_unused=True)

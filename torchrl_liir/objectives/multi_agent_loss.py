@@ -124,19 +124,11 @@ class MultiAgentLoss(LossModule):
                              f"the loss was built for n_agents={self.n_agents}")
         return n_agents
 
-    def entropy_terms(
-        self, log_prob: torch.Tensor, entropy: torch.Tensor | None, weights: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(loss_entropy, mean entropy)``; without an entropy (see
-        :class:`~torchrl_liir.objectives.common.PolicyTerms`), the mean is the on-policy sample estimate
-        ``−mean log π(u)`` and ``entropy_coeff`` must be 0."""
-        if entropy is not None:
-            mean = masked_mean(entropy, weights)
-            return -self.entropy_coeff * mean, mean
-        if self.entropy_coeff:
-            raise ValueError(f"{type(self).__name__}: the policy's distribution has no closed-form entropy "
-                             f"(nor a Gaussian before a squash); use entropy_coeff=0")
-        return torch.zeros((), device=log_prob.device), -masked_mean(log_prob.detach(), weights)
+    def entropy_terms(self, entropy: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(loss_entropy, mean entropy)`` (see :class:`~torchrl_liir.objectives.common.PolicyTerms` for
+        distributions without a closed-form entropy)."""
+        mean = masked_mean(entropy, weights)
+        return -self.entropy_coeff * mean, mean
 
 
 def _as_tuple(key: NestedKey) -> tuple[str, ...]:
