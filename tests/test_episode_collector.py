@@ -104,13 +104,15 @@ def test_unfinished_episodes_are_left_out_and_an_empty_batch_is_refused():
     torch.manual_seed(0)
     base = PursuitEnv(num_envs=64, max_steps=20, seed=3)
     policy = make_mlp_policy(base.n_agents, 2, base.n_actions, action_mask_key=("agents", "action_mask"))
-    batch = EpisodeCollector(_env(base, policy), policy, episode_limit=6).rollout()
+    with pytest.warns(UserWarning, match="episode_limit=6 is shorter than the env's 20: episodes longer"):
+        collector = EpisodeCollector(_env(base, policy), policy, episode_limit=6)
+    batch = collector.rollout()
     assert 0 < batch.shape[0] < 64  # some games end within 6 steps, most do not
     assert batch.get(("next", "done"))[..., 0].any(-1).all()
     few = PursuitEnv(num_envs=2, max_steps=20, seed=3)  # neither game can end on its first step
     assert (few.reset().get(("agents", "observation")).abs() > 0.1).any(-1).all()
     few.set_seed(3)  # the collector's reset replays these games
-    with pytest.raises(RuntimeError, match="no episode ended within episode_limit=1 steps"):
+    with pytest.raises(RuntimeError, match="no episode ended within episode_limit=1 steps"), pytest.warns(UserWarning):
         next(iter(EpisodeCollector(_env(few, policy), policy, episode_limit=1)))
 
 
@@ -129,3 +131,17 @@ def test_frames_count_only_kept_steps_and_stop_at_total_frames():
     collector = EpisodeCollector(_env(base, policy), policy, total_frames=300)
     kept = [int(batch.get(PADDING_MASK).sum()) for batch in collector]
     assert collector.frames == sum(kept) >= 300 > sum(kept[:-1])
+
+
+def test_postproc_runs_on_every_handed_out_batch():
+    base = _pursuit()
+    policy = make_mlp_policy(base.n_agents, 2, base.n_actions, action_mask_key=("agents", "action_mask"))
+    seen = []
+
+    def mark(batch):
+        seen.append(batch.shape)
+        return batch.set("marked", torch.ones(batch.shape))
+
+    collector = EpisodeCollector(_env(base, policy), policy, total_frames=60, postproc=mark)
+    batches = list(collector)
+    assert len(seen) == len(batches) > 0 and all(b.get("marked").all() for b in batches)

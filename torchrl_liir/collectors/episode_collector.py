@@ -1,6 +1,7 @@
 """Batches of whole episodes, one per env, each played from its start: the paper's (pymarl's) sampling."""
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 
 import torch
@@ -74,7 +75,11 @@ class EpisodeCollector(BaseCollector):
         super().__init__()
         if env.batch_dims != 1:
             raise ValueError(f"EpisodeCollector needs an env with one batch dim, got batch_size={env.batch_size}")
-        episode_limit = env_episode_limit(env) if episode_limit is None else episode_limit
+        declared = env_episode_limit(env)
+        if episode_limit is not None and declared is not None and episode_limit < declared:
+            warnings.warn(f"episode_limit={episode_limit} is shorter than the env's {declared}: episodes longer than "
+                          f"{episode_limit} steps are left out of every batch", stacklevel=2)
+        episode_limit = declared if episode_limit is None else episode_limit
         if episode_limit is None or episode_limit < 1:
             raise ValueError(f"episode_limit={episode_limit}: pass the env's longest episode (>= 1 steps)")
         self.env, self.policy = env, policy

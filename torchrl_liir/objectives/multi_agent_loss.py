@@ -61,11 +61,10 @@ class MultiAgentLoss(LossModule):
         keys = self.tensor_keys
         wanted = [keys.action, *self.actor_network.in_keys]
         for network in self.value_networks():
-            wanted += [*network.in_keys, *(("next", *_as_tuple(k)) for k in network.in_keys)]
-        wanted += [("next", *_as_tuple(k)) for k in (keys.reward, keys.done, keys.terminated)]
+            wanted += [*network.in_keys, *(("next", k) for k in network.in_keys)]
+        wanted += [("next", k) for k in (keys.reward, keys.done, keys.terminated)]
         wanted += [k for k in (keys.padding_mask, keys.agent_mask) if k is not None]
-        unique = dict.fromkeys(unravel_key(k) for k in wanted)
-        return list(unique)
+        return list(dict.fromkeys(unravel_key(k) for k in wanted))
 
     @property
     def out_keys(self) -> list[str]:
@@ -130,6 +129,3 @@ class MultiAgentLoss(LossModule):
         mean = masked_mean(entropy, weights)
         return -self.entropy_coeff * mean, mean
 
-
-def _as_tuple(key: NestedKey) -> tuple[str, ...]:
-    return (key,) if isinstance(key, str) else tuple(key)
