@@ -1,6 +1,7 @@
 """Batches of whole episodes, one per env, each played from its start: the paper's (pymarl's) sampling."""
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Callable, Iterator
 
@@ -8,7 +9,8 @@ import torch
 from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from torchrl.collectors import BaseCollector
-from torchrl.envs import EnvBase
+from torchrl.envs import EnvBase, TransformedEnv
+from torchrl.envs.batched_envs import BatchedEnvBase
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 PADDING_MASK = ("collector", "mask")
@@ -22,11 +24,17 @@ def first_episode_mask(done: torch.Tensor) -> torch.Tensor:
 
 def env_episode_limit(env: EnvBase) -> int | None:
     """The longest episode ``env`` (or the env it transforms) declares: ``episode_limit`` or ``max_steps``."""
-    for candidate in (env, getattr(env, "base_env", None)):
-        for name in ("episode_limit", "max_steps"):
-            limit = getattr(candidate, name, None)
-            if isinstance(limit, int):
-                return limit
+    while isinstance(env, TransformedEnv):
+        env = env.base_env
+    for name in ("episode_limit", "max_steps"):
+        # A batched env forwards unknown attributes to its workers (and recurses while they are not started):
+        # only its own attributes are read.
+        if isinstance(env, BatchedEnvBase):
+            limit = inspect.getattr_static(env, name, None)
+        else:
+            limit = getattr(env, name, None)
+        if isinstance(limit, int):
+            return limit
     return None
 
 
