@@ -297,3 +297,18 @@ def test_meta_gradient_with_a_sample_estimated_entropy_equals_the_reference(floa
     without_entropy = eta_grad(make_liir(nets, 0.3, lambda_in=1.0), batch)
     assert (fast - reference).norm() / reference.norm() <= 1e-8
     assert (fast - without_entropy).norm() > 1e-6 * reference.norm()  # the entropy step moves θ'
+
+
+def test_actor_critic_value_estimator_writes_hand_computed_estimates():
+    nets = discrete_nets()
+    batch = vmas_like_batch(nets[0])
+    loss = MultiAgentActorCriticLoss(nets[0], nets[3], gamma=GAMMA, lmbda=LMBDA)
+    loss.set_keys(reward=("agents", "reward"))
+    loss.value_estimator(batch)
+    nxt = batch["next"]
+    with torch.no_grad():
+        v, nv = nets[3](batch.copy())["state_value"], nets[3](nxt.copy())["state_value"]
+    target, advantage = hand_td_lambda(nxt["agents", "reward"].mean(-2), v, nv, nxt["done"], nxt["terminated"],
+                                       GAMMA, LMBDA)
+    assert torch.allclose(batch["advantage"], advantage, atol=1e-6)
+    assert torch.allclose(batch["value_target"], target, atol=1e-6)

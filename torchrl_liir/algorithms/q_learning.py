@@ -60,8 +60,8 @@ class IQL(Algorithm):
                                            num_cells=list(algo.num_cells), action_mask_key=dims.action_mask_key,
                                            device=device)
         actor = make_egreedy_actor(q_network, dims.n_agents, dims.n_actions, action_mask_key=dims.action_mask_key,
-                                   eps_init=algo.eps_start,
-                                   eps_end=algo.eps_end, annealing_num_steps=algo.eps_anneal_frames, device=device)
+                                   eps_init=algo.eps_start, eps_end=algo.eps_end,
+                                   annealing_num_steps=algo.eps_anneal_frames, device=device)
         loss, params = self.make_loss(algo, dims, q_network, device)
         buffer = TensorDictReplayBuffer(storage=LazyTensorStorage(algo.buffer_episodes * episode_limit, device=device),
                                         batch_size=algo.batch_episodes * episode_limit)
