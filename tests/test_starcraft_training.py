@@ -161,3 +161,31 @@ def test_results_table_fills_its_block_and_keeps_the_rest(smax_runs, tmp_path):
     assert set(rows) == {"LIIR", "IAC"}
     final = table(smax_runs["liir"][0], "test")[-1]["test_win_rate"]
     assert f"| {final:.2f} |" in rows["LIIR"] and "| 0 |" in rows["LIIR"]  # final test win rate, seed 0
+
+
+def test_wilson_interval_matches_hand_values():
+    from torchrl_liir.trainers.evaluation import wilson_interval
+
+    # By hand: centre (0.45 + 3.8416/200) / 1.038416 = 0.451850, half 1.96/1.038416 · √(0.2475/100 + 3.8416/40000)
+    # = 0.095706.
+    low, high = wilson_interval(45, 100)
+    assert (round(low, 4), round(high, 4)) == (0.3561, 0.5476)
+    assert wilson_interval(0, 20)[0] == 0.0 and round(wilson_interval(0, 20)[1], 4) == 0.1611
+
+
+def test_evaluate_runs_plays_the_same_seeded_episodes_for_every_run(smax_runs, tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from evaluate_runs import evaluate_run, main
+
+    run_dir = smax_runs["liir"][0]
+    first, again = (evaluate_run(run_dir, 12, seed=7, device="cpu") for _ in range(2))
+    assert first == again  # fixed seeds: the same battles and, for the stochastic policy, the same samples
+    for policy in ("greedy", "stochastic"):
+        rate, (low, high) = first[policy]["win_rate"], first[policy]["win_rate_95"]
+        assert rate * 12 == round(rate * 12) and low <= rate <= high
+    out = tmp_path / "evaluation.json"
+    main([*(str(d) for d, _ in smax_runs.values()), "--episodes", "12", "--seed", "7", "--out", str(out)])
+    written = json.loads(out.read_text())
+    assert [r["algo"] for r in written] == ["liir", "iac"] and written[0] == json.loads(json.dumps(first))
+    with pytest.raises(SystemExit, match="exists"):
+        main([str(run_dir), "--episodes", "12", "--out", str(out)])
