@@ -54,20 +54,24 @@ class IntrinsicRewardTransform(Transform):
 
     @property
     def reward_key(self) -> NestedKey:
-        """The given reward key, else the env's (``"reward"`` if it has several or none is known)."""
-        if self._reward_key is not None:
-            return self._reward_key
-        keys = self.parent.reward_keys if self.parent is not None else []
-        return keys[0] if len(keys) == 1 else "reward"
+        """The given reward key, else the env's (``"reward"`` if it has several or none is known).
+
+        The env's is looked up once: ``self.parent`` rebuilds the chain of transforms before this one.
+        """
+        if self._reward_key is None and self.parent is not None:
+            keys = self.parent.reward_keys
+            self._reward_key = keys[0] if len(keys) == 1 else "reward"
+        return "reward" if self._reward_key is None else self._reward_key
 
     def _rewards(self, tensordict: TensorDictBase, next_tensordict: TensorDictBase) -> None:
-        if self.reward_key not in next_tensordict.keys(True, True):
-            raise KeyError(f"IntrinsicRewardTransform: the reward {self.reward_key!r} is not in the data; "
+        reward_key = self.reward_key
+        if reward_key not in next_tensordict.keys(True, True):
+            raise KeyError(f"IntrinsicRewardTransform: the reward {reward_key!r} is not in the data; "
                            f"pass the env's reward key, e.g. reward_key=('agents', 'reward')")
         with torch.no_grad():
             r_in = self.intrinsic_reward(tensordict.select(*self.in_keys).copy())
             r_in = r_in.get(self.out_keys[0])
-        r_ex = team_reward(next_tensordict.get(self.reward_key), next_tensordict.batch_dims)
+        r_ex = team_reward(next_tensordict.get(reward_key), next_tensordict.batch_dims)
         next_tensordict.set(self.out_keys[0], r_in)
         next_tensordict.set(self.out_keys[1], proxy_reward(r_ex, r_in, self.lambda_in))
 
