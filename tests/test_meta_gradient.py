@@ -86,6 +86,17 @@ def central_difference(params, objective, eps=1e-5):
     return (at(1) - at(-1)) / (2 * eps), torch.cat([d.flatten() for d in direction])
 
 
+def assert_exact_meta_gradient(fast, reference, eta, objective_after_step):
+    """``fast`` == ``reference`` (both ∇η of ``loss_intrinsic``), and ``−fast`` along a random direction == the
+    finite difference of J_ex after a real policy step (``objective_after_step``) as η moves."""
+    assert reference.norm() > 0
+    assert (fast - reference).norm() / reference.norm() <= 1e-8
+    finite_difference, direction = central_difference(eta, objective_after_step)
+    analytic = -torch.dot(fast, direction)
+    assert analytic.abs() > 1e-8
+    assert torch.isclose(analytic, finite_difference, rtol=1e-5, atol=0)
+
+
 def _masked_mean(x, w):
     return (w * x).sum() / w.sum()
 
