@@ -120,7 +120,7 @@ def test_continuous_intrinsic_reward_reads_the_action():
     module = IntrinsicReward(OBS_DIM, None, N_AGENTS, action_dim=ACTION_DIM, num_cells=(8,), bound=2.0)
     obs, action = torch.randn(5, N_AGENTS, OBS_DIM), torch.randn(5, N_AGENTS, ACTION_DIM)
     with module.mlp.params.to_module(module.mlp._empty_net):
-        expected = 2.0 * torch.tanh(module.mlp._empty_net(torch.cat([obs, action], -1)))
+        expected = 2.0 * torch.tanh(module.mlp._empty_net(torch.cat([obs, action], -1)) / 2.0)
     assert torch.allclose(module(obs, action), expected)
     assert not torch.allclose(module(obs, action), module(obs, action + 1))
     with pytest.raises(ValueError, match="n_actions .* or action_dim"):

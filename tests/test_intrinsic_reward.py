@@ -19,6 +19,17 @@ def test_gathers_the_taken_action_and_is_bounded():
     torch.testing.assert_close(module(obs, action), expected)
 
 
+def test_bound_is_the_authors_soft_clip():
+    """bound·tanh(x / bound): 10·tanh(x/10) in the authors' code, the identity near 0 for any bound."""
+    module = make_intrinsic_reward(2, 3, 2, num_cells=(8,), bound=10.0).module
+    unbounded = make_intrinsic_reward(2, 3, 2, num_cells=(8,), bound=None).module
+    unbounded.load_state_dict(module.state_dict())
+    obs = torch.randn(6, 2, 2) * 50
+    raw = unbounded.all_actions(obs)
+    assert raw.abs().max() > 10
+    torch.testing.assert_close(module.all_actions(obs), 10.0 * torch.tanh(raw / 10.0))
+
+
 def test_parameters_are_shared_and_agent_id_separates_agents():
     shared = make_intrinsic_reward(2, 3, 2, num_cells=(8,)).module
     obs = torch.randn(5, 1, 2).expand(5, 2, 2)

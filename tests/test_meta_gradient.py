@@ -16,13 +16,15 @@ from torchrl_liir.objectives import InnerStep, LIIRLoss
 GAMMA, LMBDA = 0.9, 0.7
 
 
-def make_nets(policy: str, seed: int = 0):
+def make_nets(policy: str, seed: int = 0, exploration_floor=None):
     torch.manual_seed(seed)
+    mask = ("agents", "action_mask")
     if policy == "gru":
-        actor = make_gru_policy(N_AGENTS, OBS_DIM, N_ACTIONS, hidden_size=8, action_mask_key=("agents", "action_mask"))
+        actor = make_gru_policy(N_AGENTS, OBS_DIM, N_ACTIONS, hidden_size=8, action_mask_key=mask,
+                                exploration_floor=exploration_floor)
     else:
-        actor = make_mlp_policy(N_AGENTS, OBS_DIM, N_ACTIONS, num_cells=(16,),
-                                action_mask_key=("agents", "action_mask"))
+        actor = make_mlp_policy(N_AGENTS, OBS_DIM, N_ACTIONS, num_cells=(16,), action_mask_key=mask,
+                                exploration_floor=exploration_floor)
     intrinsic = make_intrinsic_reward(OBS_DIM, N_ACTIONS, N_AGENTS, num_cells=(16,), agent_id=True)
     proxy = make_proxy_critic(OBS_DIM, N_AGENTS, num_cells=(16,))
     extrinsic = make_extrinsic_critic(STATE_DIM, num_cells=(16,))

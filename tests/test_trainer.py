@@ -16,6 +16,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from torchrl_liir.algorithms import ALGORITHMS
+from torchrl_liir.modules.exploration_floor import ExplorationFloor
 from torchrl_liir.objectives import LIIRLoss
 from torchrl_liir.tasks import TASKS
 from torchrl_liir.trainers import (
@@ -129,7 +130,7 @@ def test_env_configs_set_their_budget_and_the_command_line_wins():
 
 
 def test_every_default_config_passes_its_checks():
-    for algo in ALGORITHMS:
+    for algo in [*ALGORITHMS, "liir_authors"]:
         check_config(config(f"algo={algo}"))
         pytest.importorskip("jaxmarl")
         check_config(config(f"algo={algo}", "env=smax"))
@@ -142,6 +143,7 @@ def test_every_default_config_passes_its_checks():
     pytest.param(PURSUIT, id="liir-pursuit"),
     pytest.param(SMAX, id="liir-smax"),
     pytest.param([*PURSUIT, *QMIX], id="qmix-pursuit"),
+    pytest.param([*PURSUIT, "algo=liir_authors"], id="liir-authors-pursuit"),  # the exploration floor's ε
 ])
 def test_sigkill_then_resume_ends_with_the_same_metrics_row_for_row(tmp_path, case):
     if "env=smax" in case:
@@ -164,6 +166,30 @@ def test_sigkill_then_resume_ends_with_the_same_metrics_row_for_row(tmp_path, ca
         assert without_time(rows(killed / table)) == without_time(rows(whole / table)), table
     summaries = [json.loads((d / "summary.json").read_text()) for d in (whole, killed)]
     assert summaries[0]["test"] == summaries[1]["test"] and summaries[1]["status"] == "finished"
+
+
+def test_exploration_floor_follows_the_frames_and_is_checkpointed(tmp_path):
+    """ε of the authors' exploration floor after training is the schedule's value at the frames collected."""
+    summary = train(config(*PURSUIT, "algo=liir_authors"), tmp_path)
+    frames = summary["frames"]
+    expected = 0.5 + (0.01 - 0.5) * frames / 50_000
+    _, recipe = load_run(tmp_path)
+    floors = [m for m in recipe.actor.modules() if isinstance(m, ExplorationFloor)]
+    assert len(floors) == 1 and floors[0].epsilon.item() == pytest.approx(expected)
+
+
+def test_a_run_saved_before_a_key_was_added_loads_and_resumes(tmp_path):
+    """Runs saved before ``algo.epsilon_floor_*`` existed read the behaviour they had: no floor."""
+    run_dir = tmp_path / "run"
+    assert run_cli(*PURSUIT, "collector.total_frames=800", f"hydra.run.dir={run_dir}", cwd=tmp_path).returncode == 0
+    config_file = run_dir / "config.yaml"
+    old = [line for line in config_file.read_text().splitlines() if "epsilon_floor" not in line]
+    config_file.write_text("\n".join(old) + "\n")
+    _, recipe = load_run(run_dir)
+    assert not any(isinstance(m, ExplorationFloor) for m in recipe.actor.modules())
+    resumed = run_cli(f"resume={run_dir}", "collector.total_frames=1600", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((run_dir / "summary.json").read_text())["frames"] >= 1600
 
 
 def test_resume_may_extend_the_budget_but_not_change_the_run(tmp_path):

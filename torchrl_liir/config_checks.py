@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 
 class ConfigError(ValueError):
@@ -133,6 +133,24 @@ class Ignored(Check):
         return None
 
 
+@dataclass(frozen=True)
+class Added(Check):
+    """A key added after some runs were saved: checked by ``check`` when present; a saved section without it
+    reads ``default`` (:func:`with_added_defaults`), the behaviour those runs had."""
+
+    check: Check
+    default: Any
+
+    def __call__(self, key: str, value: Any) -> None:
+        self.check(key, value)
+
+
+def with_added_defaults(section: DictConfig, checks: Mapping[str, Check]) -> DictConfig:
+    """``section`` with the default of every :class:`Added` key it lacks (a run saved before the key existed)."""
+    missing = {key: check.default for key, check in checks.items() if isinstance(check, Added) and key not in section}
+    return OmegaConf.merge(section, missing) if missing else section
+
+
 def check_section(section: Mapping | DictConfig | None, prefix: str, checks: Mapping[str, Check]) -> None:
     """Every key of ``section`` is known, present and valid (``prefix`` names the section in messages)."""
     name = prefix.rstrip(".")
@@ -145,7 +163,7 @@ def check_section(section: Mapping | DictConfig | None, prefix: str, checks: Map
             fail(f"{prefix}{key}", section[key], f"unknown key{hint}; known: {', '.join(sorted(checks))}")
     for key, check in checks.items():
         if key not in section:
-            if isinstance(check, Ignored):
+            if isinstance(check, (Ignored, Added)):
                 continue
             fail(f"{prefix}{key}", None, "missing from the configuration")
         check(f"{prefix}{key}", section[key])

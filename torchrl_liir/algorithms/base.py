@@ -27,6 +27,7 @@ from torchrl_liir.config_checks import (
     check_section,
 )
 from torchrl_liir.modules import make_gaussian_policy, make_gru_policy, make_mlp_policy
+from torchrl_liir.modules.exploration_floor import ExplorationFloor
 
 
 @dataclass(frozen=True)
@@ -162,19 +163,25 @@ class Algorithm(ABC):
         """Networks, loss, optimiser groups, batch feed and hooks for an env of ``dims``."""
 
 
-def make_policy(algo: DictConfig, dims: EnvDims, device: torch.device) -> TensorDictModuleBase:
+def make_policy(algo: DictConfig, dims: EnvDims, device: torch.device,
+                exploration_floor: ExplorationFloor | None = None) -> TensorDictModuleBase:
     """The shared stochastic policy π_θ(u_i | o_i): ``algo.policy`` mlp or gru; categorical (masked when the env
-    has an action mask) or, for continuous actions, TanhNormal within the action bounds."""
+    has an action mask, mixed with a uniform one under ``exploration_floor``) or, for continuous actions,
+    TanhNormal within the action bounds."""
     hidden = algo.rnn_hidden if algo.policy == "gru" else None
+    if dims.continuous and exploration_floor is not None:
+        raise ConfigError(f"algo={algo.name}: the exploration floor mixes categorical policies; this env's actions "
+                          "are continuous (set algo.epsilon_floor_start=0 algo.epsilon_floor_end=0)")
     if dims.continuous:
         return make_gaussian_policy(dims.n_agents, dims.obs_dim, dims.action_dim, action_low=dims.action_low.to(device),
                                     action_high=dims.action_high.to(device), num_cells=list(algo.num_cells),
                                     hidden_size=hidden, device=device)
     if hidden is not None:
         return make_gru_policy(dims.n_agents, dims.obs_dim, dims.n_actions, hidden_size=hidden,
-                               action_mask_key=dims.action_mask_key, device=device)
+                               action_mask_key=dims.action_mask_key, exploration_floor=exploration_floor,
+                               device=device)
     return make_mlp_policy(dims.n_agents, dims.obs_dim, dims.n_actions, num_cells=list(algo.num_cells),
-                           action_mask_key=dims.action_mask_key, device=device)
+                           action_mask_key=dims.action_mask_key, exploration_floor=exploration_floor, device=device)
 
 
 def make_optimizer(algo: DictConfig, params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:

@@ -16,8 +16,9 @@ from torchrl.modules import EGreedyModule
 from torchrl.objectives import HardUpdate, LossModule
 from torchrl.trainers import Trainer, TrainerHookBase
 
-from torchrl_liir.algorithms.base import BatchFeed
+from torchrl_liir.algorithms.base import BatchFeed, StatelessHook
 from torchrl_liir.collectors import PADDING_MASK
+from torchrl_liir.modules.exploration_floor import ExplorationFloor, linear_epsilon
 
 
 class ReplayFeed(BatchFeed):
@@ -134,3 +135,22 @@ class EpsilonSchedule(TrainerHookBase):
         self._trainer = trainer
         trainer.register_op("post_steps", self)
         trainer.register_module(name, self)
+
+
+class ExplorationFloorSchedule(StatelessHook):
+    """Sets the policy's exploration floor ε by the frames collected, once per batch: linear from ``start`` to
+    ``end`` over ``anneal_frames`` (the authors' code: 0.5 → 0.01 over 50k steps). ε is a buffer of the actor,
+    so checkpoints save and restore it with the actor; the hook keeps no state of its own."""
+
+    def __init__(self, floor: ExplorationFloor, start: float, end: float, anneal_frames: int) -> None:
+        self.floor, self.start, self.end, self.anneal_frames = floor, start, end, anneal_frames
+        self.floor.epsilon.fill_(start)
+        self._trainer: Trainer | None = None
+
+    def __call__(self) -> None:
+        frames = int(self._trainer.collected_frames)
+        self.floor.epsilon.fill_(linear_epsilon(frames, self.start, self.end, self.anneal_frames))
+
+    def register(self, trainer: Trainer, name: str = "exploration_floor_schedule") -> None:
+        self._trainer = trainer
+        trainer.register_op("post_steps", self)

@@ -14,8 +14,10 @@ from torchrl_liir.algorithms.base import (
     make_policy,
     optimizer_group,
 )
-from torchrl_liir.config_checks import NON_NEGATIVE, POSITIVE, Boolean, Check, Choice
+from torchrl_liir.algorithms.feeds import ExplorationFloorSchedule
+from torchrl_liir.config_checks import NON_NEGATIVE, POSITIVE, UNIT, Added, Boolean, Check, Choice, Integer
 from torchrl_liir.modules.critics import make_extrinsic_critic, make_proxy_critic
+from torchrl_liir.modules.exploration_floor import ExplorationFloor
 from torchrl_liir.modules.intrinsic_reward import make_intrinsic_reward
 from torchrl_liir.objectives import InnerStep, LIIRLoss
 
@@ -31,11 +33,13 @@ class LIIR(Algorithm):
                 "lambda_in": NON_NEGATIVE, "intrinsic_bound": POSITIVE, "agent_id": Boolean(),
                 "proxy_critic": Choice(("state", "obs")), "lr_intrinsic": POSITIVE,
                 "normalize_advantage": Boolean(), "meta_gradient": Choice(("fast", "reference")),
-                "variant": Choice(("paper", "released_code"))}
+                "variant": Choice(("paper", "released_code")), "epsilon_floor_start": Added(UNIT, 0.0),
+                "epsilon_floor_end": Added(UNIT, 0.0), "epsilon_floor_anneal_frames": Added(Integer(0), 50000)}
 
     def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
         hidden = list(algo.num_cells)
-        actor = make_policy(algo, dims, device)
+        floor = ExplorationFloor() if algo.epsilon_floor_start > 0 or algo.epsilon_floor_end > 0 else None
+        actor = make_policy(algo, dims, device, exploration_floor=floor)
         intrinsic = make_intrinsic_reward(dims.obs_dim, dims.n_actions, dims.n_agents, num_cells=hidden,
                                           bound=algo.intrinsic_bound, agent_id=algo.agent_id,
                                           action_dim=dims.action_dim, device=device)
@@ -60,4 +64,6 @@ class LIIR(Algorithm):
             "intrinsic": OptimizerGroup(torch.optim.Adam(intrinsic.parameters(), lr=algo.lr_intrinsic), None),
             "critic": OptimizerGroup(torch.optim.Adam(critics, lr=algo.lr_critic), clip(algo)),
         }
-        return Recipe(actor, loss, optimizers, intrinsic_reward=intrinsic)
+        hooks = {} if floor is None else {"exploration_floor_schedule": ExplorationFloorSchedule(
+            floor, algo.epsilon_floor_start, algo.epsilon_floor_end, algo.epsilon_floor_anneal_frames)}
+        return Recipe(actor, loss, optimizers, hooks=hooks, intrinsic_reward=intrinsic)

@@ -17,7 +17,8 @@ class IntrinsicReward(nn.Module):
     its one-hot id). Discrete actions (``n_actions``): it outputs one reward per
     action and the taken action's is gathered. Continuous actions (``action_dim``):
     the action is an input and it outputs one reward. The output is bounded to
-    ``[-bound, bound]`` by ``bound·tanh(x)`` (``bound=None`` leaves it unbounded).
+    ``[-bound, bound]`` by ``bound·tanh(x / bound)``, the identity near 0 whatever the bound (the authors'
+    code: 10·tanh(x/10); ``bound=None`` leaves it unbounded).
 
     Args:
         obs_dim: size of one agent's observation.
@@ -67,7 +68,7 @@ class IntrinsicReward(nn.Module):
             ids = torch.eye(self.n_agents, dtype=inputs.dtype, device=inputs.device)
             inputs = torch.cat([inputs, ids.expand(*inputs.shape[:-1], self.n_agents)], dim=-1)
         out = self.mlp(inputs)
-        return out if self.bound is None else self.bound * torch.tanh(out)
+        return out if self.bound is None else self.bound * torch.tanh(out / self.bound)
 
     def all_actions(self, observation: torch.Tensor) -> torch.Tensor:
         """Intrinsic reward of every discrete action, ``[*B, n_agents, n_actions]``."""

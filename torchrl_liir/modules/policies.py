@@ -13,6 +13,7 @@ from torchrl.modules import IndependentNormal, MaskedCategorical, NormalParamExt
 from torchrl.modules.utils import get_primers_from_module
 
 from torchrl_liir.modules.agent_networks import gru_agent_network, mlp_agent_network
+from torchrl_liir.modules.exploration_floor import ExplorationFloor
 
 LOGITS_KEY = ("agents", "logits")
 LOG_PROB_KEY = ("agents", "action_log_prob")
@@ -20,8 +21,12 @@ PARAMS_KEY = ("agents", "action_params")
 
 
 def _categorical_actor(
-    logits_module: TensorDictModuleBase, action_mask_key: NestedKey | None, action_key: NestedKey
+    logits_module: TensorDictModuleBase, action_mask_key: NestedKey | None, action_key: NestedKey,
+    exploration_floor: ExplorationFloor | None = None,
 ) -> ProbabilisticActor:
+    if exploration_floor is not None:
+        floor_in = [LOGITS_KEY] if action_mask_key is None else [LOGITS_KEY, action_mask_key]
+        logits_module = TensorDictSequential(logits_module, TensorDictModule(exploration_floor, floor_in, [LOGITS_KEY]))
     if action_mask_key is None:
         in_keys, distribution = {"logits": LOGITS_KEY}, Categorical
     else:
@@ -65,6 +70,7 @@ def make_mlp_policy(
     observation_key: NestedKey = ("agents", "observation"),
     action_mask_key: NestedKey | None = None,
     action_key: NestedKey = ("agents", "action"),
+    exploration_floor: ExplorationFloor | None = None,
     device: torch.device | str | None = None,
 ) -> ProbabilisticActor:
     """π_θ(u_i | o_i): one MLP shared by all agents, categorical over actions.
@@ -74,10 +80,12 @@ def make_mlp_policy(
     A plain ``MLP`` over the last dim is shared across the agent dim by construction;
     TorchRL's ``MultiAgentMLP`` works too (:class:`~torchrl_liir.objectives.LIIRLoss`
     evaluates it at other parameters through tensordict's ``to_module``).
+    ``exploration_floor`` mixes π with a uniform distribution (the authors' released code; see
+    :class:`~torchrl_liir.modules.exploration_floor.ExplorationFloor`).
     ``n_agents`` is unused; it keeps the signature of :func:`make_gru_policy`.
     """
     logits = mlp_agent_network(obs_dim, n_actions, num_cells, observation_key, LOGITS_KEY, device)
-    return _categorical_actor(logits, action_mask_key, action_key)
+    return _categorical_actor(logits, action_mask_key, action_key, exploration_floor)
 
 
 def make_gru_policy(
@@ -89,15 +97,17 @@ def make_gru_policy(
     observation_key: NestedKey = ("agents", "observation"),
     action_mask_key: NestedKey | None = None,
     action_key: NestedKey = ("agents", "action"),
+    exploration_floor: ExplorationFloor | None = None,
     device: torch.device | str | None = None,
 ) -> ProbabilisticActor:
-    """π_θ(u_i | τ_i): the paper's shared agent network, FC → GRU-64 → FC, categorical (masked if a key is given).
+    """π_θ(u_i | τ_i): the paper's shared agent network, FC → GRU-64 → FC, categorical (masked if a key is given;
+    mixed with a uniform distribution if ``exploration_floor`` is given).
 
     Needs ``"is_init"`` (``torchrl.envs.InitTracker``) and the hidden-state
     primer (:func:`policy_primer`) on the environment.
     """
     parts = gru_agent_network(n_agents, obs_dim, n_actions, hidden_size, observation_key, LOGITS_KEY, device)
-    return _categorical_actor(TensorDictSequential(*parts), action_mask_key, action_key)
+    return _categorical_actor(TensorDictSequential(*parts), action_mask_key, action_key, exploration_floor)
 
 
 def make_gaussian_policy(

@@ -25,6 +25,7 @@ from torchrl.trainers import Trainer, UpdateWeights
 
 from torchrl_liir.algorithms import EnvDims, Recipe, get_algorithm
 from torchrl_liir.collectors import EpisodeCollector
+from torchrl_liir.config_checks import with_added_defaults
 from torchrl_liir.modules import policy_primer
 from torchrl_liir.runtime import configure_runtime
 from torchrl_liir.studies import STUDIES, StudyHook
@@ -92,7 +93,9 @@ def build_recipe(cfg: DictConfig, device: torch.device) -> Recipe:
         dims = EnvDims.from_env(probe)
     finally:
         probe.close(raise_if_closed=False)  # a batched probe is never started
-    return get_algorithm(cfg.algo.name).build(cfg.algo, dims, task.episode_limit(cfg), device)
+    algorithm = get_algorithm(cfg.algo.name)
+    algo = with_added_defaults(cfg.algo, algorithm.config_checks())  # runs saved before a key was added
+    return algorithm.build(algo, dims, task.episode_limit(cfg), device)
 
 
 def make_logger(cfg: DictConfig, run_dir: Path) -> Logger | None:
