@@ -22,6 +22,7 @@ from torchrl_liir.runtime import configure_runtime
 from torchrl_liir.tasks import get_task
 from torchrl_liir.trainers import load_run
 from torchrl_liir.trainers.evaluation import play_episodes, wilson_interval
+from torchrl_liir.trainers.run_records import method_of
 from torchrl_liir.trainers.trainer import make_env
 
 POLICIES = {"greedy": ExplorationType.DETERMINISTIC, "stochastic": ExplorationType.RANDOM}
@@ -32,6 +33,7 @@ def evaluate_run(run_dir: Path, episodes: int, seed: int, device: str) -> dict:
     cfg, recipe = load_run(run_dir, device)
     task = get_task(cfg.env.name)
     out = {"run": str(run_dir), "env": cfg.env.get("run_name", cfg.env.name), "algo": cfg.algo.name,
+           "method": method_of(cfg),
            "train_seed": cfg.seed, "episodes": episodes, "eval_seed": seed}
     for name, exploration in POLICIES.items():
         torch.manual_seed(seed)  # the stochastic policy's samples, and any env drawing from torch's generator
@@ -48,7 +50,7 @@ def evaluate_run(run_dir: Path, episodes: int, seed: int, device: str) -> dict:
 
 
 def markdown(results: list[dict]) -> str:
-    lines = ["| run | env | algo | seed | greedy win rate (95 % CI) | greedy return | stochastic win rate (95 % CI) "
+    lines = ["| run | env | method | seed | greedy win rate (95 % CI) | greedy return | stochastic win rate (95 % CI) "
              "| stochastic return |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
         cells = []
@@ -57,7 +59,8 @@ def markdown(results: list[dict]) -> str:
             rate = (f"{part['win_rate']:.3f} ({part['win_rate_95'][0]:.3f}–{part['win_rate_95'][1]:.3f})"
                     if "win_rate" in part else "—")
             cells += [rate, f"{part['return']:.3f}"]
-        lines.append(f"| {Path(r['run']).name} | {r['env']} | {r['algo']} | {r['train_seed']} | {' | '.join(cells)} |")
+        run = Path(r["run"]).name
+        lines.append(f"| {run} | {r['env']} | {r['method']} | {r['train_seed']} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 

@@ -3,7 +3,7 @@
     python scripts/plot_curves.py runs/*smax_3m* --out results/smax_3m_win_rate.png
     python scripts/plot_curves.py runs/a runs/b --metric test_return
 
-One line per method (the run's algo.name), shaded ±1 std over its seeds; each seed's
+One line per method (the run's algorithm, and LIIR's variant: ``method_of``), shaded ±1 std over its seeds; each seed's
 curve is interpolated onto a common grid of env steps, up to the shortest seed of the
 method. Also writes the plotted numbers as CSV next to the PNG.
 """
@@ -19,21 +19,17 @@ import numpy as np
 from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
-from torchrl_liir.trainers.run_records import read_metric
-
-METHOD_ORDER = ("liir", "iql", "iac", "central_v", "coma", "qmix", "mappo")
-METHOD_NAMES = {"liir": "LIIR", "iql": "IQL", "iac": "IAC", "central_v": "Central-V", "coma": "COMA",
-                "qmix": "QMIX", "mappo": "MAPPO"}
+from torchrl_liir.trainers.run_records import METHOD_NAMES, METHOD_ORDER, method_of, read_metric
 
 
 def group_runs(run_dirs: list[Path], metric: str) -> dict[str, list[np.ndarray]]:
-    """Curves of ``metric`` grouped by method (``algo.name`` in each run's ``config.yaml``)."""
+    """Curves of ``metric`` grouped by method (:func:`method_of` each run's ``config.yaml``)."""
     groups: dict[str, list[np.ndarray]] = defaultdict(list)
     for run_dir in run_dirs:
         config = run_dir / "config.yaml"
         if not config.exists():
             raise FileNotFoundError(f"{config} is missing: is {run_dir} a training run directory?")
-        groups[OmegaConf.load(config).algo.name].append(read_metric(run_dir, metric))
+        groups[method_of(OmegaConf.load(config))].append(read_metric(run_dir, metric))
     return dict(groups)
 
 

@@ -2,12 +2,14 @@
 
     python scripts/results_table.py runs/*smax_3m* --out results/README.md --title "SMAX 3m"
     python scripts/results_table.py runs/multirun/<sweep>/* --metric test_return --train-metric episode_return
+    python scripts/results_table.py runs/a runs/b --evaluation runs/evaluation.json --title "SMAX 3m, 3M steps"
 
 Per run: the final test win rate (``--metric``; mean of its last ``--last`` evaluations, each over
 the run's ``eval.episodes`` greedy test episodes), its best evaluation, the training win rate
 (``--train-metric``) of its last 10 batches (the stochastic policy), env steps, device and date
-(from summary.json).
-Rows are methods; the table is written between markers in ``--out`` so the rest of the file
+(from summary.json). With ``--evaluation`` (the JSON of ``scripts/evaluate_runs.py``), also each method's
+final policies' win rates on that many fixed-seed test episodes, greedy and stochastic (mean ± std over seeds).
+Rows are methods (LIIR's variants apart); the table is written between markers in ``--out`` so the rest of the file
 (notes, figures) is kept.
 """
 from __future__ import annotations
@@ -22,10 +24,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from torchrl_liir.trainers.run_records import read_metric
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from plot_curves import METHOD_NAMES, METHOD_ORDER  # noqa: E402
+from torchrl_liir.trainers.run_records import METHOD_NAMES, METHOD_ORDER, method_of, read_metric
 
 
 def run_row(run_dir: Path, last: int, metric: str = "test_win_rate", train_metric: str = "win_rate") -> dict:
@@ -40,11 +39,28 @@ def run_row(run_dir: Path, last: int, metric: str = "test_win_rate", train_metri
     tests = read_metric(run_dir, metric)[:, 1]
     train_wins = read_metric(run_dir, train_metric)[:, 1]
     return {
-        "method": cfg.algo.name, "env": cfg.env.get("run_name", cfg.env.name), "seed": cfg.seed,
+        "method": method_of(cfg), "env": cfg.env.get("run_name", cfg.env.name), "seed": cfg.seed,
         "policy": cfg.algo.get("policy", "-"), "frames": summary["frames"], "final": float(tests[-last:].mean()),
         "best": float(tests.max()), "train": float(train_wins[-10:].mean()), "device": summary.get("device", "?"),
         "date": summary.get("finished", "?")[:10], "episodes_per_test": cfg.eval.episodes,
     }
+
+
+def add_evaluation(rows: list[dict], run_dirs: list[Path], evaluations: list[dict]) -> None:
+    """Each row gets its run's ``scripts/evaluate_runs.py`` results (``greedy`` and ``stochastic`` win rates)."""
+    by_run = {Path(e["run"]).resolve(): e for e in evaluations}
+    for row, run_dir in zip(rows, run_dirs):
+        found = by_run.get(run_dir.resolve())
+        if found is None:
+            raise ValueError(f"{run_dir} is not in the evaluation file: evaluate it with scripts/evaluate_runs.py")
+        row["evaluation"] = {name: found[name]["win_rate"] for name in ("greedy", "stochastic")}
+        row["evaluation_episodes"] = found["episodes"]
+
+
+def mean_spread(values: list[float]) -> str:
+    """``mean ± std`` over seeds (``mean`` alone for one seed)."""
+    spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
+    return f"{statistics.mean(values):.2f}{spread}"
 
 
 def table(rows: list[dict], title: str, command: str, metric: str = "test_win_rate",
@@ -55,22 +71,26 @@ def table(rows: list[dict], title: str, command: str, metric: str = "test_win_ra
     for row in rows:
         groups[row["env"], row["method"]].append(row)
     rank = {m: i for i, m in enumerate(METHOD_ORDER)}
+    evaluated = all("evaluation" in row for row in rows)
+    episodes = "/".join(sorted({str(row["evaluation_episodes"]) for row in rows})) if evaluated else ""
+    extra = f" greedy win rate, {episodes} fixed test episodes | stochastic win rate, {episodes} episodes |"
     lines = [f"### {title}", "", f"`{command}`", "",
              f"| env | method | policy | seeds | env steps per seed | final {test_name} | best {test_name} "
-             f"| final training {train_name} | device | date |", "|---|---|---|---|---|---|---|---|---|---|"]
+             f"| final training {train_name} |{extra if evaluated else ''} device | date |",
+             "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if evaluated else "")]
     for (env, method), runs in sorted(groups.items(), key=lambda kv: (kv[0][0], rank.get(kv[0][1], 99))):
-        finals = [r["final"] for r in runs]
-        spread = f" ± {statistics.stdev(finals):.2f}" if len(finals) > 1 else ""
         seeds = ", ".join(str(r["seed"]) for r in sorted(runs, key=lambda r: r["seed"]))
         steps = sorted({r["frames"] for r in runs})
         steps_text = f"{steps[0]:,}" if len(steps) == 1 else f"{steps[0]:,}–{steps[-1]:,}"
         devices = "; ".join(sorted({r["device"] for r in runs}))
         dates = ", ".join(sorted({r["date"] for r in runs}))
+        final_evaluation = "".join(f" {mean_spread([r['evaluation'][name] for r in runs])} |"
+                                   for name in ("greedy", "stochastic")) if evaluated else ""
         lines.append(
             f"| {env} | {METHOD_NAMES.get(method, method)} | {'/'.join(sorted({r['policy'] for r in runs}))} "
-            f"| {seeds} | {steps_text} | {statistics.mean(finals):.2f}{spread} "
+            f"| {seeds} | {steps_text} | {mean_spread([r['final'] for r in runs])} "
             f"| {statistics.mean(r['best'] for r in runs):.2f} | {statistics.mean(r['train'] for r in runs):.2f} "
-            f"| {devices} | {dates} |"
+            f"|{final_evaluation} {devices} | {dates} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -99,9 +119,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--last", type=int, default=3, help="evaluations averaged into the final win rate")
     parser.add_argument("--metric", default="test_win_rate", help="the test metric (test.csv column)")
     parser.add_argument("--train-metric", default="win_rate", help="the training metric (metrics.csv column)")
+    parser.add_argument("--evaluation", type=Path, nargs="*", default=[],
+                        help="JSON files of scripts/evaluate_runs.py holding every run's final evaluation")
     args = parser.parse_args(argv)
     try:
         rows = [run_row(run_dir, args.last, args.metric, args.train_metric) for run_dir in args.run_dirs]
+        if args.evaluation:
+            evaluations = [e for path in args.evaluation for e in json.loads(path.read_text())]
+            add_evaluation(rows, args.run_dirs, evaluations)
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
     key = args.key or re.sub(r"\W+", "_", args.title.lower()).strip("_")

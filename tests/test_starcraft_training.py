@@ -163,6 +163,25 @@ def test_results_table_fills_its_block_and_keeps_the_rest(smax_runs, tmp_path):
     assert f"| {final:.2f} |" in rows["LIIR"] and "| 0 |" in rows["LIIR"]  # final test win rate, seed 0
 
 
+def test_results_table_adds_the_final_evaluation(smax_runs, tmp_path):
+    dirs = [run_dir for run_dir, _ in smax_runs.values()]
+    evaluation = tmp_path / "evaluation.json"
+    evaluation.write_text(json.dumps([
+        {"run": str(d), "episodes": 500, "greedy": {"win_rate": 0.25 + i / 2}, "stochastic": {"win_rate": 0.125}}
+        for i, d in enumerate(dirs)]))
+    out = tmp_path / "README.md"
+    script = [sys.executable, str(ROOT / "scripts" / "results_table.py"), *map(str, dirs), "--out", str(out)]
+    result = subprocess.run([*script, "--evaluation", str(evaluation)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    assert "greedy win rate, 500 fixed test episodes" in text
+    rows = [line for line in text.splitlines() if line.startswith("| smax_3m |")]
+    assert [row.split(" | ")[8:10] for row in rows] == [["0.25", "0.12"], ["0.75", "0.12"]]
+    evaluation.write_text("[]")
+    missing = subprocess.run([*script, "--evaluation", str(evaluation)], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and "is not in the evaluation file" in missing.stderr
+
+
 def test_wilson_interval_matches_hand_values():
     from torchrl_liir.trainers.evaluation import wilson_interval
 

@@ -1,0 +1,97 @@
+"""Does method A win more often than method B? A test across training seeds on the final evaluations.
+
+    python scripts/compare_methods.py runs/evaluation.json --a liir --b liir_lambda0 --env smax_3m
+
+Reads the JSON of ``scripts/evaluate_runs.py`` (each run's final policy on the same fixed-seed test episodes).
+The unit is the training seed: Welch's t-test on the per-seed win rates (two-sided), which is what decides
+"does A's training give better policies". Fisher's exact test on the pooled battles is printed beside it; it
+treats every battle as independent and ignores how much seeds differ, so it can only say whether the
+particular policies trained here differ. ``--out`` writes the Markdown between markers, as results_table.py.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from pathlib import Path
+
+from scipy import stats
+
+from torchrl_liir.trainers.run_records import METHOD_NAMES
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_table import write_between_markers  # noqa: E402
+
+
+def per_seed(evaluations: list[dict], method: str, env: str | None, policy: str) -> dict[int, tuple[float, int]]:
+    """``{training seed: (win rate, episodes)}`` of one method's runs."""
+    found = {e["train_seed"]: (e[policy]["win_rate"], e["episodes"]) for e in evaluations
+             if e["method"] == method and (env is None or e["env"] == env)}
+    if len(found) < 2:
+        raise ValueError(f"method {method!r}{f' on {env}' if env else ''}: {len(found)} evaluated seed(s); "
+                         "the test needs at least 2 (evaluate more runs with scripts/evaluate_runs.py)")
+    return found
+
+
+def compare(a: dict[int, tuple[float, int]], b: dict[int, tuple[float, int]]) -> dict:
+    """Welch's t-test on the per-seed rates, and Fisher's exact test on the pooled battles."""
+    rates_a, rates_b = [rate for rate, _ in a.values()], [rate for rate, _ in b.values()]
+    welch = stats.ttest_ind(rates_a, rates_b, equal_var=False)
+    wins_a = round(sum(rate * n for rate, n in a.values()))
+    wins_b = round(sum(rate * n for rate, n in b.values()))
+    n_a, n_b = sum(n for _, n in a.values()), sum(n for _, n in b.values())
+    fisher = stats.fisher_exact([[wins_a, n_a - wins_a], [wins_b, n_b - wins_b]])
+    return {"mean_a": statistics.mean(rates_a), "mean_b": statistics.mean(rates_b),
+            "difference": statistics.mean(rates_a) - statistics.mean(rates_b),
+            "welch_t": float(welch.statistic), "welch_df": float(welch.df), "welch_p": float(welch.pvalue),
+            "pooled": (wins_a, n_a, wins_b, n_b), "fisher_p": float(fisher.pvalue)}
+
+
+def _per_seed_text(runs: dict[int, tuple[float, int]]) -> str:
+    return ", ".join(f"{rate:.3f} (seed {seed})" for seed, (rate, _) in sorted(runs.items()))
+
+
+def markdown(method_a: str, method_b: str, a: dict, b: dict, result: dict, policy: str, title: str) -> str:
+    name_a, name_b = METHOD_NAMES.get(method_a, method_a), METHOD_NAMES.get(method_b, method_b)
+    wins_a, n_a, wins_b, n_b = result["pooled"]
+    verdict = "differ" if result["welch_p"] < 0.05 else "do not differ detectably"
+    return "\n".join([
+        f"### {title}", "",
+        f"| | {name_a} | {name_b} |", "|---|---|---|",
+        f"| {policy} win rate per seed | {_per_seed_text(a)} | {_per_seed_text(b)} |",
+        f"| mean over seeds | {result['mean_a']:.3f} | {result['mean_b']:.3f} |",
+        f"| pooled battles won | {wins_a} / {n_a} | {wins_b} / {n_b} |", "",
+        f"Difference {result['difference']:+.3f}. Across seeds (Welch's t-test): t = {result['welch_t']:.2f}, "
+        f"df = {result['welch_df']:.1f}, two-sided p = {result['welch_p']:.3f}: at the 5 % level the two "
+        f"{verdict}. Pooled battles (Fisher's exact test, these particular policies): p = "
+        f"{result['fisher_p']:.3f}.", ""])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("evaluations", type=Path, nargs="+", help="JSON files of scripts/evaluate_runs.py")
+    parser.add_argument("--a", required=True, help="a method, e.g. liir (see torchrl_liir.trainers.run_records)")
+    parser.add_argument("--b", required=True, help="the method to compare with, e.g. liir_lambda0")
+    parser.add_argument("--env", default=None, help="only runs on this env, e.g. smax_3m")
+    parser.add_argument("--policy", choices=("greedy", "stochastic"), default="greedy")
+    parser.add_argument("--title", default=None)
+    parser.add_argument("--out", type=Path, default=None, help="Markdown file to write the block into")
+    args = parser.parse_args(argv)
+    try:
+        evaluations = [e for path in args.evaluations for e in json.loads(path.read_text())]
+        a = per_seed(evaluations, args.a, args.env, args.policy)
+        b = per_seed(evaluations, args.b, args.env, args.policy)
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        sys.exit(f"error: {err}")
+    title = args.title or f"{args.a} against {args.b}{f' on {args.env}' if args.env else ''}"
+    text = markdown(args.a, args.b, a, b, compare(a, b), args.policy, title)
+    print(text)
+    if args.out is not None:
+        write_between_markers(args.out, re.sub(r"\W+", "_", title.lower()).strip("_"), text)
+        print(f"wrote the block to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

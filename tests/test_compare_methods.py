@@ -1,0 +1,70 @@
+"""scripts/compare_methods.py (the across-seed and pooled-battle tests against hand values) and the method names
+runs are grouped by."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from torchrl_liir.trainers.run_records import method_of
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from compare_methods import compare  # noqa: E402
+
+
+def test_welch_and_fisher_match_hand_values():
+    # Welch by hand: means 0.2 and 0.5, variances 0.01 and 0.01, n = 3: t = −0.3/√(0.02/3) = −3.674,
+    # df = (0.02/3)² / (2·(0.01/3)²/2) = 4. Two-sided p for |t| = 3.674 with 4 df lies between the t table's
+    # 0.02 (3.747) and 0.05 (2.776).
+    a = {0: (0.1, 10), 1: (0.2, 10), 2: (0.3, 10)}
+    b = {0: (0.4, 10), 1: (0.5, 10), 2: (0.6, 10)}
+    result = compare(a, b)
+    assert result["welch_t"] == pytest.approx(-0.3 / math.sqrt(0.02 / 3))
+    assert result["welch_df"] == pytest.approx(4.0)
+    assert 0.02 < result["welch_p"] < 0.05
+    # Fisher by hand (the tea-tasting table [[3, 1], [1, 3]]): tables as or more extreme than 3 hits of 4,
+    # (C(4,3)² + C(4,4)²) · 2 / C(8,4) = 34 / 70.
+    tea = compare({0: (0.75, 4), 1: (0.75, 4)}, {0: (0.25, 4), 1: (0.25, 4)})
+    assert tea["pooled"] == (6, 8, 2, 8)
+    tea_single = compare({0: (0.75, 4), 1: (0.75, 0)}, {0: (0.25, 4), 1: (0.25, 0)})
+    assert tea_single["fisher_p"] == pytest.approx(34 / 70)
+
+
+def _evaluation(method, seed, rate, episodes=100):
+    return {"run": f"runs/{method}_{seed}", "env": "smax_3m", "algo": "liir", "method": method, "train_seed": seed,
+            "episodes": episodes, "greedy": {"win_rate": rate}, "stochastic": {"win_rate": rate / 2}}
+
+
+def test_script_writes_its_block_and_refuses_one_seed(tmp_path):
+    path = tmp_path / "evaluation.json"
+    path.write_text(json.dumps([_evaluation("liir", s, r) for s, r in enumerate([0.7, 0.8, 0.75])]
+                               + [_evaluation("liir_lambda0", s, r) for s, r in enumerate([0.72, 0.74, 0.76])]))
+    out = tmp_path / "README.md"
+    script = [sys.executable, str(ROOT / "scripts" / "compare_methods.py"), str(path)]
+    done = subprocess.run([*script, "--a", "liir", "--b", "liir_lambda0", "--out", str(out)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert "| mean over seeds | 0.750 | 0.740 |" in text and "225 / 300" in text and "do not differ" in text
+    refused = subprocess.run([*script, "--a", "liir", "--b", "qmix"], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and refused.stderr.strip().startswith("error: method 'qmix'")
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("overrides, method", [
+    (["algo=liir"], "liir"),
+    (["algo=liir", "algo.lambda_in=0"], "liir_lambda0"),
+    (["algo=liir_authors"], "liir_authors"),
+    (["algo=liir_authors", "algo.variant=released_code"], "liir_authors_released"),
+    (["algo=liir", "algo.variant=released_code"], "liir_released"),
+    (["algo=central_v"], "central_v"),
+])
+def test_method_of_names_liir_variants(overrides, method):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        assert method_of(compose(config_name="config", overrides=overrides)) == method
