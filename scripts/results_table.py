@@ -7,7 +7,8 @@
 Per run: the final test win rate (``--metric``; mean of its last ``--last`` evaluations, each over
 the run's ``eval.episodes`` greedy test episodes), its best evaluation, the training win rate
 (``--train-metric``) of its last 10 batches (the stochastic policy), env steps, device and date
-(from summary.json). With ``--evaluation`` (the JSON of ``scripts/evaluate_runs.py``), also each method's
+(from summary.json); ``--up-to-frames N`` reads only the first N steps of every run, so that runs stopped at
+different budgets compare at one. With ``--evaluation`` (the JSON of ``scripts/evaluate_runs.py``), also each method's
 final policies' win rates on that many fixed-seed test episodes, greedy and stochastic (mean ± std over seeds).
 Rows are methods (LIIR's variants apart); the table is written between markers in ``--out`` so the rest of the file
 (notes, figures) is kept.
@@ -27,20 +28,30 @@ from omegaconf import OmegaConf
 from torchrl_liir.trainers.run_records import METHOD_NAMES, METHOD_ORDER, method_of, read_metric
 
 
-def run_row(run_dir: Path, last: int, metric: str = "test_win_rate", train_metric: str = "win_rate") -> dict:
-    """The numbers one run contributes to the table."""
+def run_row(run_dir: Path, last: int, metric: str = "test_win_rate", train_metric: str = "win_rate",
+            up_to_frames: int | None = None, unfinished: bool = False) -> dict:
+    """The numbers one run contributes to the table: from its whole run, or from its first ``up_to_frames``
+    steps (a budget every compared run reached). ``unfinished`` admits runs that stopped before their budget."""
     for name in ("config.yaml", "summary.json"):
         if not (run_dir / name).exists():
             raise FileNotFoundError(f"{run_dir / name} is missing: did this run finish?")
     cfg = OmegaConf.load(run_dir / "config.yaml")
     summary = json.loads((run_dir / "summary.json").read_text())
-    if summary.get("status", "finished") != "finished":  # older runs wrote summary.json only when finished
-        raise ValueError(f"{run_dir} did not finish (status {summary['status']!r}): resume it first")
-    tests = read_metric(run_dir, metric)[:, 1]
-    train_wins = read_metric(run_dir, train_metric)[:, 1]
+    if summary.get("status", "finished") != "finished" and not unfinished:  # older runs: summary only when finished
+        raise ValueError(f"{run_dir} did not finish (status {summary['status']!r}): resume it first, or pass "
+                         "--unfinished to report the steps it reached")
+    tests, train_wins = read_metric(run_dir, metric), read_metric(run_dir, train_metric)
+    frames = summary["frames"]
+    if up_to_frames is not None:
+        if train_wins[-1, 0] < up_to_frames:
+            raise ValueError(f"{run_dir} reached {int(train_wins[-1, 0]):,} steps, fewer than --up-to-frames "
+                             f"{up_to_frames:,}")
+        tests, train_wins = tests[tests[:, 0] <= up_to_frames], train_wins[train_wins[:, 0] <= up_to_frames]
+        frames = int(train_wins[-1, 0])
+    tests, train_wins = tests[:, 1], train_wins[:, 1]
     return {
         "method": method_of(cfg), "env": cfg.env.get("run_name", cfg.env.name), "seed": cfg.seed,
-        "policy": cfg.algo.get("policy", "-"), "frames": summary["frames"], "final": float(tests[-last:].mean()),
+        "policy": cfg.algo.get("policy", "-"), "frames": frames, "final": float(tests[-last:].mean()),
         "best": float(tests.max()), "train": float(train_wins[-10:].mean()), "device": summary.get("device", "?"),
         "date": summary.get("finished", "?")[:10], "episodes_per_test": cfg.eval.episodes,
     }
@@ -121,9 +132,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-metric", default="win_rate", help="the training metric (metrics.csv column)")
     parser.add_argument("--evaluation", type=Path, nargs="*", default=[],
                         help="JSON files of scripts/evaluate_runs.py holding every run's final evaluation")
+    parser.add_argument("--up-to-frames", type=int, default=None,
+                        help="use each run's first N environment steps only (a budget all of them reached)")
+    parser.add_argument("--unfinished", action="store_true",
+                        help="admit runs stopped before their budget (the table shows the steps they reached)")
     args = parser.parse_args(argv)
     try:
-        rows = [run_row(run_dir, args.last, args.metric, args.train_metric) for run_dir in args.run_dirs]
+        rows = [run_row(run_dir, args.last, args.metric, args.train_metric, args.up_to_frames, args.unfinished)
+                for run_dir in args.run_dirs]
         if args.evaluation:
             evaluations = [e for path in args.evaluation for e in json.loads(path.read_text())]
             add_evaluation(rows, args.run_dirs, evaluations)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -180,6 +181,30 @@ def test_results_table_adds_the_final_evaluation(smax_runs, tmp_path):
     evaluation.write_text("[]")
     missing = subprocess.run([*script, "--evaluation", str(evaluation)], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "is not in the evaluation file" in missing.stderr
+
+
+def test_results_table_at_a_common_budget_and_for_unfinished_runs(smax_runs, tmp_path):
+    run_dir = smax_runs["liir"][0]
+    tests = table(run_dir, "test")
+    budget = int(tests[2]["frames"])  # the third evaluation's step: the first three count
+    expected = sum(t["test_win_rate"] for t in tests[1:3]) / 2
+    out = tmp_path / "README.md"
+    script = [sys.executable, str(ROOT / "scripts" / "results_table.py"), str(run_dir), "--out", str(out), "--last", "2"]
+    result = subprocess.run([*script, "--up-to-frames", str(budget)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| smax_3m |")).split(" | ")
+    assert int(row[4].replace(",", "")) <= budget and row[5] == f"{expected:.2f}"
+    too_far = subprocess.run([*script, "--up-to-frames", "10000000"], capture_output=True, text=True, timeout=120)
+    assert too_far.returncode == 1 and "fewer than --up-to-frames" in too_far.stderr
+
+    stopped = tmp_path / "stopped"
+    shutil.copytree(run_dir, stopped)
+    summary = json.loads((stopped / "summary.json").read_text())
+    (stopped / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))
+    script[2] = str(stopped)
+    refused = subprocess.run(script, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and "--unfinished" in refused.stderr
+    assert subprocess.run([*script, "--unfinished"], capture_output=True, text=True, timeout=120).returncode == 0
 
 
 def test_wilson_interval_matches_hand_values():
