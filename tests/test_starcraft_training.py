@@ -189,7 +189,8 @@ def test_results_table_at_a_common_budget_and_for_unfinished_runs(smax_runs, tmp
     budget = int(tests[2]["frames"])  # the third evaluation's step: the first three count
     expected = sum(t["test_win_rate"] for t in tests[1:3]) / 2
     out = tmp_path / "README.md"
-    script = [sys.executable, str(ROOT / "scripts" / "results_table.py"), str(run_dir), "--out", str(out), "--last", "2"]
+    script = [sys.executable, str(ROOT / "scripts" / "results_table.py"), str(run_dir), "--out", str(out),
+              "--last", "2"]
     result = subprocess.run([*script, "--up-to-frames", str(budget)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     row = next(line for line in out.read_text().splitlines() if line.startswith("| smax_3m |")).split(" | ")
