@@ -208,6 +208,30 @@ def test_results_table_at_a_common_budget_and_for_unfinished_runs(smax_runs, tmp
     assert subprocess.run([*script, "--unfinished"], capture_output=True, text=True, timeout=120).returncode == 0
 
 
+def test_archived_runs_give_the_same_table(smax_runs, tmp_path):
+    from torchrl_liir.trainers.run_records import read_metric
+
+    run_dir = smax_runs["liir"][0]
+    archive = [sys.executable, str(ROOT / "scripts" / "archive_runs.py"), str(run_dir), "--out", str(tmp_path / "a"),
+               "--every", "3"]
+    assert subprocess.run(archive, capture_output=True, text=True, timeout=120).returncode == 0
+    archived = tmp_path / "a" / run_dir.name
+    assert not (archived / "metrics.csv").exists() and not (archived / "checkpoints").exists()
+    full, thin = read_metric(run_dir, "win_rate"), read_metric(archived, "win_rate")
+    kept = sorted({0, *range(2, len(full), 3), *range(max(len(full) - 10, 0), len(full))})
+    assert (thin == full[kept]).all()
+    tables = []
+    for name, d in (("full", run_dir), ("archived", archived)):
+        out = tmp_path / f"{name}.md"
+        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "results_table.py"), str(d), "--out", str(out)],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        tables.append(out.read_text())
+    assert tables[0] == tables[1]
+    again = subprocess.run(archive, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 1 and "exists" in again.stderr
+
+
 def test_wilson_interval_matches_hand_values():
     from torchrl_liir.trainers.evaluation import wilson_interval
 

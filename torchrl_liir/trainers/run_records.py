@@ -1,8 +1,10 @@
-"""Reading a run directory's metrics back, for plots and tables: ``metrics.csv`` and ``test.csv``, or the
-``metrics/scalars/<name>.csv`` files (rows ``step,value``) of runs written before those tables."""
+"""Reading a run directory's metrics back, for plots and tables: ``metrics.csv`` and ``test.csv`` (or their
+gzipped, thinned copies in ``results/``, see ``scripts/archive_runs.py``), or the ``metrics/scalars/<name>.csv``
+files (rows ``step,value``) of runs written before those tables."""
 from __future__ import annotations
 
 import csv
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -38,10 +40,12 @@ def read_metric(run_dir: str | Path, name: str) -> np.ndarray:
     ``metrics.csv`` (empty cells skipped); an older run's ``metrics/scalars/<name>.csv`` where those are absent."""
     run_dir = Path(run_dir)
     table = run_dir / ("test.csv" if name.startswith("test_") else "metrics.csv")
+    if not table.exists() and table.with_suffix(".csv.gz").exists():
+        table = table.with_suffix(".csv.gz")
     legacy = run_dir / "metrics" / "scalars"
     if table.exists():
         path = table
-        with table.open(newline="") as f:
+        with (gzip.open(table, "rt", newline="") if table.suffix == ".gz" else table.open(newline="")) as f:
             reader = csv.DictReader(f)
             if name not in (reader.fieldnames or []):
                 raise ValueError(f"{table} has no column {name!r} (has this run logged it?)")
