@@ -46,6 +46,7 @@ def compare(a: dict[int, tuple[float, int]], b: dict[int, tuple[float, int]]) ->
     return {"mean_a": statistics.mean(rates_a), "mean_b": statistics.mean(rates_b),
             "difference": statistics.mean(rates_a) - statistics.mean(rates_b),
             "welch_t": float(welch.statistic), "welch_df": float(welch.df), "welch_p": float(welch.pvalue),
+            "difference_95": tuple(float(x) for x in welch.confidence_interval(0.95)),
             "pooled": (wins_a, n_a, wins_b, n_b), "fisher_p": float(fisher.pvalue)}
 
 
@@ -63,7 +64,8 @@ def markdown(method_a: str, method_b: str, a: dict, b: dict, result: dict, polic
         f"| {policy} win rate per seed | {_per_seed_text(a)} | {_per_seed_text(b)} |",
         f"| mean over seeds | {result['mean_a']:.3f} | {result['mean_b']:.3f} |",
         f"| pooled battles won | {wins_a} / {n_a} | {wins_b} / {n_b} |", "",
-        f"Difference {result['difference']:+.3f}. Across seeds (Welch's t-test): t = {result['welch_t']:.2f}, "
+        f"Difference {result['difference']:+.3f} (95 % interval {result['difference_95'][0]:+.3f} to "
+        f"{result['difference_95'][1]:+.3f}). Across seeds (Welch's t-test): t = {result['welch_t']:.2f}, "
         f"df = {result['welch_df']:.1f}, two-sided p = {result['welch_p']:.3f}: at the 5 % level the two "
         f"{verdict}. Pooled battles (Fisher's exact test, these particular policies): p = "
         f"{result['fisher_p']:.3f}.", ""])

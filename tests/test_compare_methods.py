@@ -28,6 +28,9 @@ def test_welch_and_fisher_match_hand_values():
     assert result["welch_t"] == pytest.approx(-0.3 / math.sqrt(0.02 / 3))
     assert result["welch_df"] == pytest.approx(4.0)
     assert 0.02 < result["welch_p"] < 0.05
+    # The interval is −0.3 ± t(0.975, 4 df = 2.776) · √(0.02/3).
+    half = 2.7764451 * math.sqrt(0.02 / 3)
+    assert result["difference_95"] == pytest.approx((-0.3 - half, -0.3 + half), rel=1e-6)
     # Fisher by hand (the tea-tasting table [[3, 1], [1, 3]]): tables as or more extreme than 3 hits of 4,
     # (C(4,3)² + C(4,4)²) · 2 / C(8,4) = 34 / 70.
     tea = compare({0: (0.75, 4), 1: (0.75, 4)}, {0: (0.25, 4), 1: (0.25, 4)})
