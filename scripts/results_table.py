@@ -58,10 +58,13 @@ def run_row(run_dir: Path, last: int, metric: str = "test_win_rate", train_metri
 
 
 def add_evaluation(rows: list[dict], run_dirs: list[Path], evaluations: list[dict]) -> None:
-    """Each row gets its run's ``scripts/evaluate_runs.py`` results (``greedy`` and ``stochastic`` win rates)."""
+    """Each row gets its run's ``scripts/evaluate_runs.py`` results (``greedy`` and ``stochastic`` win rates),
+    found by the run's path or, for an archived copy in results/, by its directory name when that is unique."""
     by_run = {Path(e["run"]).resolve(): e for e in evaluations}
+    names = [Path(e["run"]).name for e in evaluations]
+    by_name = {Path(e["run"]).name: e for e in evaluations if names.count(Path(e["run"]).name) == 1}
     for row, run_dir in zip(rows, run_dirs):
-        found = by_run.get(run_dir.resolve())
+        found = by_run.get(run_dir.resolve()) or by_name.get(run_dir.name)
         if found is None:
             raise ValueError(f"{run_dir} is not in the evaluation file: evaluate it with scripts/evaluate_runs.py")
         row["evaluation"] = {name: found[name]["win_rate"] for name in ("greedy", "stochastic")}

@@ -178,6 +178,13 @@ def test_results_table_adds_the_final_evaluation(smax_runs, tmp_path):
     assert "greedy win rate, 500 fixed test episodes" in text
     rows = [line for line in text.splitlines() if line.startswith("| smax_3m |")]
     assert [row.split(" | ")[8:10] for row in rows] == [["0.25", "0.12"], ["0.75", "0.12"]]
+    archived = tmp_path / "archive"
+    for d in dirs:
+        shutil.copytree(d, archived / d.name)
+    by_name = [*script[:2], *(str(archived / d.name) for d in dirs), "--out", str(tmp_path / "by_name.md")]
+    result = subprocess.run([*by_name, "--evaluation", str(evaluation)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "by_name.md").read_text().split("\n", 1)[1] == text.split("\n", 1)[1]
     evaluation.write_text("[]")
     missing = subprocess.run([*script, "--evaluation", str(evaluation)], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "is not in the evaluation file" in missing.stderr
