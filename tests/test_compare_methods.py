@@ -68,6 +68,7 @@ def test_script_writes_its_block_and_refuses_one_seed(tmp_path):
     (["algo=liir", "algo.variant=released_code"], "liir_released"),
     (["algo=liir", "algo.intrinsic_bound=10"], "liir_bound10"),
     (["algo=liir_authors", "algo.intrinsic_bound=1"], "liir_floor"),
+    (["algo=liir", "algo.proxy_critic=obs"], "liir_proxy_obs"),
     (["algo=central_v"], "central_v"),
 ])
 def test_method_of_names_liir_variants(overrides, method):

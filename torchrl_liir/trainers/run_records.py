@@ -11,18 +11,20 @@ import numpy as np
 from omegaconf import DictConfig
 
 METHOD_ORDER = ("liir", "liir_lambda0", "liir_authors", "liir_authors_released", "liir_bound10", "liir_floor",
-                "iql", "iac", "central_v", "coma", "qmix", "mappo")
+                "liir_proxy_obs", "iql", "iac", "central_v", "coma", "qmix", "mappo")
 METHOD_NAMES = {"liir": "LIIR", "liir_lambda0": "LIIR, λ = 0", "liir_authors": "LIIR, authors' code settings",
                 "liir_authors_released": "LIIR, authors' code settings and meta-gradient",
                 "liir_released": "LIIR, authors' code meta-gradient", "liir_bound10": "LIIR, r_in bound 10",
-                "liir_floor": "LIIR, exploration floor", "iql": "IQL", "iac": "IAC",
+                "liir_floor": "LIIR, exploration floor", "liir_proxy_obs": "LIIR, proxy critic V(o_i)",
+                "iql": "IQL", "iac": "IAC",
                 "central_v": "Central-V", "coma": "COMA", "qmix": "QMIX", "mappo": "MAPPO"}
 
 
 def method_of(cfg: DictConfig) -> str:
     """The method a run stands for in tables and plots: its algorithm, and for LIIR the variant its settings make
     (``liir_authors``: r_in bound 10 with the exploration floor, or either alone: ``liir_bound10``,
-    ``liir_floor``; ``_released``: the code's meta-gradient; ``_lambda0``: r_in switched off)."""
+    ``liir_floor``; ``_proxy_obs``: the proxy critic reads the observation, not the state; ``_released``: the
+    code's meta-gradient; ``_lambda0``: r_in switched off)."""
     algo = cfg.algo
     if algo.name != "liir":
         return algo.name
@@ -32,6 +34,8 @@ def method_of(cfg: DictConfig) -> str:
         parts.append("authors")
     else:
         parts += ([f"bound{bound:g}"] if bound != 1 else []) + (["floor"] if floor else [])
+    if algo.get("proxy_critic", "state") == "obs":
+        parts.append("proxy_obs")
     if algo.get("variant", "paper") == "released_code":
         parts.append("released")
     if algo.get("lambda_in", 0.01) == 0:
