@@ -1,6 +1,7 @@
 """LIIR's networks (policies, the intrinsic reward, the two critics) and the baselines' networks."""
 from torchrl_liir.modules.centralised_critics import COMACritic, make_agent_value_critic, make_coma_critic
 from torchrl_liir.modules.critics import make_extrinsic_critic, make_proxy_critic
+from torchrl_liir.modules.exploration_floor import ExplorationFloor
 from torchrl_liir.modules.intrinsic_reward import IntrinsicReward, make_intrinsic_reward
 from torchrl_liir.modules.multi_agent_gru import MultiAgentGRU
 from torchrl_liir.modules.policies import make_gaussian_policy, make_gru_policy, make_mlp_policy, policy_primer
@@ -8,6 +9,7 @@ from torchrl_liir.modules.q_networks import make_egreedy_actor, make_gru_q_netwo
 
 __all__ = [
     "COMACritic",
+    "ExplorationFloor",
     "IntrinsicReward",
     "MultiAgentGRU",
     "make_agent_value_critic",
