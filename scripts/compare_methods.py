@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--policy", choices=("greedy", "stochastic"), default="greedy")
     parser.add_argument("--title", default=None)
     parser.add_argument("--out", type=Path, default=None, help="Markdown file to write the block into")
+    parser.add_argument("--key", default=None, help="marker name of the block (default: from the title)")
     args = parser.parse_args(argv)
     try:
         evaluations = [e for path in args.evaluations for e in json.loads(path.read_text())]
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     text = markdown(args.a, args.b, a, b, compare(a, b), args.policy, title)
     print(text)
     if args.out is not None:
-        write_between_markers(args.out, re.sub(r"\W+", "_", title.lower()).strip("_"), text)
+        write_between_markers(args.out, args.key or re.sub(r"\W+", "_", title.lower()).strip("_"), text)
         print(f"wrote the block to {args.out}")
 
 
