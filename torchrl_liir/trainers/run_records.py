@@ -16,8 +16,7 @@ METHOD_NAMES = {"liir": "LIIR", "liir_lambda0": "LIIR, λ = 0", "liir_authors": 
                 "liir_authors_released": "LIIR, authors' code settings and meta-gradient",
                 "liir_released": "LIIR, authors' code meta-gradient", "liir_bound10": "LIIR, r_in bound 10",
                 "liir_floor": "LIIR, exploration floor", "liir_proxy_obs": "LIIR, proxy critic V(o_i)",
-                "iql": "IQL", "iac": "IAC",
-                "central_v": "Central-V", "coma": "COMA", "qmix": "QMIX", "mappo": "MAPPO"}
+                "iql": "IQL", "iac": "IAC", "central_v": "Central-V", "coma": "COMA", "qmix": "QMIX", "mappo": "MAPPO"}
 
 
 def method_of(cfg: DictConfig) -> str:
