@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ from scipy import stats
 from torchrl_liir.trainers.run_records import METHOD_NAMES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_table import write_between_markers  # noqa: E402
+from results_table import block_key, write_between_markers  # noqa: E402
 
 
 def per_seed(evaluations: list[dict], method: str, env: str | None, policy: str) -> dict[int, tuple[float, int]]:
@@ -92,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     text = markdown(args.a, args.b, a, b, compare(a, b), args.policy, title)
     print(text)
     if args.out is not None:
-        write_between_markers(args.out, args.key or re.sub(r"\W+", "_", title.lower()).strip("_"), text)
+        write_between_markers(args.out, args.key or block_key(title), text)
         print(f"wrote the block to {args.out}")
 
 

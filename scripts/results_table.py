@@ -109,6 +109,11 @@ def table(rows: list[dict], title: str, command: str, metric: str = "test_win_ra
     return "\n".join(lines) + "\n"
 
 
+def block_key(title: str) -> str:
+    """The marker name a block gets from its title when no ``--key`` is given."""
+    return re.sub(r"\W+", "_", title.lower()).strip("_")
+
+
 def write_between_markers(path: Path, key: str, text: str) -> None:
     """Replaces the block between ``<!-- results:key -->`` markers in ``path`` (appends it when absent)."""
     start, end = f"<!-- results:{key} -->", f"<!-- /results:{key} -->"
@@ -148,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
             add_evaluation(rows, args.run_dirs, evaluations)
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
-    key = args.key or re.sub(r"\W+", "_", args.title.lower()).strip("_")
+    key = args.key or block_key(args.title)
     write_between_markers(args.out, key, table(rows, args.title, args.command, args.metric, args.train_metric))
     print(f"wrote the {args.title!r} table to {args.out}")
 

@@ -22,6 +22,11 @@ from torchrl_liir.modules.intrinsic_reward import make_intrinsic_reward
 from torchrl_liir.objectives import InnerStep, LIIRLoss
 
 
+def has_exploration_floor(algo: DictConfig) -> bool:
+    """Whether the ``algo`` section (with its added keys filled in) mixes the policy with uniform."""
+    return algo.epsilon_floor_start > 0 or algo.epsilon_floor_end > 0
+
+
 class LIIR(Algorithm):
     """Three optimiser groups: the policy θ (clipped: the step :class:`InnerStep` models), the intrinsic
     reward η (Adam, not clipped, as the authors' code) and both critics (Adam, clipped)."""
@@ -38,7 +43,7 @@ class LIIR(Algorithm):
 
     def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
         hidden = list(algo.num_cells)
-        floor = ExplorationFloor() if algo.epsilon_floor_start > 0 or algo.epsilon_floor_end > 0 else None
+        floor = ExplorationFloor() if has_exploration_floor(algo) else None
         actor = make_policy(algo, dims, device, exploration_floor=floor)
         intrinsic = make_intrinsic_reward(dims.obs_dim, dims.n_actions, dims.n_agents, num_cells=hidden,
                                           bound=algo.intrinsic_bound, agent_id=algo.agent_id,

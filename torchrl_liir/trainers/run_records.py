@@ -10,6 +10,9 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
+from torchrl_liir.algorithms.liir import LIIR, has_exploration_floor
+from torchrl_liir.config_checks import with_added_defaults
+
 METHOD_ORDER = ("liir", "liir_lambda0", "liir_authors", "liir_authors_released", "liir_bound10", "liir_floor",
                 "liir_proxy_obs", "iql", "iac", "central_v", "coma", "qmix", "mappo")
 METHOD_NAMES = {"liir": "LIIR", "liir_lambda0": "LIIR, λ = 0", "liir_authors": "LIIR, authors' code settings",
@@ -24,20 +27,20 @@ def method_of(cfg: DictConfig) -> str:
     (``liir_authors``: r_in bound 10 with the exploration floor, or either alone: ``liir_bound10``,
     ``liir_floor``; ``_proxy_obs``: the proxy critic reads the observation, not the state; ``_released``: the
     code's meta-gradient; ``_lambda0``: r_in switched off)."""
-    algo = cfg.algo
-    if algo.name != "liir":
-        return algo.name
+    if cfg.algo.name != "liir":
+        return cfg.algo.name
+    algo = with_added_defaults(cfg.algo, LIIR().config_checks())  # runs saved before a key was added
     parts = ["liir"]
-    floor, bound = algo.get("epsilon_floor_start", 0.0) > 0, algo.get("intrinsic_bound", 1.0)
+    floor, bound = has_exploration_floor(algo), algo.intrinsic_bound
     if floor and bound == 10:
         parts.append("authors")
     else:
         parts += ([f"bound{bound:g}"] if bound != 1 else []) + (["floor"] if floor else [])
-    if algo.get("proxy_critic", "state") == "obs":
+    if algo.proxy_critic == "obs":
         parts.append("proxy_obs")
-    if algo.get("variant", "paper") == "released_code":
+    if algo.variant == "released_code":
         parts.append("released")
-    if algo.get("lambda_in", 0.01) == 0:
+    if algo.lambda_in == 0:
         parts.append("lambda0")
     return "_".join(parts)
 
