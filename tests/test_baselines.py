@@ -19,7 +19,7 @@ from torchrl.modules import MaskedCategorical, ProbabilisticActor, set_recurrent
 from torchrl.objectives import HardUpdate
 
 from torchrl_liir.algorithms import Recipe
-from torchrl_liir.modules import make_egreedy_actor, make_mlp_q_network
+from torchrl_liir.modules import ExplorationFloor, make_egreedy_actor, make_mlp_q_network
 from torchrl_liir.objectives import COMALoss, counterfactual_baseline
 from torchrl_liir.trainers import ConfigError, EpisodeTrainer, train
 from torchrl_liir.trainers import trainer as trainer_module
@@ -149,9 +149,11 @@ class TableCritic(nn.Module):
         return self.table[torch.arange(2), action.flip(-1)]
 
 
-def table_coma(table: torch.Tensor, gamma: float = 0.9, lmbda: float = 0.5) -> COMALoss:
-    """COMA with π_i = softmax(observation_i) (masked) and a table critic."""
-    logits = TensorDictModule(nn.Identity(), [("agents", "observation")], [("agents", "logits")])
+def table_coma(table: torch.Tensor, gamma: float = 0.9, lmbda: float = 0.5,
+               floor: ExplorationFloor | None = None) -> COMALoss:
+    """COMA with π_i = softmax(observation_i) (masked, mixed with uniform under ``floor``) and a table critic."""
+    logits = TensorDictModule(nn.Identity() if floor is None else floor, [("agents", "observation")],
+                              [("agents", "logits")])
     actor = ProbabilisticActor(logits, in_keys={"logits": ("agents", "logits"), "mask": ("agents", "action_mask")},
                                out_keys=[("agents", "action")], distribution_class=MaskedCategorical)
     critic = TensorDictModule(TableCritic(table), ["state", ("agents", "action")], [("agents", "action_value")])
@@ -202,6 +204,20 @@ def test_coma_advantage_and_critic_target_by_hand():
     torch.testing.assert_close(out["loss_objective"], torch.tensor(expected))
     # Terminated after one step: the TD(λ) target is the reward, 1, for both agents.
     torch.testing.assert_close(out["loss_critic"], torch.tensor(((4 - 1) ** 2 + (3 - 1) ** 2) / 2))
+
+
+def test_coma_trains_on_the_policy_mixed_with_uniform():
+    """pymarl's COMA: advantage, baseline and log-probability all of π' = (1 − ε)·π + ε/3."""
+    eps = 0.4
+    probs = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.6, 0.3]])
+    mixed = (1 - eps) * probs + eps / 3
+    batch = episode(probs.unsqueeze(0).tolist(), [[[True] * 3] * 2], [[2, 0]], [1.0], terminated=True)
+    out = table_coma(TABLE.clone(), floor=ExplorationFloor(eps))(batch)
+    q0, q1 = TABLE[0, 0], TABLE[1, 2]  # Q_0(u_1 = 0, ·) and Q_1(u_0 = 2, ·)
+    a0, a1 = q0[2] - (mixed[0] * q0).sum(), q1[0] - (mixed[1] * q1).sum()
+    torch.testing.assert_close(out["advantage"], (a0 + a1) / 2)
+    expected = -(mixed[0, 2].log() * a0 + mixed[1, 0].log() * a1) / 2
+    torch.testing.assert_close(out["loss_objective"], expected)
 
 
 def test_coma_masked_actions_never_enter_the_baseline():

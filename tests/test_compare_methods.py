@@ -70,6 +70,8 @@ def test_script_writes_its_block_and_refuses_one_seed(tmp_path):
     (["algo=liir_authors", "algo.intrinsic_bound=1"], "liir_floor"),
     (["algo=liir", "algo.proxy_critic=obs"], "liir_proxy_obs"),
     (["algo=central_v"], "central_v"),
+    (["algo=coma"], "coma"),
+    (["algo=coma", "algo.epsilon_floor_start=0.5", "algo.epsilon_floor_end=0.01"], "coma_floor"),
 ])
 def test_method_of_names_liir_variants(overrides, method):
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):

@@ -168,11 +168,15 @@ def test_sigkill_then_resume_ends_with_the_same_metrics_row_for_row(tmp_path, ca
     assert summaries[0]["test"] == summaries[1]["test"] and summaries[1]["status"] == "finished"
 
 
-def test_exploration_floor_follows_the_frames_and_is_checkpointed(tmp_path):
-    """ε of the authors' exploration floor after training is the schedule's value at the frames collected."""
-    summary = train(config(*PURSUIT, "algo=liir_authors"), tmp_path)
+@pytest.mark.parametrize("overrides, anneal_frames", [
+    (["algo=liir_authors"], 50_000),
+    (["algo=coma", "algo.epsilon_floor_start=0.5", "algo.epsilon_floor_end=0.01"], 100_000),
+])
+def test_exploration_floor_follows_the_frames_and_is_checkpointed(tmp_path, overrides, anneal_frames):
+    """ε of the exploration floor after training is the schedule's value at the frames collected."""
+    summary = train(config(*PURSUIT, *overrides), tmp_path)
     frames = summary["frames"]
-    expected = 0.5 + (0.01 - 0.5) * frames / 50_000
+    expected = 0.5 + (0.01 - 0.5) * frames / anneal_frames
     _, recipe = load_run(tmp_path)
     floors = [m for m in recipe.actor.modules() if isinstance(m, ExplorationFloor)]
     assert len(floors) == 1 and floors[0].epsilon.item() == pytest.approx(expected)

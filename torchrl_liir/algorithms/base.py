@@ -19,9 +19,11 @@ from torchrl_liir.config_checks import (
     NON_NEGATIVE,
     POSITIVE,
     UNIT,
+    Added,
     Check,
     Choice,
     ConfigError,
+    Integer,
     Sizes,
     Text,
     check_section,
@@ -143,6 +145,18 @@ def actor_critic_checks() -> dict[str, Check]:
     """:func:`network_checks` and the keys of a policy-gradient algorithm with a critic."""
     return {**network_checks(), "lr_critic": POSITIVE, "entropy_coeff": NON_NEGATIVE, "critic_coeff": NON_NEGATIVE,
             "lmbda": UNIT}
+
+
+def exploration_floor_checks() -> dict[str, Check]:
+    """The keys of the policy's exploration floor (:class:`~torchrl_liir.modules.ExplorationFloor`), added after
+    runs were saved: a run without them had no floor."""
+    return {"epsilon_floor_start": Added(UNIT, 0.0), "epsilon_floor_end": Added(UNIT, 0.0),
+            "epsilon_floor_anneal_frames": Added(Integer(0), 50000)}
+
+
+def has_exploration_floor(algo: DictConfig) -> bool:
+    """Whether the ``algo`` section (with its added keys filled in) mixes the policy with uniform."""
+    return algo.epsilon_floor_start > 0 or algo.epsilon_floor_end > 0
 
 
 class Algorithm(ABC):

@@ -9,26 +9,29 @@ from torchrl_liir.algorithms.base import (
     EnvDims,
     Recipe,
     actor_critic_checks,
-    make_policy,
+    exploration_floor_checks,
     optimizer_group,
 )
-from torchrl_liir.algorithms.feeds import TargetCopies
+from torchrl_liir.algorithms.feeds import TargetCopies, policy_with_exploration_floor
 from torchrl_liir.config_checks import COUNT, STARCRAFT_PRESET, Check
 from torchrl_liir.modules import make_coma_critic
 from torchrl_liir.objectives import COMALoss
 
 
 class COMA(Algorithm):
-    """On-policy over whole batches; the target critic is copied every ``target_update_interval`` batches."""
+    """On-policy over whole batches; the target critic is copied every ``target_update_interval`` batches.
+    ``algo.epsilon_floor_*`` give the policy pymarl's COMA exploration (its ``coma.yaml``: π mixed with uniform,
+    ε 0.5 → 0.01 over 100k steps, no entropy term)."""
 
     name = "coma"
 
     def config_checks(self) -> dict[str, Check]:
-        return {**actor_critic_checks(), "target_update_interval": COUNT, "normalize_advantage": STARCRAFT_PRESET}
+        return {**actor_critic_checks(), **exploration_floor_checks(), "target_update_interval": COUNT,
+                "normalize_advantage": STARCRAFT_PRESET}
 
     def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
         dims.discrete_only(self.name)
-        actor = make_policy(algo, dims, device)
+        actor, hooks = policy_with_exploration_floor(algo, dims, device)
         critic = make_coma_critic(dims.state_dim, dims.n_agents, dims.n_actions, num_cells=list(algo.num_cells),
                                   state_key=dims.state_key, device=device)
         loss = COMALoss(actor, critic, dims.n_agents, entropy_coeff=algo.entropy_coeff,
@@ -38,5 +41,5 @@ class COMA(Algorithm):
             "policy": optimizer_group(algo, actor.parameters(), algo.lr_policy),
             "critic": optimizer_group(algo, critic.parameters(), algo.lr_critic),
         }
-        hooks = {"target_copies": TargetCopies(loss, algo.target_update_interval, per="batch")}
+        hooks["target_copies"] = TargetCopies(loss, algo.target_update_interval, per="batch")
         return Recipe(actor, loss, optimizers, hooks=hooks)

@@ -9,14 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from omegaconf import DictConfig
 from tensordict import TensorDict, TensorDictBase
+from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey
 from torchrl.data import TensorDictReplayBuffer
 from torchrl.modules import EGreedyModule
 from torchrl.objectives import HardUpdate, LossModule
 from torchrl.trainers import Trainer, TrainerHookBase
 
-from torchrl_liir.algorithms.base import BatchFeed, StatelessHook
+from torchrl_liir.algorithms.base import BatchFeed, EnvDims, StatelessHook, has_exploration_floor, make_policy
 from torchrl_liir.collectors import PADDING_MASK
 from torchrl_liir.modules.exploration_floor import ExplorationFloor, linear_epsilon
 
@@ -154,3 +156,16 @@ class ExplorationFloorSchedule(StatelessHook):
     def register(self, trainer: Trainer, name: str = "exploration_floor_schedule") -> None:
         self._trainer = trainer
         trainer.register_op("post_steps", self)
+
+
+def policy_with_exploration_floor(algo: DictConfig, dims: EnvDims,
+                                  device: torch.device) -> tuple[TensorDictModuleBase, dict[str, TrainerHookBase]]:
+    """The policy of :func:`~torchrl_liir.algorithms.base.make_policy`, with the exploration floor and the hook
+    that anneals it when ``algo.epsilon_floor_*`` ask for one (no hook otherwise)."""
+    floor = ExplorationFloor() if has_exploration_floor(algo) else None
+    actor = make_policy(algo, dims, device, exploration_floor=floor)
+    if floor is None:
+        return actor, {}
+    schedule = ExplorationFloorSchedule(floor, algo.epsilon_floor_start, algo.epsilon_floor_end,
+                                        algo.epsilon_floor_anneal_frames)
+    return actor, {"exploration_floor_schedule": schedule}

@@ -11,20 +11,14 @@ from torchrl_liir.algorithms.base import (
     Recipe,
     actor_critic_checks,
     clip,
-    make_policy,
+    exploration_floor_checks,
     optimizer_group,
 )
-from torchrl_liir.algorithms.feeds import ExplorationFloorSchedule
-from torchrl_liir.config_checks import NON_NEGATIVE, POSITIVE, UNIT, Added, Boolean, Check, Choice, Integer
+from torchrl_liir.algorithms.feeds import policy_with_exploration_floor
+from torchrl_liir.config_checks import NON_NEGATIVE, POSITIVE, Boolean, Check, Choice
 from torchrl_liir.modules.critics import make_extrinsic_critic, make_proxy_critic
-from torchrl_liir.modules.exploration_floor import ExplorationFloor
 from torchrl_liir.modules.intrinsic_reward import make_intrinsic_reward
 from torchrl_liir.objectives import InnerStep, LIIRLoss
-
-
-def has_exploration_floor(algo: DictConfig) -> bool:
-    """Whether the ``algo`` section (with its added keys filled in) mixes the policy with uniform."""
-    return algo.epsilon_floor_start > 0 or algo.epsilon_floor_end > 0
 
 
 class LIIR(Algorithm):
@@ -38,13 +32,11 @@ class LIIR(Algorithm):
                 "lambda_in": NON_NEGATIVE, "intrinsic_bound": POSITIVE, "agent_id": Boolean(),
                 "proxy_critic": Choice(("state", "obs")), "lr_intrinsic": POSITIVE,
                 "normalize_advantage": Boolean(), "meta_gradient": Choice(("fast", "reference")),
-                "variant": Choice(("paper", "released_code")), "epsilon_floor_start": Added(UNIT, 0.0),
-                "epsilon_floor_end": Added(UNIT, 0.0), "epsilon_floor_anneal_frames": Added(Integer(0), 50000)}
+                "variant": Choice(("paper", "released_code")), **exploration_floor_checks()}
 
     def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
         hidden = list(algo.num_cells)
-        floor = ExplorationFloor() if has_exploration_floor(algo) else None
-        actor = make_policy(algo, dims, device, exploration_floor=floor)
+        actor, hooks = policy_with_exploration_floor(algo, dims, device)
         intrinsic = make_intrinsic_reward(dims.obs_dim, dims.n_actions, dims.n_agents, num_cells=hidden,
                                           bound=algo.intrinsic_bound, agent_id=algo.agent_id,
                                           action_dim=dims.action_dim, device=device)
@@ -69,6 +61,4 @@ class LIIR(Algorithm):
             "intrinsic": OptimizerGroup(torch.optim.Adam(intrinsic.parameters(), lr=algo.lr_intrinsic), None),
             "critic": OptimizerGroup(torch.optim.Adam(critics, lr=algo.lr_critic), clip(algo)),
         }
-        hooks = {} if floor is None else {"exploration_floor_schedule": ExplorationFloorSchedule(
-            floor, algo.epsilon_floor_start, algo.epsilon_floor_end, algo.epsilon_floor_anneal_frames)}
         return Recipe(actor, loss, optimizers, hooks=hooks, intrinsic_reward=intrinsic)

@@ -2,7 +2,8 @@
 
 The paper does not mention it; the authors' SMAC code (pymarl's non-test-mode agent output) mixes every
 actor-critic policy with a uniform distribution over the available actions, with ε annealed linearly from
-0.5 to 0.01 over the first 50k environment steps, and trains on the log-probabilities of that mixture.
+0.5 to 0.01 over the first 50k environment steps (100k in pymarl's COMA), and trains on the log-probabilities
+of that mixture.
 TorchRL has ε-greedy for value-based actors (``EGreedyModule``) but nothing that mixes a stochastic policy's
 probabilities, so it is written here. Greedy actions are unchanged: the mixture is monotone in π.
 """
