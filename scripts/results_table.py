@@ -20,7 +20,7 @@ import json
 import re
 import statistics
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -61,8 +61,8 @@ def add_evaluation(rows: list[dict], run_dirs: list[Path], evaluations: list[dic
     """Each row gets its run's ``scripts/evaluate_runs.py`` results (``greedy`` and ``stochastic`` win rates),
     found by the run's path or, for an archived copy in results/, by its directory name when that is unique."""
     by_run = {Path(e["run"]).resolve(): e for e in evaluations}
-    names = [Path(e["run"]).name for e in evaluations]
-    by_name = {Path(e["run"]).name: e for e in evaluations if names.count(Path(e["run"]).name) == 1}
+    names = Counter(Path(e["run"]).name for e in evaluations)
+    by_name = {Path(e["run"]).name: e for e in evaluations if names[Path(e["run"]).name] == 1}
     for row, run_dir in zip(rows, run_dirs):
         found = by_run.get(run_dir.resolve()) or by_name.get(run_dir.name)
         if found is None:
