@@ -18,7 +18,8 @@ from torchrl.envs.utils import ExplorationType, set_exploration_type
 from torchrl.modules import MaskedCategorical, ProbabilisticActor, set_recurrent_mode
 from torchrl.objectives import HardUpdate
 
-from torchrl_liir.algorithms import Recipe
+from torchrl_liir.algorithms import OptimizerGroup, Recipe
+from torchrl_liir.algorithms.base import guarded_step
 from torchrl_liir.modules import ExplorationFloor, make_egreedy_actor, make_mlp_q_network
 from torchrl_liir.objectives import COMALoss, counterfactual_baseline
 from torchrl_liir.trainers import ConfigError, EpisodeTrainer, train
@@ -65,7 +66,7 @@ class Run:
     run_dir: Path | None = None
 
 
-_RUNS: dict[tuple[str, str], Run] = {}
+_RUNS: dict[tuple[str, ...], Run] = {}
 
 
 def record(trainer: EpisodeTrainer, run: Run) -> None:
@@ -86,10 +87,12 @@ def record(trainer: EpisodeTrainer, run: Run) -> None:
     trainer.register_op("post_steps", lambda: run.target_equal.append(targets_equal(loss)))
 
 
-def recorded_run(algo: str, policy: str, tmp_path_factory) -> Run:
-    """Trains ``algo`` with ``policy`` for ~600 pursuit frames through ``train`` (once per module), recording."""
-    if (algo, policy) in _RUNS:
-        return _RUNS[algo, policy]
+def recorded_run(algo: str, policy: str, tmp_path_factory, *extra: str) -> Run:
+    """Trains ``algo`` with ``policy`` (and ``extra`` overrides) for ~600 pursuit frames through ``train`` (once
+    per module), recording."""
+    key = (algo, policy, *extra)
+    if key in _RUNS:
+        return _RUNS[key]
     run = Run(run_dir=tmp_path_factory.mktemp(f"{algo}_{policy}"))
 
     build_trainer = trainer_module._build_trainer
@@ -101,11 +104,11 @@ def recorded_run(algo: str, policy: str, tmp_path_factory) -> Run:
         return trainer
 
     cfg = config(f"algo={algo}", f"algo.policy={policy}", "collector.total_frames=600", "env.num_envs=8",
-                 "eval.episodes=8", *OVERRIDES[algo])
+                 "eval.episodes=8", *OVERRIDES[algo], *extra)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(trainer_module, "_build_trainer", recording_trainer)
         run.summary = train(cfg, run.run_dir)
-    _RUNS[algo, policy] = run
+    _RUNS[key] = run
     return run
 
 
@@ -288,6 +291,62 @@ def test_coma_loss_on_a_real_rollout_matches_hand_td_lambda(tmp_path_factory, po
     grads = torch.autograd.grad(out["loss_critic"], actor_params + critic_params, allow_unused=True)
     assert all(g is None for g in grads[:len(actor_params)])
     assert all(g is not None for g in grads[len(actor_params):])
+
+
+def test_coma_critic_time_steps_are_sgd_steps_last_to_first_by_hand(tmp_path_factory):
+    """pymarl's COMA critic training: one SGD step per time step, last to first, each seeing the previous ones."""
+    run = recorded_run("coma", "mlp", tmp_path_factory)
+    batch, lr = run.batches[1], 0.05
+    loss = copy.deepcopy(run.recipe.loss)
+    loss.load_state_dict(run.states[1])
+    critic, n_agents = loss.critic_network, loss.n_agents
+    with torch.no_grad(), loss.target_critic_network_params.to_module(critic):
+        q_target = critic(batch.select(*critic.in_keys).copy())["agents", "action_value"]
+    with loss.critic_network_params.to_module(critic):
+        hand = copy.deepcopy(critic)  # a plain module with its own copy of the online parameters
+    action = batch["agents", "action"].unsqueeze(-1)
+    taken_target = q_target.gather(-1, action)
+    nxt, expand = batch["next"], (*taken_target.shape[:-1], 1)
+    assert nxt["terminated"][batch[MASK]].sum() == batch.shape[0]  # pursuit episodes all terminate: no bootstrap
+    next_value = torch.cat([taken_target[:, 1:], torch.zeros_like(taken_target[:, :1])], dim=1)
+    done, terminated = (nxt[key].unsqueeze(-2).expand(expand) for key in ("done", "terminated"))
+    targets, _ = hand_td_lambda(nxt["reward"].unsqueeze(-2).expand(expand), taken_target, next_value, done,
+                                terminated, loss.gamma, loss.lmbda)
+    w = batch[MASK].unsqueeze(-1).expand(-1, -1, n_agents).to(targets.dtype)
+    hand_losses = []
+    for t in reversed(range(batch.shape[1])):
+        if w[:, t].sum() == 0:
+            continue
+        q = hand(batch[:, t].select(*hand.in_keys).copy())["agents", "action_value"]
+        error = (q.gather(-1, action[:, t]) - targets[:, t])[..., 0]
+        step_loss = (w[:, t] * error ** 2).sum() / w[:, t].sum()
+        hand_losses.append(step_loss.detach())
+        grads = torch.autograd.grad(step_loss, list(hand.parameters()))
+        with torch.no_grad():
+            for p, g in zip(hand.parameters(), grads):
+                p -= lr * g
+    assert len(hand_losses) == int(batch[MASK].any(0).sum()) > 1
+
+    params = list(loss.critic_network_params.values(True, True))
+    group = OptimizerGroup(torch.optim.SGD(params, lr=lr), max_grad_norm=None)
+    losses = []
+    for step_loss in loss.critic_time_step_losses(batch):
+        guarded_step({"critic": group}, {"loss_critic": step_loss}, update=1)
+        losses.append(step_loss.detach())
+    torch.testing.assert_close(torch.stack(losses), torch.stack(hand_losses))
+    for name, expected in hand.named_parameters():
+        torch.testing.assert_close(loss.critic_network_params.get(tuple(name.split("."))).data, expected.data)
+
+
+def test_coma_time_step_run_steps_the_critic_once_per_valid_time_step(tmp_path_factory):
+    run = recorded_run("coma", "mlp", tmp_path_factory, "algo.critic_updates=time_step")
+    recipe = run.recipe
+    assert set(recipe.optimizers) == {"policy"}  # the actor's step leaves the critic out
+    critic = recipe.hooks["critic_time_steps"].critic.optimizer
+    steps = {int(state["step"]) for state in critic.state.values()}
+    assert steps == {sum(int(batch[MASK].any(0).sum()) for batch in run.batches)}
+    out = recipe.loss(run.batches[-1])
+    assert not out["loss_critic"].requires_grad and out["loss_objective"].requires_grad
 
 
 # ---------------------------------------------------------------- targets

@@ -72,6 +72,8 @@ def test_script_writes_its_block_and_refuses_one_seed(tmp_path):
     (["algo=central_v"], "central_v"),
     (["algo=coma"], "coma"),
     (["algo=coma", "algo.epsilon_floor_start=0.5", "algo.epsilon_floor_end=0.01"], "coma_floor"),
+    (["algo=coma", "algo.critic_updates=time_step"], "coma_time_step"),
+    (["algo=coma", "algo.epsilon_floor_start=0.5", "algo.critic_updates=time_step"], "coma_floor_time_step"),
 ])
 def test_method_of_names_liir_variants(overrides, method):
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):

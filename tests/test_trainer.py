@@ -144,6 +144,7 @@ def test_every_default_config_passes_its_checks():
     pytest.param(SMAX, id="liir-smax"),
     pytest.param([*PURSUIT, *QMIX], id="qmix-pursuit"),
     pytest.param([*PURSUIT, "algo=liir_authors"], id="liir-authors-pursuit"),  # the exploration floor's ε
+    pytest.param([*PURSUIT, "algo=coma", "algo.critic_updates=time_step"], id="coma-time-step-pursuit"),
 ])
 def test_sigkill_then_resume_ends_with_the_same_metrics_row_for_row(tmp_path, case):
     if "env=smax" in case:

@@ -18,9 +18,18 @@ from torchrl.modules import EGreedyModule
 from torchrl.objectives import HardUpdate, LossModule
 from torchrl.trainers import Trainer, TrainerHookBase
 
-from torchrl_liir.algorithms.base import BatchFeed, EnvDims, StatelessHook, has_exploration_floor, make_policy
+from torchrl_liir.algorithms.base import (
+    BatchFeed,
+    EnvDims,
+    OptimizerGroup,
+    StatelessHook,
+    guarded_step,
+    has_exploration_floor,
+    make_policy,
+)
 from torchrl_liir.collectors import PADDING_MASK
 from torchrl_liir.modules.exploration_floor import ExplorationFloor, linear_epsilon
+from torchrl_liir.objectives import COMALoss
 
 
 class ReplayFeed(BatchFeed):
@@ -111,6 +120,33 @@ class TargetCopies(TrainerHookBase):
 
     def register(self, trainer: Trainer, name: str = "target_copies") -> None:
         trainer.register_op("post_optim" if self.per == "optim_step" else "post_steps", self)
+        trainer.register_module(name, self)
+
+
+class CriticTimeSteps(TrainerHookBase):
+    """pymarl's COMA critic training, before the actor's step on each batch: one guarded step of ``critic`` per
+    loss of :meth:`~torchrl_liir.objectives.COMALoss.critic_time_step_losses` (its optimiser state checkpointed
+    here). The trainer's stepper leaves the critic out."""
+
+    def __init__(self, loss: COMALoss, critic: OptimizerGroup) -> None:
+        self.loss, self.critic = loss, critic
+        self._trainer: Trainer | None = None
+
+    def __call__(self, batch: TensorDictBase) -> TensorDictBase:
+        update = self._trainer.progress.updates + 1
+        for loss_critic in self.loss.critic_time_step_losses(batch):
+            guarded_step({"critic": self.critic}, {"loss_critic": loss_critic}, update)
+        return batch
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.critic.optimizer.state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.critic.optimizer.load_state_dict(state_dict["optimizer"])
+
+    def register(self, trainer: Trainer, name: str = "critic_time_steps") -> None:
+        self._trainer = trainer
+        trainer.register_op("pre_epoch", self)
         trainer.register_module(name, self)
 
 

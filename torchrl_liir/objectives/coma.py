@@ -1,6 +1,7 @@
 """COMA: counterfactual multi-agent policy gradients (Foerster et al., AAAI 2018), on LIIR's pipeline."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -45,12 +46,19 @@ class COMALoss(MultiAgentLoss):
     updater such as ``torchrl.objectives.HardUpdate``. Recurrent policies run
     in recurrent mode over the time dim.
 
+    ``critic_updates="batch"`` trains the critic in the same optimiser step as
+    the actor. ``"time_step"`` is pymarl's COMA: the critic takes one step per
+    time step of the batch, last to first (:meth:`critic_time_step_losses`),
+    before the actor's step, whose ``loss_critic`` is then only reported
+    (detached) and whose advantages read the critic after those steps.
+
     Args:
         actor_network: probabilistic actor with ``get_dist`` (masked categorical).
         critic_network: COMA critic writing ``[*B, n_agents, n_actions]`` Q-values.
         n_agents: number of agents.
         entropy_coeff, critic_coeff: loss weights.
         gamma, lmbda: discount and TD(λ) λ.
+        critic_updates: ``"batch"`` or ``"time_step"`` (above).
     """
 
     @dataclass
@@ -83,10 +91,14 @@ class COMALoss(MultiAgentLoss):
         critic_coeff: float = 1.0,
         gamma: float = 0.99,
         lmbda: float = 0.8,
+        critic_updates: str = "batch",
     ) -> None:
         super().__init__()
         if not 0.0 <= gamma <= 1.0 or not 0.0 <= lmbda <= 1.0:
             raise ValueError(f"gamma and lmbda must be in [0, 1], got gamma={gamma}, lmbda={lmbda}")
+        if critic_updates not in ("batch", "time_step"):
+            raise ValueError(f"critic_updates must be 'batch' or 'time_step', got {critic_updates!r}")
+        self.critic_updates = critic_updates
         self.actor_network = actor_network
         self.convert_to_functional(critic_network, "critic_network", create_target_params=True)
         self.n_agents = n_agents
@@ -143,6 +155,25 @@ class COMALoss(MultiAgentLoss):
             per_agent(cut), per_agent(terminated), time_dim=-3,
         ).squeeze(-1)
 
+    def critic_time_step_losses(self, tensordict: TensorDictBase) -> Iterator[torch.Tensor]:
+        """pymarl's COMA critic training: the TD(λ) targets from the target critic once, then for each time step
+        with a valid entry, last to first, the weighted squared error of Q_i(s_t, u_t) over the valid agents.
+
+        Each loss is computed when the next one is asked for, so an optimiser step taken on it in between is
+        seen by the following time steps (the critic is feed-forward: one time step needs no other).
+        """
+        tensordict, valid = self.prepare(tensordict)
+        with torch.no_grad():
+            targets = self.estimate_values(tensordict).get(("agents", "value_target"))[..., 0]
+        action = tensordict.get(self.tensor_keys.action).long().unsqueeze(-1)
+        weights = valid.to(targets.dtype)
+        for t in reversed(range(tensordict.shape[-1])):
+            if not valid[..., t, :].any():
+                continue
+            action_value = self._action_values(tensordict[..., t], self.critic_network_params)
+            taken = action_value.gather(-1, action[..., t, :, :]).squeeze(-1)
+            yield self.critic_coeff * masked_mean((taken - targets[..., t, :]).pow(2), weights[..., t, :])
+
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
         keys = self.tensor_keys
         tensordict, valid = self.prepare(tensordict)
@@ -159,11 +190,12 @@ class COMALoss(MultiAgentLoss):
                                            tensordict.get(keys.action_mask, None))
         advantage = taken.detach() - baseline
         w = valid.to(action_value.dtype)
+        loss_critic = self.critic_coeff * masked_mean((taken - targets).pow(2), w)
         return TensorDict(
             {
                 "loss_objective": -masked_mean(log_prob * advantage, w),
                 "loss_entropy": -self.entropy_coeff * masked_mean(entropy, w),
-                "loss_critic": self.critic_coeff * masked_mean((taken - targets).pow(2), w),
+                "loss_critic": loss_critic.detach() if self.critic_updates == "time_step" else loss_critic,
                 "entropy": masked_mean(entropy, w).detach(),
                 "advantage": masked_mean(advantage, w).detach(),
             },

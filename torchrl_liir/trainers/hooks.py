@@ -10,12 +10,8 @@ from tensordict import TensorDictBase
 from torchrl.trainers import OptimizationStepper, Trainer, TrainerHookBase
 
 from torchrl_liir.algorithms import OptimizerGroup
-from torchrl_liir.algorithms.base import StatelessHook
+from torchrl_liir.algorithms.base import StatelessHook, guarded_step
 from torchrl_liir.collectors import PADDING_MASK
-
-
-class NonFiniteError(RuntimeError):
-    """A loss term, gradient norm or parameter became NaN or infinite."""
 
 
 def episode_metrics(batch: TensorDictBase) -> dict[str, float]:
@@ -84,36 +80,20 @@ class RunProgress(TrainerHookBase):
 
 
 class RecipeStepper(OptimizationStepper):
-    """One optimiser step of every group: backward of the summed loss terms, each group's own clip, then a
-    check that no loss term, gradient norm or parameter is NaN or infinite (:class:`NonFiniteError`)."""
+    """One optimiser step of every group (:func:`~torchrl_liir.algorithms.base.guarded_step`): backward of the
+    summed loss terms, each group's own clip, then a check that no loss term, gradient norm or parameter is NaN
+    or infinite (:class:`NonFiniteError`)."""
 
     def __init__(self, optimizers: dict[str, OptimizerGroup], progress: RunProgress) -> None:
         self.optimizers, self.progress = optimizers, progress
 
-    def _check(self, values: dict[str, torch.Tensor], message: str) -> None:
-        if not torch.stack([v.detach().float() for v in values.values()]).isfinite().all():
-            name, value = next((n, v) for n, v in values.items() if not torch.isfinite(v))
-            raise NonFiniteError(message.format(name=name, value=value.item(), update=self.progress.updates + 1))
-
     def step(self, trainer: Trainer, sub_batch: TensorDictBase) -> TensorDictBase:
         losses = trainer.compute_loss(sub_batch)
         terms = {key: value for key, value in losses.items() if key.startswith("loss_")}
-        self._check(terms, "{name}={value} at update {update}")
-        for group in self.optimizers.values():
-            group.optimizer.zero_grad(set_to_none=True)
-        sum(terms.values()).backward()
-        norms = {f"grad_norm_{name}": torch.nn.utils.clip_grad_norm_(group.params, group.max_grad_norm or math.inf)
-                 for name, group in self.optimizers.items()}
-        self._check(norms, "{name}={value} at update {update}")
-        for group in self.optimizers.values():
-            group.optimizer.step()
-        # The largest |parameter| of each group (foreach max-norm): NaN or inf exactly when one of them is.
-        largest = {name: torch.nn.utils.get_total_norm(group.params, norm_type=math.inf)
-                   for name, group in self.optimizers.items()}
-        self._check(largest, "{name} parameters became {value} in the step of update {update}")
+        norms = guarded_step(self.optimizers, terms, self.progress.updates + 1)
         out = losses.detach()
         for name, value in norms.items():
-            out.set(name, value.detach())
+            out.set(name, value)
         return out
 
     def state_dict(self) -> dict:

@@ -15,24 +15,29 @@ from torchrl_liir.algorithms.base import has_exploration_floor
 from torchrl_liir.config_checks import with_added_defaults
 
 METHOD_ORDER = ("liir", "liir_lambda0", "liir_authors", "liir_authors_released", "liir_bound10", "liir_floor",
-                "liir_proxy_obs", "iql", "iac", "central_v", "coma", "coma_floor", "qmix", "mappo")
+                "liir_proxy_obs", "iql", "iac", "central_v", "coma", "coma_floor", "coma_time_step",
+                "coma_floor_time_step", "qmix", "mappo")
 METHOD_NAMES = {"liir": "LIIR", "liir_lambda0": "LIIR, λ = 0", "liir_authors": "LIIR, authors' code settings",
                 "liir_authors_released": "LIIR, authors' code settings and meta-gradient",
                 "liir_released": "LIIR, authors' code meta-gradient", "liir_bound10": "LIIR, r_in bound 10",
                 "liir_floor": "LIIR, exploration floor", "liir_proxy_obs": "LIIR, proxy critic V(o_i)",
                 "iql": "IQL", "iac": "IAC", "central_v": "Central-V", "coma": "COMA",
-                "coma_floor": "COMA, exploration floor", "qmix": "QMIX", "mappo": "MAPPO"}
+                "coma_floor": "COMA, exploration floor", "coma_time_step": "COMA, a critic step per time step",
+                "coma_floor_time_step": "COMA, exploration floor and a critic step per time step",
+                "qmix": "QMIX", "mappo": "MAPPO"}
 
 
 def method_of(cfg: DictConfig) -> str:
     """The method a run stands for in tables and plots: its algorithm, and for LIIR the variant its settings make
     (``liir_authors``: r_in bound 10 with the exploration floor, or either alone: ``liir_bound10``,
     ``liir_floor``; ``_proxy_obs``: the proxy critic reads the observation, not the state; ``_released``: the
-    code's meta-gradient; ``_lambda0``: r_in switched off; ``coma_floor``: COMA with the exploration floor)."""
+    code's meta-gradient; ``_lambda0``: r_in switched off; COMA's ``_floor``: the exploration floor,
+    ``_time_step``: a critic step per time step)."""
     name = cfg.algo.name
     algo = with_added_defaults(cfg.algo, get_algorithm(name).config_checks())  # runs saved before a key was added
-    if name == "coma" and has_exploration_floor(algo):
-        return "coma_floor"
+    if name == "coma":
+        return "_".join(["coma"] + (["floor"] if has_exploration_floor(algo) else [])
+                        + (["time_step"] if algo.critic_updates == "time_step" else []))
     if name != "liir":
         return name
     parts = ["liir"]

@@ -24,6 +24,7 @@ from torchrl.record.loggers import Logger, get_logger
 from torchrl.trainers import Trainer, UpdateWeights
 
 from torchrl_liir.algorithms import EnvDims, Recipe, get_algorithm
+from torchrl_liir.algorithms.base import NonFiniteError
 from torchrl_liir.collectors import EpisodeCollector
 from torchrl_liir.config_checks import with_added_defaults
 from torchrl_liir.modules import policy_primer
@@ -42,7 +43,6 @@ from torchrl_liir.trainers.evaluation import evaluate
 from torchrl_liir.trainers.hooks import (
     CheckpointSchedule,
     Evaluation,
-    NonFiniteError,
     RecipeStepper,
     RunProgress,
     UpdateRow,
