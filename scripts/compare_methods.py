@@ -4,9 +4,12 @@
 
 Reads the JSON of ``scripts/evaluate_runs.py`` (each run's final policy on the same fixed-seed test episodes).
 The unit is the training seed: Welch's t-test on the per-seed win rates (two-sided), which is what decides
-"does A's training give better policies". Fisher's exact test on the pooled battles is printed beside it; it
-treats every battle as independent and ignores how much seeds differ, so it can only say whether the
-particular policies trained here differ. ``--out`` writes the Markdown between markers, as results_table.py.
+"does A's training give better policies". Where both methods ran the same seeds, the paired t-test on the
+seed-for-seed differences is printed too: runs of one seed share their environment seeds (and, for variants
+of one algorithm such as LIIR and LIIR with λ = 0, their initial networks), so pairing removes what the seed
+alone decides. Fisher's exact test on the pooled battles is printed beside them; it treats every battle as
+independent and ignores how much seeds differ, so it can only say whether the particular policies trained
+here differ. ``--out`` writes the Markdown between markers, as results_table.py.
 """
 from __future__ import annotations
 
@@ -35,14 +38,21 @@ def per_seed(evaluations: list[dict], method: str, env: str | None, policy: str)
 
 
 def compare(a: dict[int, tuple[float, int]], b: dict[int, tuple[float, int]]) -> dict:
-    """Welch's t-test on the per-seed rates, and Fisher's exact test on the pooled battles."""
+    """Welch's t-test on the per-seed rates, the paired t-test when both ran the same seeds (else its entries
+    are ``None``), and Fisher's exact test on the pooled battles."""
     rates_a, rates_b = [rate for rate, _ in a.values()], [rate for rate, _ in b.values()]
     welch = stats.ttest_ind(rates_a, rates_b, equal_var=False)
     wins_a = round(sum(rate * n for rate, n in a.values()))
     wins_b = round(sum(rate * n for rate, n in b.values()))
     n_a, n_b = sum(n for _, n in a.values()), sum(n for _, n in b.values())
     fisher = stats.fisher_exact([[wins_a, n_a - wins_a], [wins_b, n_b - wins_b]])
-    return {"mean_a": statistics.mean(rates_a), "mean_b": statistics.mean(rates_b),
+    paired = {"paired_t": None, "paired_p": None, "paired_95": None}
+    if set(a) == set(b):
+        seeds = sorted(a)
+        test = stats.ttest_rel([a[s][0] for s in seeds], [b[s][0] for s in seeds])
+        paired = {"paired_t": float(test.statistic), "paired_p": float(test.pvalue),
+                  "paired_95": tuple(float(x) for x in test.confidence_interval(0.95))}
+    return {**paired, "mean_a": statistics.mean(rates_a), "mean_b": statistics.mean(rates_b),
             "difference": statistics.mean(rates_a) - statistics.mean(rates_b),
             "welch_t": float(welch.statistic), "welch_df": float(welch.df), "welch_p": float(welch.pvalue),
             "difference_95": tuple(float(x) for x in welch.confidence_interval(0.95)),
@@ -66,8 +76,16 @@ def markdown(method_a: str, method_b: str, a: dict, b: dict, result: dict, polic
         f"Difference {result['difference']:+.3f} (95 % interval {result['difference_95'][0]:+.3f} to "
         f"{result['difference_95'][1]:+.3f}). Across seeds (Welch's t-test): t = {result['welch_t']:.2f}, "
         f"df = {result['welch_df']:.1f}, two-sided p = {result['welch_p']:.3f}: at the 5 % level the two "
-        f"{verdict}. Pooled battles (Fisher's exact test, these particular policies): p = "
+        f"{verdict}.{_paired_text(result)} Pooled battles (Fisher's exact test, these particular policies): p = "
         f"{result['fisher_p']:.3f}.", ""])
+
+
+def _paired_text(result: dict) -> str:
+    if result["paired_t"] is None:
+        return ""
+    low, high = result["paired_95"]
+    return (f" Seed for seed (paired t-test): 95 % interval {low:+.3f} to {high:+.3f}, t = {result['paired_t']:.2f}, "
+            f"two-sided p = {result['paired_p']:.3f}.")
 
 
 def main(argv: list[str] | None = None) -> None:

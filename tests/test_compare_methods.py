@@ -39,6 +39,21 @@ def test_welch_and_fisher_match_hand_values():
     assert tea_single["fisher_p"] == pytest.approx(34 / 70)
 
 
+def test_paired_test_matches_hand_values_and_needs_the_same_seeds():
+    # Differences 0.05, 0.04, 0.04: mean 0.04333, sd √(((0.00667)² + 2·(0.00333)²)/2) = 0.005774, se 0.003333,
+    # t = 13.0 with 2 df. For 2 df the t distribution has closed forms: two-sided p = 1 − t/√(t² + 2) and the
+    # 0.975 quantile 0.95·√(2/(1 − 0.95²)) = 4.3027.
+    a = {0: (0.80, 100), 1: (0.70, 100), 2: (0.90, 100)}
+    b = {0: (0.75, 100), 1: (0.66, 100), 2: (0.86, 100)}
+    result = compare(a, b)
+    assert result["paired_t"] == pytest.approx(13.0, rel=1e-6)
+    assert result["paired_p"] == pytest.approx(1 - 13 / math.sqrt(171), rel=1e-6)
+    half = 0.95 * math.sqrt(2 / (1 - 0.95 ** 2)) * 0.01 / 3
+    assert result["paired_95"] == pytest.approx((0.13 / 3 - half, 0.13 / 3 + half), rel=1e-6)
+    other_seeds = compare(a, {1: (0.66, 100), 2: (0.86, 100), 3: (0.75, 100)})
+    assert other_seeds["paired_t"] is None and other_seeds["paired_p"] is None
+
+
 def _evaluation(method, seed, rate, episodes=100):
     return {"run": f"runs/{method}_{seed}", "env": "smax_3m", "algo": "liir", "method": method, "train_seed": seed,
             "episodes": episodes, "greedy": {"win_rate": rate}, "stochastic": {"win_rate": rate / 2}}
@@ -55,6 +70,7 @@ def test_script_writes_its_block_and_refuses_one_seed(tmp_path):
     assert done.returncode == 0, done.stderr
     text = out.read_text()
     assert "| mean over seeds | 0.750 | 0.740 |" in text and "225 / 300" in text and "do not differ" in text
+    assert "Seed for seed (paired t-test)" in text
     refused = subprocess.run([*script, "--a", "liir", "--b", "qmix"], capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1 and refused.stderr.strip().startswith("error: method 'qmix'")
     assert len(refused.stderr.strip().splitlines()) == 1
