@@ -82,7 +82,7 @@ class RunProgress(TrainerHookBase):
 class RecipeStepper(OptimizationStepper):
     """One optimiser step of every group (:func:`~torchrl_liir.algorithms.base.guarded_step`): backward of the
     summed loss terms, each group's own clip, then a check that no loss term, gradient norm or parameter is NaN
-    or infinite (:class:`NonFiniteError`)."""
+    or infinite (:class:`~torchrl_liir.algorithms.base.NonFiniteError`)."""
 
     def __init__(self, optimizers: dict[str, OptimizerGroup], progress: RunProgress) -> None:
         self.optimizers, self.progress = optimizers, progress
