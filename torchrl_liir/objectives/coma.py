@@ -167,9 +167,9 @@ class COMALoss(MultiAgentLoss):
             targets = self.estimate_values(tensordict).get(("agents", "value_target"))[..., 0]
         action = tensordict.get(self.tensor_keys.action).long().unsqueeze(-1)
         weights = valid.to(targets.dtype)
-        for t in reversed(range(tensordict.shape[-1])):
-            if not valid[..., t, :].any():
-                continue
+        # The time steps with a valid entry, read once (one device sync, not one per step).
+        steps = valid.movedim(-2, 0).flatten(1).any(1).nonzero().squeeze(-1).tolist()
+        for t in reversed(steps):
             action_value = self._action_values(tensordict[..., t], self.critic_network_params)
             taken = action_value.gather(-1, action[..., t, :, :]).squeeze(-1)
             yield self.critic_coeff * masked_mean((taken - targets[..., t, :]).pow(2), weights[..., t, :])
