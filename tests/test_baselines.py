@@ -254,6 +254,23 @@ def test_coma_bootstraps_where_an_episode_is_cut_not_where_it_terminates(termina
     torch.testing.assert_close(out["loss_critic"], expected)
 
 
+def hand_coma_targets(loss: COMALoss, batch: TensorDict) -> torch.Tensor:
+    """TD(λ) targets ``[B, T, n_agents, 1]`` of the taken joint actions under the target critic, by the textbook
+    recursion; pursuit episodes all terminate, so nothing is bootstrapped past an episode's end."""
+    critic = loss.critic_network
+    nxt = batch["next"]
+    assert nxt["terminated"][batch[MASK]].sum() == batch.shape[0]  # pursuit episodes all terminate
+    with torch.no_grad(), loss.target_critic_network_params.to_module(critic):
+        q_target = critic(batch.select(*critic.in_keys).copy())["agents", "action_value"]
+    taken_target = q_target.gather(-1, batch["agents", "action"].unsqueeze(-1))
+    expand = (*taken_target.shape[:-1], 1)
+    next_value = torch.cat([taken_target[:, 1:], torch.zeros_like(taken_target[:, :1])], dim=1)
+    done, terminated = (nxt[key].unsqueeze(-2).expand(expand) for key in ("done", "terminated"))
+    targets, _ = hand_td_lambda(nxt["reward"].unsqueeze(-2).expand(expand), taken_target, next_value, done,
+                                terminated, loss.gamma, loss.lmbda)
+    return targets
+
+
 @pytest.mark.parametrize("policy", ["mlp", "gru"])
 def test_coma_loss_on_a_real_rollout_matches_hand_td_lambda(tmp_path_factory, policy):
     run = recorded_run("coma", policy, tmp_path_factory)
@@ -265,22 +282,14 @@ def test_coma_loss_on_a_real_rollout_matches_hand_td_lambda(tmp_path_factory, po
     action = batch["agents", "action"].unsqueeze(-1)
     with torch.no_grad():
         q = critic(batch.select(*critic.in_keys).copy())["agents", "action_value"]
-        with loss.target_critic_network_params.to_module(critic):
-            q_target = critic(batch.select(*critic.in_keys).copy())["agents", "action_value"]
         with set_recurrent_mode(True):
             probs = actor.get_dist(batch.copy()).probs
-    taken, taken_target = q.gather(-1, action), q_target.gather(-1, action)
+    taken = q.gather(-1, action)
     w = batch[MASK].unsqueeze(-1).expand(-1, -1, n_agents).to(q.dtype)
     advantage = taken[..., 0] - (probs * q).sum(-1)
     torch.testing.assert_close(out["advantage"], (w * advantage).sum() / w.sum())
 
-    nxt = batch["next"]
-    assert nxt["terminated"][batch[MASK]].sum() == batch.shape[0]  # pursuit episodes all terminate
-    expand = (*taken.shape[:-1], 1)
-    next_value = torch.cat([taken_target[:, 1:], torch.zeros_like(taken_target[:, :1])], dim=1)
-    ret, _ = hand_td_lambda(nxt["reward"].unsqueeze(-2).expand(expand), taken_target, next_value,
-                            nxt["done"].unsqueeze(-2).expand(expand), nxt["terminated"].unsqueeze(-2).expand(expand),
-                            loss.gamma, loss.lmbda)
+    ret = hand_coma_targets(loss, batch)
     torch.testing.assert_close(out["loss_critic"], (w * (taken - ret)[..., 0] ** 2).sum() / w.sum())
 
     actor_params, critic_params = list(actor.parameters()), list(critic.parameters())
@@ -300,18 +309,10 @@ def test_coma_critic_time_steps_are_sgd_steps_last_to_first_by_hand(tmp_path_fac
     loss = copy.deepcopy(run.recipe.loss)
     loss.load_state_dict(run.states[1])
     critic, n_agents = loss.critic_network, loss.n_agents
-    with torch.no_grad(), loss.target_critic_network_params.to_module(critic):
-        q_target = critic(batch.select(*critic.in_keys).copy())["agents", "action_value"]
     with loss.critic_network_params.to_module(critic):
         hand = copy.deepcopy(critic)  # a plain module with its own copy of the online parameters
     action = batch["agents", "action"].unsqueeze(-1)
-    taken_target = q_target.gather(-1, action)
-    nxt, expand = batch["next"], (*taken_target.shape[:-1], 1)
-    assert nxt["terminated"][batch[MASK]].sum() == batch.shape[0]  # pursuit episodes all terminate: no bootstrap
-    next_value = torch.cat([taken_target[:, 1:], torch.zeros_like(taken_target[:, :1])], dim=1)
-    done, terminated = (nxt[key].unsqueeze(-2).expand(expand) for key in ("done", "terminated"))
-    targets, _ = hand_td_lambda(nxt["reward"].unsqueeze(-2).expand(expand), taken_target, next_value, done,
-                                terminated, loss.gamma, loss.lmbda)
+    targets = hand_coma_targets(loss, batch)
     w = batch[MASK].unsqueeze(-1).expand(-1, -1, n_agents).to(targets.dtype)
     hand_losses = []
     for t in reversed(range(batch.shape[1])):
