@@ -4,12 +4,13 @@
 
 Reads the JSON of ``scripts/evaluate_runs.py`` (each run's final policy on the same fixed-seed test episodes).
 The unit is the training seed: Welch's t-test on the per-seed win rates (two-sided), which is what decides
-"does A's training give better policies". Where both methods ran the same seeds, the paired t-test on the
-seed-for-seed differences is printed too: runs of one seed share their environment seeds (and, for variants
-of one algorithm such as LIIR and LIIR with λ = 0, their initial networks), so pairing removes what the seed
-alone decides. Fisher's exact test on the pooled battles is printed beside them; it treats every battle as
-independent and ignores how much seeds differ, so it can only say whether the particular policies trained
-here differ. ``--out`` writes the Markdown between markers, as results_table.py.
+"does A's training give better policies". Where both methods are variants of one algorithm (such as LIIR and
+LIIR with λ = 0) and ran the same seeds, the paired t-test on the seed-for-seed differences is printed too: such
+runs of one seed share their initial networks and environment seeds, so pairing removes what the seed alone
+decides. Runs of different algorithms share nothing but the seed number, so they are not paired. Fisher's exact
+test on the pooled battles is printed beside them; it treats every battle as independent and ignores how much
+seeds differ, so it can only say whether the particular policies trained here differ. ``--out`` writes the
+Markdown between markers, as results_table.py.
 """
 from __future__ import annotations
 
@@ -37,22 +38,27 @@ def per_seed(evaluations: list[dict], method: str, env: str | None, policy: str)
     return found
 
 
-def compare(a: dict[int, tuple[float, int]], b: dict[int, tuple[float, int]]) -> dict:
-    """Welch's t-test on the per-seed rates, the paired t-test when both ran the same seeds (else its entries
-    are ``None``), and Fisher's exact test on the pooled battles."""
+def algorithms(evaluations: list[dict], method: str, env: str | None) -> set[str]:
+    """The algorithms (``algo``) a method's runs used: one for every method named by ``method_of``."""
+    return {e["algo"] for e in evaluations if e["method"] == method and (env is None or e["env"] == env)}
+
+
+def compare(a: dict[int, tuple[float, int]], b: dict[int, tuple[float, int]], paired: bool = True) -> dict:
+    """Welch's t-test on the per-seed rates, the paired t-test when ``paired`` and both ran the same seeds (else
+    its entries are ``None``), and Fisher's exact test on the pooled battles."""
     rates_a, rates_b = [rate for rate, _ in a.values()], [rate for rate, _ in b.values()]
     welch = stats.ttest_ind(rates_a, rates_b, equal_var=False)
     wins_a = round(sum(rate * n for rate, n in a.values()))
     wins_b = round(sum(rate * n for rate, n in b.values()))
     n_a, n_b = sum(n for _, n in a.values()), sum(n for _, n in b.values())
     fisher = stats.fisher_exact([[wins_a, n_a - wins_a], [wins_b, n_b - wins_b]])
-    paired = {"paired_t": None, "paired_p": None, "paired_95": None}
-    if set(a) == set(b):
+    seed_for_seed = {"paired_t": None, "paired_p": None, "paired_95": None}
+    if paired and set(a) == set(b):
         seeds = sorted(a)
         test = stats.ttest_rel([a[s][0] for s in seeds], [b[s][0] for s in seeds])
-        paired = {"paired_t": float(test.statistic), "paired_p": float(test.pvalue),
+        seed_for_seed = {"paired_t": float(test.statistic), "paired_p": float(test.pvalue),
                   "paired_95": tuple(float(x) for x in test.confidence_interval(0.95))}
-    return {**paired, "mean_a": statistics.mean(rates_a), "mean_b": statistics.mean(rates_b),
+    return {**seed_for_seed, "mean_a": statistics.mean(rates_a), "mean_b": statistics.mean(rates_b),
             "difference": statistics.mean(rates_a) - statistics.mean(rates_b),
             "welch_t": float(welch.statistic), "welch_df": float(welch.df), "welch_p": float(welch.pvalue),
             "difference_95": tuple(float(x) for x in welch.confidence_interval(0.95)),
@@ -106,7 +112,8 @@ def main(argv: list[str] | None = None) -> None:
     except (FileNotFoundError, ValueError, KeyError) as err:
         sys.exit(f"error: {err}")
     title = args.title or f"{args.a} against {args.b}{f' on {args.env}' if args.env else ''}"
-    text = markdown(args.a, args.b, a, b, compare(a, b), args.policy, title)
+    one_algorithm = len(algorithms(evaluations, args.a, args.env) | algorithms(evaluations, args.b, args.env)) == 1
+    text = markdown(args.a, args.b, a, b, compare(a, b, paired=one_algorithm), args.policy, title)
     print(text)
     if args.out is not None:
         write_between_markers(args.out, args.key or block_key(title), text)

@@ -52,17 +52,19 @@ def test_paired_test_matches_hand_values_and_needs_the_same_seeds():
     assert result["paired_95"] == pytest.approx((0.13 / 3 - half, 0.13 / 3 + half), rel=1e-6)
     other_seeds = compare(a, {1: (0.66, 100), 2: (0.86, 100), 3: (0.75, 100)})
     assert other_seeds["paired_t"] is None and other_seeds["paired_p"] is None
+    assert compare(a, b, paired=False)["paired_t"] is None
 
 
-def _evaluation(method, seed, rate, episodes=100):
-    return {"run": f"runs/{method}_{seed}", "env": "smax_3m", "algo": "liir", "method": method, "train_seed": seed,
+def _evaluation(method, seed, rate, episodes=100, algo="liir"):
+    return {"run": f"runs/{method}_{seed}", "env": "smax_3m", "algo": algo, "method": method, "train_seed": seed,
             "episodes": episodes, "greedy": {"win_rate": rate}, "stochastic": {"win_rate": rate / 2}}
 
 
 def test_script_writes_its_block_and_refuses_one_seed(tmp_path):
     path = tmp_path / "evaluation.json"
     path.write_text(json.dumps([_evaluation("liir", s, r) for s, r in enumerate([0.7, 0.8, 0.75])]
-                               + [_evaluation("liir_lambda0", s, r) for s, r in enumerate([0.72, 0.74, 0.76])]))
+                               + [_evaluation("liir_lambda0", s, r) for s, r in enumerate([0.72, 0.74, 0.76])]
+                               + [_evaluation("iac", s, r, algo="iac") for s, r in enumerate([0.5, 0.6, 0.9])]))
     out = tmp_path / "README.md"
     script = [sys.executable, str(ROOT / "scripts" / "compare_methods.py"), str(path)]
     done = subprocess.run([*script, "--a", "liir", "--b", "liir_lambda0", "--out", str(out)], capture_output=True,
@@ -71,6 +73,10 @@ def test_script_writes_its_block_and_refuses_one_seed(tmp_path):
     text = out.read_text()
     assert "| mean over seeds | 0.750 | 0.740 |" in text and "225 / 300" in text and "do not differ" in text
     assert "Seed for seed (paired t-test)" in text
+    # Different algorithms share only the seed numbers: Welch's test alone.
+    unpaired = subprocess.run([*script, "--a", "iac", "--b", "liir"], capture_output=True, text=True, timeout=120)
+    assert unpaired.returncode == 0, unpaired.stderr
+    assert "Welch's t-test" in unpaired.stdout and "paired t-test" not in unpaired.stdout
     refused = subprocess.run([*script, "--a", "liir", "--b", "qmix"], capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1 and refused.stderr.strip().startswith("error: method 'qmix'")
     assert len(refused.stderr.strip().splitlines()) == 1
