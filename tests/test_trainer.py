@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from torchrl.modules import EGreedyModule
 
 from torchrl_liir.algorithms import ALGORITHMS
 from torchrl_liir.modules.exploration_floor import ExplorationFloor
@@ -181,6 +182,17 @@ def test_exploration_floor_follows_the_frames_and_is_checkpointed(tmp_path, over
     _, recipe = load_run(tmp_path)
     floors = [m for m in recipe.actor.modules() if isinstance(m, ExplorationFloor)]
     assert len(floors) == 1 and floors[0].epsilon.item() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("algo", ["iql", "qmix"])
+def test_load_run_restores_the_epsilon_greedy_schedule(tmp_path, algo):
+    """A loaded IQL or QMIX run explores with the ε it reached (linear 1 → 0.05 over 1000 frames), not ε = 1."""
+    summary = train(config(*QMIX, f"algo={algo}", "collector.total_frames=600", "env.num_envs=8"), tmp_path)
+    expected = 1.0 + (0.05 - 1.0) * summary["frames"] / 1000
+    _, recipe = load_run(tmp_path)
+    explorers = [m for m in recipe.actor.modules() if isinstance(m, EGreedyModule)]
+    # ε falls in float32 steps, one per batch: their rounding adds up to about 1e-5.
+    assert len(explorers) == 1 and explorers[0].eps.item() == pytest.approx(expected, abs=1e-4)
 
 
 def test_a_run_saved_before_a_key_was_added_loads_and_resumes(tmp_path):

@@ -279,5 +279,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[D
     cfg = OmegaConf.load(config)
     device = torch.device(device)
     recipe = build_recipe(cfg, device)
-    load_checkpoint(Checkpoint(loss_module=recipe.loss), latest_checkpoint(run_dir), map_location=str(device))
+    # The actor beside the loss (EpisodeTrainer registers it): IQL's and QMIX's ε-greedy ε lives in the actor only.
+    components = {"loss_module": recipe.loss, "trainer_module.actor": recipe.actor}
+    load_checkpoint(Checkpoint(**components), latest_checkpoint(run_dir), map_location=str(device))
     return cfg, recipe
