@@ -3,9 +3,8 @@
     python scripts/evaluate_runs.py runs/<run A> runs/<run B> --episodes 500 --out runs/evaluation.json
 
 Each run's latest checkpoint plays ``--episodes`` episodes greedily and again with its stochastic policy (for
-IQL and QMIX: ε-greedy at the ε the run reached, 0.05 after annealing), on
-test envs seeded with ``--seed`` (the same battles, in the same order, for every run, so methods are compared
-on equal terms). Prints a Markdown table (win rate with its 95 % Wilson interval, return) and writes the
+IQL and QMIX: ε-greedy at the ε the run reached, 0.05 after annealing), on test envs seeded with ``--seed``
+(the same battles, in the same order, for every run, so methods are compared on equal terms). Prints a Markdown table (win rate with its 95 % Wilson interval, return) and writes the
 numbers as JSON to ``--out``; nothing is written into the run directories.
 """
 from __future__ import annotations
