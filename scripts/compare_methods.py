@@ -28,19 +28,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_table import block_key, write_between_markers  # noqa: E402
 
 
+def runs_of(evaluations: list[dict], method: str, env: str | None) -> list[dict]:
+    """The evaluations of one method's runs (on ``env`` only, if given)."""
+    return [e for e in evaluations if e["method"] == method and (env is None or e["env"] == env)]
+
+
 def per_seed(evaluations: list[dict], method: str, env: str | None, policy: str) -> dict[int, tuple[float, int]]:
     """``{training seed: (win rate, episodes)}`` of one method's runs."""
-    found = {e["train_seed"]: (e[policy]["win_rate"], e["episodes"]) for e in evaluations
-             if e["method"] == method and (env is None or e["env"] == env)}
+    found = {e["train_seed"]: (e[policy]["win_rate"], e["episodes"]) for e in runs_of(evaluations, method, env)}
     if len(found) < 2:
         raise ValueError(f"method {method!r}{f' on {env}' if env else ''}: {len(found)} evaluated seed(s); "
                          "the test needs at least 2 (evaluate more runs with scripts/evaluate_runs.py)")
     return found
-
-
-def algorithms(evaluations: list[dict], method: str, env: str | None) -> set[str]:
-    """The algorithms (``algo``) a method's runs used: one for every method named by ``method_of``."""
-    return {e["algo"] for e in evaluations if e["method"] == method and (env is None or e["env"] == env)}
 
 
 def compare(a: dict[int, tuple[float, int]], b: dict[int, tuple[float, int]], paired: bool = True) -> dict:
@@ -57,7 +56,7 @@ def compare(a: dict[int, tuple[float, int]], b: dict[int, tuple[float, int]], pa
         seeds = sorted(a)
         test = stats.ttest_rel([a[s][0] for s in seeds], [b[s][0] for s in seeds])
         seed_for_seed = {"paired_t": float(test.statistic), "paired_p": float(test.pvalue),
-                  "paired_95": tuple(float(x) for x in test.confidence_interval(0.95))}
+                         "paired_95": tuple(float(x) for x in test.confidence_interval(0.95))}
     return {**seed_for_seed, "mean_a": statistics.mean(rates_a), "mean_b": statistics.mean(rates_b),
             "difference": statistics.mean(rates_a) - statistics.mean(rates_b),
             "welch_t": float(welch.statistic), "welch_df": float(welch.df), "welch_p": float(welch.pvalue),
@@ -112,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     except (FileNotFoundError, ValueError, KeyError) as err:
         sys.exit(f"error: {err}")
     title = args.title or f"{args.a} against {args.b}{f' on {args.env}' if args.env else ''}"
-    one_algorithm = len(algorithms(evaluations, args.a, args.env) | algorithms(evaluations, args.b, args.env)) == 1
+    # Each method names one algorithm (``method_of``); its variants share that algorithm's ``algo``.
+    one_algorithm = len({e["algo"] for method in (args.a, args.b) for e in runs_of(evaluations, method, args.env)}) == 1
     text = markdown(args.a, args.b, a, b, compare(a, b, paired=one_algorithm), args.policy, title)
     print(text)
     if args.out is not None:

@@ -4,8 +4,9 @@
 
 Each run's latest checkpoint plays ``--episodes`` episodes greedily and again with its stochastic policy (for
 IQL and QMIX: ε-greedy at the ε the run reached, 0.05 after annealing), on test envs seeded with ``--seed``
-(the same battles, in the same order, for every run, so methods are compared on equal terms). Prints a Markdown table (win rate with its 95 % Wilson interval, return) and writes the
-numbers as JSON to ``--out``; nothing is written into the run directories.
+(the same battles, in the same order, for every run, so methods are compared on equal terms). Prints a Markdown
+table (win rate with its 95 % Wilson interval, return) and writes the numbers as JSON to ``--out``; nothing is
+written into the run directories.
 """
 from __future__ import annotations
 

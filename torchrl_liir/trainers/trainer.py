@@ -109,6 +109,9 @@ def make_logger(cfg: DictConfig, run_dir: Path) -> Logger | None:
                       experiment_name=run_dir.name, **kwargs)
 
 
+ACTOR_MODULE = "actor"  # the trainer module holding the acting policy, exploration state included
+
+
 class EpisodeTrainer(Trainer):
     """TorchRL's ``Trainer`` over batches of whole episodes, with a run directory.
 
@@ -149,7 +152,7 @@ class EpisodeTrainer(Trainer):
         self.update_row.register(self)
         CheckpointSchedule(self.save_checkpoint, self.progress, cfg.checkpoint.every_updates,
                            cfg.checkpoint.every_minutes, cfg.collector.total_frames).register(self)
-        self.register_module("actor", recipe.actor)  # exploration state (ε) beside the loss's networks
+        self.register_module(ACTOR_MODULE, recipe.actor)  # exploration state (ε) beside the loss's networks
         self.register_module("metrics_tables", self.tables)
         self.register_module("rng", GlobalRNGState())
         self.register_module("env_random_state", EnvRandomState(train=collector.env, test=test_env))
@@ -279,7 +282,8 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[D
     cfg = OmegaConf.load(config)
     device = torch.device(device)
     recipe = build_recipe(cfg, device)
-    # The actor beside the loss (EpisodeTrainer registers it): IQL's and QMIX's ε-greedy ε lives in the actor only.
-    components = {"loss_module": recipe.loss, "trainer_module.actor": recipe.actor}
+    # The actor beside the loss (TorchRL's Trainer checkpoints registered modules as ``trainer_module.<name>``):
+    # IQL's and QMIX's ε-greedy ε lives in the actor only.
+    components = {"loss_module": recipe.loss, f"trainer_module.{ACTOR_MODULE}": recipe.actor}
     load_checkpoint(Checkpoint(**components), latest_checkpoint(run_dir), map_location=str(device))
     return cfg, recipe
