@@ -1,0 +1,148 @@
+"""When does each run start winning, and do the runs that start late end higher? Onset against final win rate.
+
+    python scripts/learning_onset.py results/smax_8m/runs/* --evaluation results/smax_8m/evaluation.json \
+        --out runs/onset_8m.png
+
+Per run: its onset, the first environment step at which the training win rate (the stochastic policy's)
+averaged over the trailing ``--window`` steps reaches ``--threshold``, or "never"; and its final win rate on the
+fixed test battles of ``scripts/evaluate_runs.py`` (``--policy``: greedy or stochastic). Prints the runs sorted
+by onset and Spearman's rank correlation between the two over all runs (a run that never got there ranks after
+every other), or over those whose onset came before ``--onset-before`` steps, and draws the scatter to
+``--out`` (with its numbers as CSV beside it). Every training row is one batch of the same number of
+episodes, so the trailing mean weights rows equally; archived runs keep every 10th row, and their onset is read
+from those.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from omegaconf import OmegaConf
+from scipy import stats
+
+from torchrl_liir.trainers.run_records import METHOD_NAMES, METHOD_ORDER, method_of, read_metric
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_table import add_evaluation  # noqa: E402
+
+
+def onset(curve: np.ndarray, threshold: float = 0.2, window: float = 100_000) -> float:
+    """First step ``f >= window`` of ``curve`` (``[n, 2]``: steps, value) at which the mean of the values logged
+    in ``(f - window, f]`` reaches ``threshold``; ``math.inf`` if none does."""
+    frames, values = curve[:, 0], curve[:, 1]
+    sums = np.concatenate([[0.0], np.cumsum(values)])
+    first = np.searchsorted(frames, frames - window, side="right")
+    last = np.arange(1, len(frames) + 1)
+    means = (sums[last] - sums[first]) / (last - first)
+    hits = np.flatnonzero((frames >= window) & (means >= threshold))
+    return float(frames[hits[0]]) if hits.size else math.inf
+
+
+def rank_correlation(onsets: list[float], finals: list[float]) -> tuple[float, float]:
+    """Spearman's ρ and its two-sided p-value; ``inf`` onsets (never) rank after every finite one, tied."""
+    result = stats.spearmanr(onsets, finals)
+    return float(result.statistic), float(result.pvalue)
+
+
+def markdown(rows: list[dict], policy: str, threshold: float, window: float, rho: float, p: float,
+             counted: str) -> str:
+    lines = [f"| run | method | seed | steps to a training win rate of {threshold:g} over {window:,.0f} steps "
+             f"| {policy} win rate |", "|---|---|---|---|---|"]
+    for row in sorted(rows, key=lambda r: (r["onset"], r["method"], r["seed"])):
+        steps = "never" if math.isinf(row["onset"]) else f"{row['onset']:,.0f}"
+        lines.append(f"| {row['run']} | {METHOD_NAMES.get(row['method'], row['method'])} | {row['seed']} | {steps} "
+                     f"| {row['win_rate']:.3f} |")
+    lines += ["", f"Spearman's rank correlation over {counted}: ρ = {rho:+.2f}, two-sided p = {p:.3g}."]
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], policy: str, title: str, out: Path, onset_before: float | None = None) -> None:
+    """Scatter of onset (never: at the right edge, crossed) against the final win rate, one colour per method;
+    ``title`` carries the correlation, a dashed line the ``--onset-before`` cut."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    finite = [r["onset"] for r in rows if not math.isinf(r["onset"])]
+    never_at = max([*finite, max(r["frames"] for r in rows)])
+    methods = {r["method"] for r in rows}
+    order = [m for m in METHOD_ORDER if m in methods] + sorted(methods - set(METHOD_ORDER))
+    for i, method in enumerate(order):
+        runs = [r for r in rows if r["method"] == method]
+        for never, marker in ((False, "o"), (True, "x")):
+            chosen = [r for r in runs if math.isinf(r["onset"]) == never]
+            if chosen:
+                ax.scatter([never_at if never else r["onset"] for r in chosen], [r["win_rate"] for r in chosen],
+                           color=f"C{i}", marker=marker, label=None if never else METHOD_NAMES.get(method, method))
+    ax.set_xlabel("environment steps to the onset (×: never)")
+    ax.set_ylabel(f"final {policy} win rate")
+    ax.set_ylim(-0.02, 1.02)
+    if onset_before is not None:
+        ax.axvline(onset_before, color="grey", linestyle="--", linewidth=1)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    with out.with_suffix(".csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["run", "method", "seed", "onset", "win_rate"])
+        writer.writeheader()
+        writer.writerows({k: r[k] for k in writer.fieldnames} for r in rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dirs", type=Path, nargs="+")
+    parser.add_argument("--evaluation", type=Path, nargs="+", required=True,
+                        help="JSON files of scripts/evaluate_runs.py holding every run's final evaluation")
+    parser.add_argument("--policy", choices=("greedy", "stochastic"), default="greedy",
+                        help="whose final win rate to correlate with the onset")
+    parser.add_argument("--threshold", type=float, default=0.2, help="training win rate that marks the onset")
+    parser.add_argument("--window", type=float, default=100_000, help="environment steps the rate is averaged over")
+    parser.add_argument("--onset-before", type=float, default=None,
+                        help="correlate only the runs whose onset came before this many steps")
+    parser.add_argument("--title", default="Onset of winning against the final win rate")
+    parser.add_argument("--out", type=Path, default=None, help="PNG of the scatter (and its CSV beside it)")
+    args = parser.parse_args(argv)
+    if len(args.run_dirs) < 3:
+        sys.exit(f"error: {len(args.run_dirs)} runs given: a rank correlation needs at least 3")
+    if args.window <= 0:
+        sys.exit(f"error: --window={args.window:g}: must be > 0")
+    try:
+        rows = []
+        for run_dir in args.run_dirs:
+            config = run_dir / "config.yaml"
+            if not config.exists():
+                raise FileNotFoundError(f"{config} is missing: is {run_dir} a training run directory?")
+            cfg = OmegaConf.load(config)
+            curve = read_metric(run_dir, "win_rate")
+            rows.append({"run": run_dir.name, "method": method_of(cfg), "seed": cfg.seed,
+                         "frames": float(curve[-1, 0]), "onset": onset(curve, args.threshold, args.window)})
+        evaluations = [e for path in args.evaluation for e in json.loads(path.read_text())]
+        add_evaluation(rows, args.run_dirs, evaluations)
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(f"error: {err}")
+    for row in rows:
+        row["win_rate"] = row.pop("evaluation")[args.policy]
+    counted = [r for r in rows if args.onset_before is None or r["onset"] < args.onset_before]
+    if len(counted) < 3:
+        sys.exit(f"error: only {len(counted)} of {len(rows)} runs started winning before {args.onset_before:,.0f} "
+                 "steps: a rank correlation needs at least 3")
+    rho, p = rank_correlation([r["onset"] for r in counted], [r["win_rate"] for r in counted])
+    scope = f"{len(rows)} runs" if len(counted) == len(rows) else \
+        f"the {len(counted)} of {len(rows)} runs whose onset came before {args.onset_before:,.0f} steps"
+    print(markdown(rows, args.policy, args.threshold, args.window, rho, p, scope))
+    if args.out is not None:
+        cut = "" if len(counted) == len(rows) else f", onset before {args.onset_before:,.0f}"
+        plot(rows, args.policy, f"{args.title}\nSpearman ρ = {rho:+.2f}, p = {p:.2g} ({len(counted)} runs{cut})",
+             args.out, args.onset_before)
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

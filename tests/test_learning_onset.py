@@ -1,0 +1,86 @@
+"""scripts/learning_onset.py: the onset of winning and its rank correlation with the final win rate, against
+values counted by hand."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from learning_onset import main, onset, rank_correlation  # noqa: E402
+
+FRAMES = np.arange(10_000, 300_001, 10_000)
+
+
+def _curve(first_win_frame: float, rate: float) -> np.ndarray:
+    """Training win rate 0 up to ``first_win_frame``, ``rate`` after: one row per 10k steps."""
+    return np.stack([FRAMES, np.where(FRAMES > first_win_frame, rate, 0.0)], axis=1)
+
+
+def test_onset_matches_a_hand_count():
+    # 0.5 from 160k on: the window (f − 100k, f] holds 10 rows, and 4 of them at 0.5 make 0.2, first at 190k.
+    assert onset(_curve(150_000, 0.5)) == 190_000
+    # 1.0 from 260k on: 2 rows of 10 suffice, first at 270k.
+    assert onset(_curve(250_000, 1.0)) == 270_000
+    # Winning from the start counts only once a whole window lies behind: at 100k.
+    assert onset(_curve(0, 0.5)) == 100_000
+    assert onset(_curve(0, 0.5), window=30_000) == 30_000
+    assert math.isinf(onset(_curve(0, 0.1)))  # never reaches 0.2
+
+
+def test_rank_correlation_ranks_never_last():
+    # Onset ranks 1, 2, 4 (never), 3 against win-rate ranks 2, 3, 1, 4: Σd² = 1 + 1 + 9 + 1 = 12, and
+    # ρ = 1 − 6·12 / (4·(4² − 1)) = −0.2.
+    rho, p = rank_correlation([1.0, 2.0, math.inf, 3.0], [0.5, 0.9, 0.0, 0.95])
+    assert rho == pytest.approx(-0.2) and 0.0 < p <= 1.0
+
+
+def _run(path: Path, overrides: list[str], curve: np.ndarray) -> Path:
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    path.mkdir(parents=True)
+    OmegaConf.save(cfg, path / "config.yaml")
+    with (path / "metrics.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["frames", "win_rate"])
+        writer.writerows(curve.tolist())
+    return path
+
+
+def test_script_sorts_by_onset_correlates_and_draws(tmp_path, capsys):
+    runs = {
+        "liir_s0": (["algo=liir", "seed=0"], _curve(0, 0.5), 0.5),
+        "liir_s1": (["algo=liir", "seed=1"], _curve(150_000, 0.5), 0.9),
+        "iac_s0": (["algo=iac", "seed=0"], _curve(0, 0.0), 0.0),
+        "iac_s1": (["algo=iac", "seed=1"], _curve(250_000, 1.0), 0.95),
+    }
+    dirs = [_run(tmp_path / name, overrides, curve) for name, (overrides, curve, _) in runs.items()]
+    evaluation = tmp_path / "evaluation.json"
+    evaluation.write_text(json.dumps([{"run": str(d), "episodes": 500, "greedy": {"win_rate": greedy},
+                                       "stochastic": {"win_rate": greedy / 2}}
+                                      for d, (_, _, greedy) in zip(dirs, runs.values())]))
+    args = [*map(str, dirs), "--evaluation", str(evaluation)]
+    main(args)
+    printed = capsys.readouterr().out
+    rows = [line.split(" | ")[0].lstrip("| ") for line in printed.splitlines() if line.startswith("| ")][1:]
+    assert rows == ["liir_s0", "liir_s1", "iac_s1", "iac_s0"]
+    assert "| iac_s0 | IAC | 0 | never | 0.000 |" in printed
+    assert "over 4 runs: ρ = -0.20" in printed
+    # Without the run that never started, onset and win rate rank alike.
+    out = tmp_path / "onset.png"
+    main([*args, "--onset-before", "1000000", "--out", str(out)])
+    assert "the 3 of 4 runs whose onset came before 1,000,000 steps: ρ = +1.00" in capsys.readouterr().out
+    assert out.stat().st_size > 10_000
+    with out.with_suffix(".csv").open() as f:
+        assert {row["run"]: float(row["onset"]) for row in csv.DictReader(f)}["liir_s1"] == 190_000
+    with pytest.raises(SystemExit) as too_few:
+        main([*args, "--onset-before", "150000"])
+    assert str(too_few.value.code).startswith("error: only 1 of 4 runs started winning before 150,000 steps")
