@@ -73,11 +73,12 @@ def plot(rows: list[dict], policy: str, title: str, out: Path, onset_before: flo
     order = [m for m in METHOD_ORDER if m in methods] + sorted(methods - set(METHOD_ORDER))
     for i, method in enumerate(order):
         runs = [r for r in rows if r["method"] == method]
-        for never, marker in ((False, "o"), (True, "x")):
+        for never, marker in ((False, "osD^"[i // 10]), (True, "x")):  # ten colours, then another marker
             chosen = [r for r in runs if math.isinf(r["onset"]) == never]
             if chosen:
                 ax.scatter([never_at if never else r["onset"] for r in chosen], [r["win_rate"] for r in chosen],
-                           color=f"C{i}", marker=marker, label=None if never else METHOD_NAMES.get(method, method))
+                           color=f"C{i % 10}", marker=marker,
+                           label=None if never else METHOD_NAMES.get(method, method))
     ax.set_xlabel("environment steps to the onset (×: never)")
     ax.set_ylabel(f"final {policy} win rate")
     ax.set_ylim(-0.02, 1.02)
