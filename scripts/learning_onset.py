@@ -52,6 +52,7 @@ def rank_correlation(onsets: list[float], finals: list[float]) -> tuple[float, f
 
 def markdown(rows: list[dict], policy: str, threshold: float, window: float, rho: float, p: float,
              counted: str) -> str:
+    """The runs sorted by onset (never last) and the correlation over the ``counted`` runs."""
     lines = [f"| run | method | seed | steps to a training win rate of {threshold:g} over {window:,.0f} steps "
              f"| {policy} win rate |", "|---|---|---|---|---|"]
     for row in sorted(rows, key=lambda r: (r["onset"], r["method"], r["seed"])):
