@@ -7,11 +7,11 @@
 
 Sections (``--sections``):
 
-- ``e2e``: ``scripts/train.py`` on SMAX 3m at the paper's settings (GRU-64, 32 battles) for LIIR, MAPPO
-  and QMIX, process start to exit, next to the fused-JAX ceiling (SMAX and a small policy in one jitted
-  ``lax.scan``, ``benchmark_ceiling.py``) and, given ``--jaxmarl-cmd``, a command that runs JaxMARL's own
-  MAPPO SMAX baseline at the same settings; also the first-batch latency with JAX's compilation cache
-  cold, warm and off.
+- ``e2e``: ``scripts/train.py`` on SMAX 3m (``--e2e-map``) at the paper's settings (GRU-64, 32 battles) for
+  LIIR, MAPPO and QMIX (its two replays), process start to exit, next to the fused-JAX ceiling (SMAX and a
+  small policy in one jitted ``lax.scan``, ``benchmark_ceiling.py``) and, given ``--jaxmarl-cmd``, a command
+  that runs JaxMARL's own MAPPO SMAX baseline at the same settings; also the first-batch latency with JAX's
+  compilation cache cold, warm and off.
 - ``update``: one update of LIIR (fast and reference meta-gradient), IAC and MAPPO on the same batch, with
   LIIR's peak memory (``benchmark_update.py``).
 - ``collection``: the ``EpisodeCollector``'s rate against the number of battles, next to TorchRL's
@@ -117,16 +117,24 @@ def first_batch_latency(device: torch.device) -> list[dict]:
     return rows
 
 
-def end_to_end(device: torch.device, frames: int, repeats: int, jaxmarl_cmd: str | None) -> str:
+# Each method's overrides: QMIX with pymarl's replay of whole episodes (the default) and of a fixed number of
+# transitions (the runs before the default changed).
+E2E_METHODS = {"liir": ["algo=liir"], "mappo": ["algo=mappo"], "qmix": ["algo=qmix"],
+               "qmix, `algo.replay=transitions`": ["algo=qmix", "algo.replay=transitions"]}
+
+
+def end_to_end(device: torch.device, map_name: str, frames: int, repeats: int, jaxmarl_cmd: str | None) -> str:
     from benchmark_ceiling import fused_jax_ceiling
 
-    algos = ("liir", "mappo", "qmix")
+    from torchrl_liir.envs.smac_layout import default_episode_limit
+
+    algos = tuple(E2E_METHODS)
     seconds: dict[str, list[float]] = {name: [] for name in (*algos, *(["jaxmarl"] if jaxmarl_cmd else []))}
     frames_done: dict[str, int] = {}
     loads = []
     with tempfile.TemporaryDirectory() as tmp:
         # A first LIIR run fills JAX's compilation cache, as any earlier run on the machine would have.
-        timed_run(train_command(Path(tmp) / "fill", "env=smax", "map=3m", "collector.total_frames=2000",
+        timed_run(train_command(Path(tmp) / "fill", "env=smax", f"map={map_name}", "collector.total_frames=2000",
                                 f"device={device}"))
         for i in range(repeats):  # interleaved, so a change in machine load touches every method alike
             for name in seconds:
@@ -134,15 +142,16 @@ def end_to_end(device: torch.device, frames: int, repeats: int, jaxmarl_cmd: str
                 if name == "jaxmarl":
                     seconds[name].append(timed_run(["bash", "-c", jaxmarl_cmd]))
                     continue
-                run_dir = Path(tmp) / f"{name}{i}"
+                run_dir = Path(tmp) / f"{algos.index(name)}_{i}"
                 seconds[name].append(timed_run(train_command(
-                    run_dir, "env=smax", "map=3m", f"algo={name}", f"collector.total_frames={frames}", "seed=0",
-                    f"device={device}")))
+                    run_dir, "env=smax", f"map={map_name}", *E2E_METHODS[name], f"collector.total_frames={frames}",
+                    "seed=0", f"device={device}")))
                 frames_done[name] = json.loads((run_dir / "summary.json").read_text())["frames"]
-    ceilings = {p: fused_jax_ceiling("3m", 32, 60, p) for p in ("mlp", "gru")}
+    limit = default_episode_limit(map_name)
+    ceilings = {p: fused_jax_ceiling(map_name, 32, limit, p) for p in ("mlp", "gru")}
     median = {k: statistics.median(v) for k, v in seconds.items()}
     lines = [
-        f"SMAX 3m, 32 battles, GRU-64 agents, `collector.total_frames={frames}` (frames of played episodes), "
+        f"SMAX {map_name}, 32 battles, GRU-64 agents, `collector.total_frames={frames}` (frames of played episodes), "
         f"seed 0, `device={device}`, process start to exit, median of {repeats} interleaved runs (load average "
         f"{min(loads):.2f}–{max(loads):.2f} at their starts); JAX's compilation cache warm.",
         "",
@@ -156,8 +165,9 @@ def end_to_end(device: torch.device, frames: int, repeats: int, jaxmarl_cmd: str
     if "jaxmarl" in median:
         lines.append(f"| JaxMARL MAPPO (`--jaxmarl-cmd`) | {median['jaxmarl']:.1f} | {frames:,} | "
                      f"{frames / median['jaxmarl']:,.0f} | 1.00× |")
-    lines += ["", "Fused-JAX ceiling (collection only: SMAX and a plain-JAX policy in one jitted `lax.scan`, 60 steps "
-              "× 32 battles per call):", "", "| policy | battle-steps/s | compile (s) |", "|---|---:|---:|"]
+    lines += ["", "Fused-JAX ceiling (collection only: SMAX and a plain-JAX policy in one jitted `lax.scan`, "
+              f"{limit} steps × 32 battles per call):", "",
+              "| policy | battle-steps/s | compile (s) |", "|---|---:|---:|"]
     lines += [f"| {p} | {c['battle_steps_per_s']:,.0f} | {c['compile_s']:.1f} |" for p, c in ceilings.items()]
     lines += ["", "First batch (process start → 32 SMAX 3m battles built → first batch collected, GRU policy):", "",
               "| JAX compilation cache | imports and set-up (s) | first batch (s) |", "|---|---:|---:|"]
@@ -308,6 +318,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10, help="update-cost rounds")
     parser.add_argument("--e2e-frames", type=int, default=50_000)
     parser.add_argument("--e2e-repeats", type=int, default=2)
+    parser.add_argument("--e2e-map", default="3m",
+                        help="SMAX map of the e2e section; another than 3m writes the section e2e_MAP")
     parser.add_argument("--jaxmarl-cmd", default=None,
                         help="shell command running JaxMARL's MAPPO SMAX baseline at the same settings (timed)")
     parser.add_argument("--battles", type=int, nargs="+", default=[32, 256, 1024, 4096])
@@ -323,7 +335,8 @@ def main() -> None:
     for name in args.sections:
         start = time.perf_counter()
         if name == "e2e":
-            body = end_to_end(device, args.e2e_frames, args.e2e_repeats, args.jaxmarl_cmd)
+            body = end_to_end(device, args.e2e_map, args.e2e_frames, args.e2e_repeats, args.jaxmarl_cmd)
+            name = "e2e" if args.e2e_map == "3m" else f"e2e_{args.e2e_map}"
         elif name == "update":
             body = update_cost(device, args.repeats)
         elif name == "collection":

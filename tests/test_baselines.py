@@ -14,12 +14,14 @@ from hydra import compose, initialize_config_dir
 from tensordict import TensorDict
 from tensordict.nn import TensorDictModule
 from torch import nn
+from torchrl.data import LazyTensorStorage, SamplerWithoutReplacement, TensorDictReplayBuffer
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 from torchrl.modules import MaskedCategorical, ProbabilisticActor, set_recurrent_mode
 from torchrl.objectives import HardUpdate
 
 from torchrl_liir.algorithms import OptimizerGroup, Recipe
 from torchrl_liir.algorithms.base import guarded_step
+from torchrl_liir.algorithms.feeds import EpisodeReplayFeed
 from torchrl_liir.modules import ExplorationFloor, make_egreedy_actor, make_mlp_q_network
 from torchrl_liir.objectives import COMALoss, counterfactual_baseline
 from torchrl_liir.trainers import ConfigError, EpisodeTrainer, train
@@ -27,6 +29,7 @@ from torchrl_liir.trainers import trainer as trainer_module
 
 ROOT = Path(__file__).resolve().parents[1]
 MASK = ("collector", "mask")
+PURSUIT_LIMIT = 20  # conf/env/pursuit.yaml's max_steps
 OVERRIDES = {
     "coma": ["algo.target_update_interval=2"],
     "qmix": ["algo.buffer_episodes=200", "algo.batch_episodes=2", "algo.updates_per_batch=1",
@@ -385,8 +388,9 @@ def test_egreedy_never_picks_a_masked_action():
 
 
 @pytest.mark.parametrize("algo, policy", [r for r in RUNS if r[0] in ("qmix", "iql")])
-def test_replay_holds_exactly_the_valid_steps_and_their_available_actions(tmp_path_factory, algo, policy):
-    run = recorded_run(algo, policy, tmp_path_factory)
+def test_transition_replay_holds_exactly_the_valid_steps_and_their_available_actions(tmp_path_factory, algo,
+                                                                                    policy):
+    run = recorded_run(algo, policy, tmp_path_factory, "algo.replay=transitions")
     steps = torch.cat([valid_steps(b) for b in run.batches])
     buffer = run.recipe.feed.buffer
     assert len(buffer) == steps.shape[0] == run.summary["frames"]
@@ -394,8 +398,54 @@ def test_replay_holds_exactly_the_valid_steps_and_their_available_actions(tmp_pa
     for key in [("agents", "observation"), ("agents", "action"), ("next", "state"), ("next", "reward")]:
         torch.testing.assert_close(stored[key], steps[key])
     assert stored["agents", "action_mask"].gather(-1, stored["agents", "action"].unsqueeze(-1)).all()
+    # Every replayed sample: 2 episodes' worth (OVERRIDES) of Pursuit's 20-step limit, whatever their lengths.
+    assert {sample.shape[0] for inputs in run.inputs for sample in inputs} == {2 * PURSUIT_LIMIT}
+
+
+@pytest.mark.parametrize("algo, policy", [r for r in RUNS if r[0] in ("qmix", "iql")])
+def test_episode_replay_holds_whole_episodes_and_replays_their_valid_steps(tmp_path_factory, algo, policy):
+    run = recorded_run(algo, policy, tmp_path_factory)  # conf/algo's default: algo.replay=episodes
+    buffer = run.recipe.feed.buffer
+    lengths = torch.cat([batch.get(MASK).sum(-1) for batch in run.batches])
+    assert len(buffer) == lengths.shape[0] and int(lengths.sum()) == run.summary["frames"]
+    stored = buffer.storage[torch.arange(len(buffer))]
+    assert stored.shape[1] == PURSUIT_LIMIT
+    assert torch.equal(stored.get(MASK), torch.arange(PURSUIT_LIMIT) < lengths.unsqueeze(-1))
+    steps, stored_steps = torch.cat([valid_steps(b) for b in run.batches]), stored[stored.get(MASK)]
+    for key in [("agents", "observation"), ("agents", "action"), ("next", "state"), ("next", "reward")]:
+        torch.testing.assert_close(stored_steps[key], steps[key])
+    # Each optimiser step replays valid steps only, as many as two stored episodes (OVERRIDES) hold.
+    for batch_index, inputs in enumerate(run.inputs):
+        stored_so_far = lengths[:sum(b.shape[0] for b in run.batches[:batch_index + 1])]
+        pair_lengths = set((stored_so_far.unsqueeze(0) + stored_so_far.unsqueeze(1)).flatten().tolist())
+        for sample in inputs:
+            assert sample.get(MASK).all() and sample.shape[0] in pair_lengths
     eps = run.recipe.actor[-1].eps
     torch.testing.assert_close(eps, torch.tensor(1.0 - 0.95 * run.summary["frames"] / 2000), atol=1e-4, rtol=0)
+
+
+def test_episode_replay_feed_pads_to_the_limit_replays_valid_steps_and_drops_the_oldest_episode():
+    lengths = torch.tensor([2, 4, 1])
+    batch = TensorDict({"x": torch.arange(12.0).reshape(3, 4), MASK: torch.arange(4) < lengths.unsqueeze(-1),
+                        "unused": torch.zeros(3, 4)}, [3, 4])
+    buffer = TensorDictReplayBuffer(storage=LazyTensorStorage(4), sampler=SamplerWithoutReplacement(), batch_size=3)
+    feed = EpisodeReplayFeed(buffer, ["x"], updates=1, episode_limit=6)
+    feed.extend(batch)
+    stored = buffer.storage[torch.arange(3)]
+    assert stored.shape == (3, 6) and "unused" not in stored.keys()
+    assert stored.get(MASK).sum(-1).tolist() == [2, 4, 1] and not stored.get(MASK)[:, 4:].any()
+    # The sample is all three episodes: their valid steps 0, 1 | 4, 5, 6, 7 | 8, and no padding.
+    assert sorted(feed.sample(batch)["x"].tolist()) == [0, 1, 4, 5, 6, 7, 8]
+    later = batch[1:].clone()
+    later["x"] += 100
+    feed.extend(later)  # a capacity of 4 episodes: the episode of length 2 goes
+    kept = buffer.storage[torch.arange(4)]
+    assert sorted(kept[kept.get(MASK)]["x"].tolist()) == [4, 5, 6, 7, 8, 104, 105, 106, 107, 108]
+    restored = EpisodeReplayFeed(TensorDictReplayBuffer(storage=LazyTensorStorage(4), batch_size=3), ["x"],
+                                 updates=1, episode_limit=6)
+    restored.load_state_dict(feed.state_dict())
+    assert (restored.buffer.storage[torch.arange(4)] == kept).all()
+    assert restored.buffer.writer.state_dict() == buffer.writer.state_dict()
 
 
 @pytest.mark.parametrize("algo, policy", [r for r in RUNS if r[0] in ("qmix", "iql")])

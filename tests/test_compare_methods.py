@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from torchrl_liir.trainers.run_records import method_of
 
@@ -96,7 +97,16 @@ def test_script_writes_its_block_and_refuses_one_seed(tmp_path):
     (["algo=coma", "algo.epsilon_floor_start=0.5", "algo.epsilon_floor_end=0.01"], "coma_floor"),
     (["algo=coma", "algo.critic_updates=time_step"], "coma_time_step"),
     (["algo=coma", "algo.epsilon_floor_start=0.5", "algo.critic_updates=time_step"], "coma_floor_time_step"),
+    (["algo=qmix"], "qmix"),
+    (["algo=qmix", "algo.replay=transitions"], "qmix_transitions"),
+    (["algo=iql", "algo.replay=transitions"], "iql_transitions"),
 ])
 def test_method_of_names_liir_variants(overrides, method):
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         assert method_of(compose(config_name="config", overrides=overrides)) == method
+
+
+def test_method_of_a_qmix_run_saved_before_replay_was_a_key_is_transition_replay():
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["algo=qmix", "~algo.replay"])
+    assert method_of(OmegaConf.create(OmegaConf.to_yaml(cfg))) == "qmix_transitions"  # as a run's config.yaml

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 from torchrl.modules import EGreedyModule
 
 from torchrl_liir.algorithms import ALGORITHMS
+from torchrl_liir.algorithms.feeds import ReplayFeed
 from torchrl_liir.modules.exploration_floor import ExplorationFloor
 from torchrl_liir.objectives import LIIRLoss
 from torchrl_liir.tasks import TASKS
@@ -207,6 +209,22 @@ def test_a_run_saved_before_a_key_was_added_loads_and_resumes(tmp_path):
     resumed = run_cli(f"resume={run_dir}", "collector.total_frames=1600", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads((run_dir / "summary.json").read_text())["frames"] >= 1600
+
+
+@pytest.mark.parametrize("algo", ["iql", "qmix"])
+def test_a_q_learning_run_saved_before_replay_was_a_key_resumes_replaying_transitions(tmp_path, algo):
+    """IQL and QMIX runs saved before ``algo.replay`` existed replayed transitions; they load and resume so."""
+    train(config(*QMIX, f"algo={algo}", "algo.replay=transitions", "collector.total_frames=600", "env.num_envs=8"),
+          tmp_path)
+    config_file = tmp_path / "config.yaml"
+    old = [line for line in config_file.read_text().splitlines() if line.strip() != "replay: transitions"]
+    assert len(old) == len(config_file.read_text().splitlines()) - 1
+    config_file.write_text("\n".join(old) + "\n")
+    _, recipe = load_run(tmp_path)
+    assert type(recipe.feed) is ReplayFeed
+    cfg = OmegaConf.load(config_file)
+    cfg.collector.total_frames = 1200
+    assert train(cfg, tmp_path, resume=True)["frames"] >= 1200
 
 
 def test_resume_may_extend_the_budget_but_not_change_the_run(tmp_path):

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import torch
 from omegaconf import DictConfig
-from tensordict import TensorDict, TensorDictBase
+from tensordict import TensorDict, TensorDictBase, pad
 from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey
 from torchrl.data import TensorDictReplayBuffer
@@ -53,17 +53,48 @@ class ReplayFeed(BatchFeed):
         steps = self.buffer.storage[torch.arange(filled)] if filled else None
         return {"filled": filled, "steps": steps, "writer": self.buffer.writer.state_dict()}
 
+    def stored_shape(self, filled: int) -> list[int]:
+        """The batch shape of ``filled`` stored items: one dim of steps."""
+        return [filled]
+
     def load_state_dict(self, state_dict: dict) -> None:
         self.buffer.empty()
         if state_dict["filled"]:
             # A checkpoint gives the steps back as nested mappings of tensors.
-            self.buffer.extend(TensorDict(state_dict["steps"], batch_size=[state_dict["filled"]]))
+            self.buffer.extend(TensorDict(state_dict["steps"], batch_size=self.stored_shape(state_dict["filled"])))
         self.buffer.writer.load_state_dict(state_dict["writer"])
 
     def register(self, trainer: Trainer, name: str = "replay_buffer") -> None:
         trainer.register_op("pre_epoch", self.extend)
         trainer.register_op("process_optim_batch", self.sample)
         trainer.register_module(name, self)
+
+
+class EpisodeReplayFeed(ReplayFeed):
+    """IQL and QMIX as pymarl replays them: ``buffer`` holds whole episodes (``keys`` and the padding mask, padded
+    to ``episode_limit`` steps); each optimiser step gets the valid steps of a fresh sample of episodes.
+
+    A sample of ``batch_episodes`` episodes then replays their valid steps only, so its size follows the episodes'
+    lengths, where :class:`ReplayFeed` replays ``batch_episodes × episode_limit`` steps whatever they are.
+    """
+
+    def __init__(self, buffer: TensorDictReplayBuffer, keys: list[NestedKey], updates: int,
+                 episode_limit: int) -> None:
+        super().__init__(buffer, [*keys, PADDING_MASK], updates)
+        self.episode_limit = episode_limit
+
+    def extend(self, batch: TensorDictBase) -> TensorDictBase:
+        episodes = batch.select(*self.keys, strict=False)
+        self.buffer.extend(pad(episodes, [0, 0, 0, self.episode_limit - batch.shape[1]]))
+        return batch
+
+    def stored_shape(self, filled: int) -> list[int]:
+        """The batch shape of ``filled`` stored episodes: episodes × steps."""
+        return [filled, self.episode_limit]
+
+    def sample(self, batch: TensorDictBase) -> TensorDictBase:
+        episodes = self.buffer.sample()
+        return episodes[episodes.get(PADDING_MASK)]
 
 
 class MinibatchEpochs(BatchFeed):

@@ -16,8 +16,8 @@ from torchrl_liir.algorithms.base import (
     network_checks,
     optimizer_group,
 )
-from torchrl_liir.algorithms.feeds import EpsilonSchedule, ReplayFeed, TargetCopies
-from torchrl_liir.config_checks import COUNT, STARCRAFT_PRESET, UNIT, Check, fail
+from torchrl_liir.algorithms.feeds import EpisodeReplayFeed, EpsilonSchedule, ReplayFeed, TargetCopies
+from torchrl_liir.config_checks import COUNT, STARCRAFT_PRESET, UNIT, Added, Check, Choice, fail
 from torchrl_liir.modules import make_egreedy_actor, make_gru_q_network, make_mlp_q_network
 from torchrl_liir.modules.q_networks import CHOSEN_ACTION_VALUE_KEY
 from torchrl_liir.objectives import IQLLoss, QMIXLoss
@@ -31,8 +31,9 @@ def transition_keys(q_network: TensorDictModuleBase, state_key: NestedKey | None
 
 
 class IQL(Algorithm):
-    """Independent Q-learning: one optimiser over the Q-networks; ``updates_per_batch`` replayed samples of
-    ``batch_episodes`` episodes' worth of steps per collected batch."""
+    """Independent Q-learning: one optimiser over the Q-networks; ``updates_per_batch`` replayed samples per
+    collected batch, each the valid steps of ``batch_episodes`` stored episodes (``algo.replay=episodes``,
+    pymarl's) or ``batch_episodes × episode_limit`` stored steps (``transitions``, the runs before it existed)."""
 
     name = "iql"
 
@@ -40,6 +41,7 @@ class IQL(Algorithm):
         return {**network_checks(), "eps_start": UNIT, "eps_end": UNIT, "eps_anneal_frames": COUNT,
                 "buffer_episodes": COUNT, "batch_episodes": COUNT, "updates_per_batch": COUNT,
                 "target_update_interval": COUNT,
+                "replay": Added(Choice(("transitions", "episodes")), "transitions"),
                 "lr_critic": STARCRAFT_PRESET, "normalize_advantage": STARCRAFT_PRESET}
 
     def check(self, algo: DictConfig) -> None:
@@ -63,9 +65,16 @@ class IQL(Algorithm):
                                    eps_init=algo.eps_start, eps_end=algo.eps_end,
                                    annealing_num_steps=algo.eps_anneal_frames, device=device)
         loss, params = self.make_loss(algo, dims, q_network, device)
-        buffer = TensorDictReplayBuffer(storage=LazyTensorStorage(algo.buffer_episodes * episode_limit, device=device),
-                                        batch_size=algo.batch_episodes * episode_limit)
-        feed = ReplayFeed(buffer, transition_keys(q_network, dims.state_key), algo.updates_per_batch)
+        keys = transition_keys(q_network, dims.state_key)
+        if algo.replay == "episodes":
+            buffer = TensorDictReplayBuffer(storage=LazyTensorStorage(algo.buffer_episodes, device=device),
+                                            batch_size=algo.batch_episodes)
+            feed = EpisodeReplayFeed(buffer, keys, algo.updates_per_batch, episode_limit)
+        else:
+            buffer = TensorDictReplayBuffer(
+                storage=LazyTensorStorage(algo.buffer_episodes * episode_limit, device=device),
+                batch_size=algo.batch_episodes * episode_limit)
+            feed = ReplayFeed(buffer, keys, algo.updates_per_batch)
         hooks = {"target_copies": TargetCopies(loss, algo.target_update_interval, per="optim_step"),
                  "epsilon_schedule": EpsilonSchedule(actor[-1])}
         optimizers = {"policy": optimizer_group(algo, params, algo.lr_policy)}

@@ -15,16 +15,17 @@ from torchrl_liir.algorithms.base import has_exploration_floor
 from torchrl_liir.config_checks import with_added_defaults
 
 METHOD_ORDER = ("liir", "liir_lambda0", "liir_authors", "liir_authors_released", "liir_bound10", "liir_floor",
-                "liir_proxy_obs", "iql", "iac", "central_v", "coma", "coma_floor", "coma_time_step",
-                "coma_floor_time_step", "qmix", "mappo")
+                "liir_proxy_obs", "iql", "iql_transitions", "iac", "central_v", "coma", "coma_floor", "coma_time_step",
+                "coma_floor_time_step", "qmix", "qmix_transitions", "mappo")
 METHOD_NAMES = {"liir": "LIIR", "liir_lambda0": "LIIR, λ = 0", "liir_authors": "LIIR, authors' code settings",
                 "liir_authors_released": "LIIR, authors' code settings and meta-gradient",
                 "liir_released": "LIIR, authors' code meta-gradient", "liir_bound10": "LIIR, r_in bound 10",
                 "liir_floor": "LIIR, exploration floor", "liir_proxy_obs": "LIIR, proxy critic V(o_i)",
-                "iql": "IQL", "iac": "IAC", "central_v": "Central-V", "coma": "COMA",
+                "iql": "IQL", "iql_transitions": "IQL, transition replay", "iac": "IAC", "central_v": "Central-V",
+                "coma": "COMA",
                 "coma_floor": "COMA, exploration floor", "coma_time_step": "COMA, a critic step per time step",
                 "coma_floor_time_step": "COMA, exploration floor and a critic step per time step",
-                "qmix": "QMIX", "mappo": "MAPPO"}
+                "qmix": "QMIX", "qmix_transitions": "QMIX, transition replay", "mappo": "MAPPO"}
 
 
 def method_of(cfg: DictConfig) -> str:
@@ -32,12 +33,15 @@ def method_of(cfg: DictConfig) -> str:
     (``liir_authors``: r_in bound 10 with the exploration floor, or either alone: ``liir_bound10``,
     ``liir_floor``; ``_proxy_obs``: the proxy critic reads the observation, not the state; ``_released``: the
     code's meta-gradient; ``_lambda0``: r_in switched off; COMA's ``_floor``: the exploration floor,
-    ``_time_step``: a critic step per time step)."""
+    ``_time_step``: a critic step per time step; IQL's and QMIX's ``_transitions``: samples of a fixed number of
+    transitions replayed, not whole episodes)."""
     name = cfg.algo.name
     algo = with_added_defaults(cfg.algo, get_algorithm(name).config_checks())  # runs saved before a key was added
     if name == "coma":
         return "_".join(["coma"] + (["floor"] if has_exploration_floor(algo) else [])
                         + (["time_step"] if algo.critic_updates == "time_step" else []))
+    if name in ("iql", "qmix"):
+        return f"{name}_transitions" if algo.replay == "transitions" else name
     if name != "liir":
         return name
     parts = ["liir"]
