@@ -75,7 +75,8 @@ class EpisodeReplayFeed(ReplayFeed):
     to ``episode_limit`` steps); each optimiser step gets the valid steps of a fresh sample of episodes.
 
     A sample of ``batch_episodes`` episodes then replays their valid steps only, so its size follows the episodes'
-    lengths, where :class:`ReplayFeed` replays ``batch_episodes × episode_limit`` steps whatever they are.
+    lengths, where :class:`ReplayFeed` replays ``batch_episodes × episode_limit`` steps whatever they are. The
+    episodes are drawn with replacement (TorchRL's ``RandomSampler``); pymarl draws distinct ones.
     """
 
     def __init__(self, buffer: TensorDictReplayBuffer, keys: list[NestedKey], updates: int,
