@@ -6,7 +6,7 @@
 One update is what the trainer does with a batch: loss forward, one backward of the sum of the
 ``loss_*`` terms, the policy gradient clipped to norm 10, every optimiser stepped (MAPPO: GAE over the
 padded batch, then one epoch of one minibatch of its valid steps, a GRU in step mode). Networks and
-hyper-parameters are those the trainer builds from ``conf/algo/{liir,iac,mappo}.yaml`` (LIIR's proxy
+hyper-parameters are those the trainer builds from ``torchrl_liir/conf/algo/{liir,iac,mappo}.yaml`` (LIIR's proxy
 critic reads the state, IAC's critic V(o_i); StarCraft sizes: normalised advantages, dead agents
 masked). Methods are timed interleaved (one update of each, in turn, per round), median over rounds
 after warm-up. Peak memory of the LIIR update, each configuration in a fresh subprocess: on CUDA

@@ -29,7 +29,7 @@ from torchrl_liir.trainers import trainer as trainer_module
 
 ROOT = Path(__file__).resolve().parents[1]
 MASK = ("collector", "mask")
-PURSUIT_LIMIT = 20  # conf/env/pursuit.yaml's max_steps
+PURSUIT_LIMIT = 20  # torchrl_liir/conf/env/pursuit.yaml's max_steps
 OVERRIDES = {
     "coma": ["algo.target_update_interval=2"],
     "qmix": ["algo.buffer_episodes=200", "algo.batch_episodes=2", "algo.updates_per_batch=1",
@@ -42,7 +42,7 @@ RUNS = [("coma", "mlp"), ("coma", "gru"), ("qmix", "mlp"), ("qmix", "gru"), ("iq
 
 
 def config(*overrides: str):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(ROOT / "torchrl_liir" / "conf"), version_base="1.3"):
         return compose(config_name="config", overrides=["progress_bar=false", *overrides])
 
 
@@ -404,7 +404,7 @@ def test_transition_replay_holds_exactly_the_valid_steps_and_their_available_act
 
 @pytest.mark.parametrize("algo, policy", [r for r in RUNS if r[0] in ("qmix", "iql")])
 def test_episode_replay_holds_whole_episodes_and_replays_their_valid_steps(tmp_path_factory, algo, policy):
-    run = recorded_run(algo, policy, tmp_path_factory)  # conf/algo's default: algo.replay=episodes
+    run = recorded_run(algo, policy, tmp_path_factory)  # torchrl_liir/conf/algo's default: algo.replay=episodes
     buffer = run.recipe.feed.buffer
     lengths = torch.cat([batch.get(MASK).sum(-1) for batch in run.batches])
     assert len(buffer) == lengths.shape[0] and int(lengths.sum()) == run.summary["frames"]
@@ -486,7 +486,7 @@ def _hand_q_loss(run: Run, sample: TensorDict) -> torch.Tensor:
     else:
         expand = lambda x: x.unsqueeze(-2).expand_as(taken)  # noqa: E731
         reward, terminated = expand(nxt["reward"]), expand(nxt["terminated"])
-    return ((taken - (reward + 0.99 * (~terminated) * best)) ** 2).mean()  # 0.99: conf/algo's discount
+    return ((taken - (reward + 0.99 * (~terminated) * best)) ** 2).mean()  # 0.99: torchrl_liir/conf/algo's discount
 
 
 @pytest.mark.parametrize("algo, policy", [r for r in RUNS if r[0] in ("qmix", "iql")])

@@ -102,11 +102,11 @@ def test_script_writes_its_block_and_refuses_one_seed(tmp_path):
     (["algo=iql", "algo.replay=transitions"], "iql_transitions"),
 ])
 def test_method_of_names_liir_variants(overrides, method):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(ROOT / "torchrl_liir" / "conf"), version_base="1.3"):
         assert method_of(compose(config_name="config", overrides=overrides)) == method
 
 
 def test_method_of_a_qmix_run_saved_before_replay_was_a_key_is_transition_replay():
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(ROOT / "torchrl_liir" / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=["algo=qmix", "~algo.replay"])
     assert method_of(OmegaConf.create(OmegaConf.to_yaml(cfg))) == "qmix_transitions"  # as a run's config.yaml

@@ -44,7 +44,7 @@ def test_rank_correlation_ranks_never_last():
 
 
 def _run(path: Path, overrides: list[str], curve: np.ndarray) -> Path:
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(ROOT / "torchrl_liir" / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     path.mkdir(parents=True)
     OmegaConf.save(cfg, path / "config.yaml")

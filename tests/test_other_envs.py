@@ -31,7 +31,7 @@ PZ_RUN = ["env=pettingzoo", *SMALL]
 
 
 def config(*overrides: str):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(ROOT / "torchrl_liir" / "conf"), version_base="1.3"):
         return compose(config_name="config", overrides=["progress_bar=false", *overrides])
 
 

@@ -24,7 +24,7 @@ TINY = ["progress_bar=false", "collector.total_frames=400", "env.num_envs=4",
 
 
 def config(*overrides: str):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(ROOT / "torchrl_liir" / "conf"), version_base="1.3"):
         return compose(config_name="config", overrides=[*TINY, *overrides])
 
 

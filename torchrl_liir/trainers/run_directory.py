@@ -1,6 +1,7 @@
 """Run directories: a unique name per run, and no run written over another."""
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import datetime
 from pathlib import Path
@@ -42,3 +43,20 @@ def claim_run_dir(run_dir: Path, resume: bool) -> Path:
         raise RunDirectoryError(f"{run_dir}: not empty; resume it with resume={run_dir}, or pick a new directory")
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
+
+
+def frames_played(run_dir: Path) -> int | None:
+    """The frames the run in ``run_dir`` had played at its latest checkpoint (``None``: no checkpoint), read from
+    the checkpoints' manifests alone."""
+    played = None
+    for path in (Path(run_dir) / "checkpoints").glob("checkpoint-*"):
+        step = path.name.removeprefix("checkpoint-").removesuffix(".torchrl")
+        if not step.isdigit():
+            continue
+        try:
+            frames = int(json.loads((path / "manifest.json").read_text())["metadata"]["collected_frames"])
+        except (OSError, ValueError, KeyError, TypeError):
+            frames = int(step) if path.suffix == ".torchrl" else None  # an archive, or a checkpoint cut short
+        if frames is not None:
+            played = max(played or 0, frames)
+    return played
