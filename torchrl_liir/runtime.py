@@ -1,4 +1,4 @@
-"""Process-wide runtime settings: CPU threads and JAX's persistent compilation cache.
+"""Process-wide runtime settings: CPU threads, JAX's persistent compilation cache, library log levels.
 
 Call :func:`configure_runtime` once, at the start of a process, before the first
 environment or network is built (``train.py``, the scripts and the tests do).
@@ -31,6 +31,40 @@ def set_threads(threads: int) -> None:
             pass
 
 
+def quiet_jax_backend_discovery() -> None:
+    """Keeps JAX's backend discovery from logging the platforms it tried and did not find.
+
+    When its first array is made, JAX tries every platform it knows and logs each one that fails
+    quietly at INFO (``Unable to initialize backend 'tpu'`` on every machine without a TPU); hydra
+    prints INFO records, so the line would appear in every SMAX run. That INFO record is the only one
+    this logger writes: its warnings (an NVIDIA GPU that JAX cannot use) still print, and asking for a
+    platform that failed (``jax.devices("gpu")`` for ``device=cuda``) still raises JAX's error with the
+    reason. Has to run before JAX's first array (JaxMARL makes some at import); ``JAX_LOGGING_LEVEL``,
+    when set, is left to JAX.
+    """
+    if "JAX_LOGGING_LEVEL" not in os.environ:
+        logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+
+
+def prepare_jax() -> None:
+    """Settings JAX reads when its backends start: call before the first JAX array (JaxMARL's import).
+
+    JAX would reserve 75 % of a GPU when its CUDA backend starts, next to torch's memory: it allocates on
+    demand instead (``XLA_PYTHON_CLIENT_PREALLOCATE``, unless set already). And
+    :func:`quiet_jax_backend_discovery`.
+    """
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    quiet_jax_backend_discovery()
+
+
+def quiet_torchrl_info() -> None:
+    """TorchRL's warnings, not its INFO records (e.g. each replay buffer's storage as it is allocated),
+    which its logger prints to stdout between a run's own lines. ``RL_LOGGING_LEVEL``, TorchRL's own
+    setting, wins when set."""
+    if "RL_LOGGING_LEVEL" not in os.environ:
+        logging.getLogger("torchrl").setLevel(logging.WARNING)
+
+
 def configure_jax(cache_dir: str | Path | None = DEFAULT_JAX_CACHE) -> None:
     """JAX's persistent compilation cache in ``cache_dir`` (``None``: off).
 
@@ -38,8 +72,7 @@ def configure_jax(cache_dir: str | Path | None = DEFAULT_JAX_CACHE) -> None:
     count, and later processes load them from disk. Nothing is imported when JAX is
     not installed.
     """
-    # JAX logs at INFO that it found no TPU; hydra's logging would print it in every run.
-    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+    prepare_jax()
     try:
         import jax
     except ImportError:
@@ -57,6 +90,7 @@ def configure_jax(cache_dir: str | Path | None = DEFAULT_JAX_CACHE) -> None:
 
 
 def configure_runtime(threads: int = 1, jax_cache_dir: str | Path | None = DEFAULT_JAX_CACHE) -> None:
-    """:func:`set_threads` and :func:`configure_jax` in one call."""
+    """:func:`set_threads`, :func:`configure_jax` and :func:`quiet_torchrl_info` in one call."""
     set_threads(threads)
     configure_jax(jax_cache_dir)
+    quiet_torchrl_info()

@@ -7,6 +7,8 @@ import types
 from importlib.machinery import ModuleSpec
 from typing import Any
 
+from torchrl_liir.runtime import prepare_jax
+
 
 class _LazyPackage(types.ModuleType):
     """A package whose ``__init__`` runs on the first attribute asked of it (its submodules import without it)."""
@@ -40,7 +42,11 @@ def import_smax() -> types.ModuleType:
     alone builds JAX arrays at import). Until then, ``jaxmarl`` and ``jaxmarl.environments`` stand in
     ``sys.modules`` as packages whose own ``__init__`` runs on first use, so ``import jaxmarl;
     jaxmarl.make(...)`` works as before, with the same SMAX classes.
+
+    SMAX builds JAX arrays at import, which starts JAX's backends: :func:`~torchrl_liir.runtime.prepare_jax`
+    comes first.
     """
+    prepare_jax()
     if "jaxmarl" not in sys.modules:
         _lazy_package("jaxmarl")
     if "jaxmarl.environments" not in sys.modules:

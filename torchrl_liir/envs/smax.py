@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import os
 from types import SimpleNamespace
 
 import torch
@@ -11,11 +10,11 @@ from torchrl.envs import EnvBase
 
 from torchrl_liir.envs.jaxmarl_import import import_smax
 from torchrl_liir.envs.smac_layout import check_actions, default_episode_limit, masked_rand_action, smac_specs
+from torchrl_liir.runtime import prepare_jax
 
 
 def _import_smax():
-    # JAX would reserve 75 % of a GPU at start-up, next to torch's memory: allocate on demand instead.
-    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    prepare_jax()
     try:
         import jax
         import jax.numpy as jnp
