@@ -45,7 +45,7 @@ def eta_grad(loss, batch):
 
 
 def warm_up(optimizer, params, steps=3):
-    """Gives RMSprop a non-trivial running average, as mid-training."""
+    """Gives RMSprop and Adam non-trivial running averages, as mid-training."""
     for _ in range(steps):
         for p in params:
             p.grad = torch.randn_like(p)
@@ -53,15 +53,15 @@ def warm_up(optimizer, params, steps=3):
 
 
 @pytest.mark.parametrize("policy", ["mlp", "gru"])
-@pytest.mark.parametrize("opt", ["sgd", "rmsprop"])
+@pytest.mark.parametrize("opt", ["sgd", "rmsprop", "adam"])
 @pytest.mark.parametrize("max_grad_norm", [None, 0.05])
 @pytest.mark.parametrize("normalize_advantage", [False, True])
 def test_fast_equals_reference(float64, policy, opt, max_grad_norm, normalize_advantage):
     nets = make_nets(policy)
     actor = nets[0]
-    optimizer = (torch.optim.SGD(actor.parameters(), lr=0.3) if opt == "sgd"
-                 else torch.optim.RMSprop(actor.parameters(), lr=0.01))
-    if opt == "rmsprop":
+    optimizer = {"sgd": lambda p: torch.optim.SGD(p, lr=0.3), "rmsprop": lambda p: torch.optim.RMSprop(p, lr=0.01),
+                 "adam": lambda p: torch.optim.Adam(p, lr=0.01)}[opt](actor.parameters())
+    if opt != "sgd":  # Adam's momentum then drifts the step
         warm_up(optimizer, list(actor.parameters()))
     batch = random_batch(actor, seed=1)
     kwargs = {"normalize_advantage": normalize_advantage}

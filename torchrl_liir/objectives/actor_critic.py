@@ -11,11 +11,11 @@ from torchrl.objectives import ValueEstimators
 from torchrl.objectives.value import MultiAgentGAE
 
 from torchrl_liir.objectives.common import PolicyTerms, masked_mean, masked_normalize, run_module, valid_mask
-from torchrl_liir.objectives.multi_agent_loss import MultiAgentLoss
+from torchrl_liir.objectives.multi_agent_loss import MultiAgentLoss, SelfBootstrappedCritic, check_networks
 from torchrl_liir.rewards import team_reward
 
 
-class MultiAgentActorCriticLoss(MultiAgentLoss):
+class MultiAgentActorCriticLoss(SelfBootstrappedCritic, MultiAgentLoss):
     """Shared-parameter policy gradient ``−mean lp·A`` with a TD(λ) critic on the team reward.
 
     The critic decides the baseline: a per-agent V(o_i) writing ``[*B, n_agents, 1]``
@@ -50,6 +50,7 @@ class MultiAgentActorCriticLoss(MultiAgentLoss):
     default_keys = _AcceptedKeys
     tensor_keys: _AcceptedKeys
     default_value_estimator = ValueEstimators.GAE
+    legacy_estimator = "gae"
     returned = ("loss_objective", "loss_entropy", "loss_critic", "entropy", "advantage")
 
     def __init__(
@@ -65,27 +66,32 @@ class MultiAgentActorCriticLoss(MultiAgentLoss):
         lmbda: float = 0.8,
     ) -> None:
         super().__init__()
+        check_networks(type(self).__name__, actor_network, critic_network=critic_network)
         self.actor_network = actor_network
         self.critic_network = critic_network
         self.n_agents = n_agents
         self.entropy_coeff = entropy_coeff
         self.critic_coeff = critic_coeff
         self.normalize_advantage = normalize_advantage
-        if not 0.0 <= gamma <= 1.0 or not 0.0 <= lmbda <= 1.0:
-            raise ValueError(f"gamma and lmbda must be in [0, 1], got gamma={gamma}, lmbda={lmbda}")
-        self._value_estimator = MultiAgentGAE(gamma=gamma, lmbda=lmbda, value_network=None)
+        self.make_value_estimator(self.default_value_estimator, gamma=gamma, lmbda=lmbda)
         self.set_keys(value=self.critic_network.out_keys[0])
+
+    def build_estimators(self) -> None:
+        self.gae = MultiAgentGAE(gamma=self.gamma, lmbda=self.lmbda, value_network=None)
 
     def _forward_value_estimator_keys(self, **kwargs) -> None:
         keys = self.tensor_keys
-        if getattr(self, "_value_estimator", None) is not None:
-            self._value_estimator.set_keys(
-                reward="reward", done=keys.done, terminated=keys.terminated, value=keys.value,
-                advantage=keys.advantage, value_target=keys.value_target,
-            )
+        if getattr(self, "gae", None) is not None:
+            # estimate_values hands the estimator the team's reward and end flags under these plain names.
+            self.gae.set_keys(reward="reward", done="done", terminated="terminated", value=keys.value,
+                              advantage=keys.advantage, value_target=keys.value_target)
 
     def value_networks(self) -> list[TensorDictModuleBase]:
         return [self.critic_network]
+
+    @property
+    def estimated_critic(self) -> TensorDictModuleBase:
+        return self.critic_network
 
     def estimate_values(self, tensordict: TensorDictBase, value: torch.Tensor | None = None) -> TensorDictBase:
         """TD(λ) targets and GAE advantages of the team reward (the critic's values are constants)."""
@@ -101,14 +107,13 @@ class MultiAgentActorCriticLoss(MultiAgentLoss):
                 "next": {
                     keys.value: next_value,
                     "reward": team_reward(nxt.get(keys.reward), nxt.batch_dims),
-                    keys.done: nxt.get(keys.done),
-                    keys.terminated: nxt.get(keys.terminated),
+                    **dict(zip(("done", "terminated"), self.end_flags(nxt))),
                 },
             },
             batch_size=tensordict.batch_size,
         )
         with torch.no_grad():
-            self._value_estimator(data)
+            self.gae(data)
         return data
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:

@@ -9,6 +9,7 @@ from tensordict import TensorDict, TensorDictBase, TensorDictParams
 from tensordict.nn import TensorDictModule, TensorDictModuleBase
 from tensordict.utils import NestedKey
 from torchrl.modules import set_recurrent_mode
+from torchrl.objectives import ValueEstimators
 from torchrl.objectives.value.functional import vec_td_lambda_return_estimate
 
 from torchrl_liir.objectives.common import masked_mean, run_module
@@ -79,6 +80,7 @@ class COMALoss(MultiAgentLoss):
     critic_network: TensorDictModule
     critic_network_params: TensorDictParams
     target_critic_network_params: TensorDictParams
+    default_value_estimator = ValueEstimators.TDLambda
     returned = ("loss_objective", "loss_entropy", "loss_critic", "entropy", "advantage")
 
     def __init__(
@@ -94,8 +96,6 @@ class COMALoss(MultiAgentLoss):
         critic_updates: str = "batch",
     ) -> None:
         super().__init__()
-        if not 0.0 <= gamma <= 1.0 or not 0.0 <= lmbda <= 1.0:
-            raise ValueError(f"gamma and lmbda must be in [0, 1], got gamma={gamma}, lmbda={lmbda}")
         if critic_updates not in ("batch", "time_step"):
             raise ValueError(f"critic_updates must be 'batch' or 'time_step', got {critic_updates!r}")
         self.critic_updates = critic_updates
@@ -103,38 +103,54 @@ class COMALoss(MultiAgentLoss):
         self.convert_to_functional(critic_network, "critic_network", create_target_params=True)
         self.n_agents = n_agents
         self.entropy_coeff, self.critic_coeff = entropy_coeff, critic_coeff
-        self.gamma, self.lmbda = gamma, lmbda
+        self.make_value_estimator(self.default_value_estimator, gamma=gamma, lmbda=lmbda)
         self.set_keys(action_value=critic_network.out_keys[0])
 
     def value_networks(self) -> list[TensorDictModuleBase]:
         return [self.critic_network]
 
-    def estimate_values(self, tensordict: TensorDictBase) -> TensorDictBase:
+    def write_estimates(
+        self, tensordict: TensorDictBase, params: TensorDictBase | None = None,
+        target_params: TensorDictBase | None = None,
+    ) -> TensorDictBase:
+        """Writes the TD(λ) targets into ``tensordict``, from the target critic at ``target_params`` when given
+        (the targets do not read the online critic, so ``params`` change nothing)."""
+        checked, _ = self.prepare(tensordict)
+        with torch.no_grad():
+            tensordict.update(self.estimate_values(checked, target_params))
+        return tensordict
+
+    def estimate_values(
+        self, tensordict: TensorDictBase, target_params: TensorDictBase | None = None
+    ) -> TensorDictBase:
         """The target critic's TD(λ) returns of the taken joint actions, ``("agents", "value_target")``."""
+        target_params = self.target_critic_network_params if target_params is None else target_params
         action = tensordict.get(self.tensor_keys.action).long().unsqueeze(-1)
-        taken_target = self._action_values(tensordict, self.target_critic_network_params).gather(-1, action)
-        targets = self._td_lambda_targets(tensordict, taken_target.squeeze(-1))
+        taken_target = self._action_values(tensordict, target_params).gather(-1, action)
+        targets = self._td_lambda_targets(tensordict, taken_target.squeeze(-1), target_params)
         return TensorDict({("agents", "value_target"): targets.unsqueeze(-1)}, batch_size=tensordict.batch_size)
 
     def _action_values(self, tensordict: TensorDictBase, params: TensorDictParams) -> torch.Tensor:
         with params.to_module(self.critic_network):
             return run_module(self.critic_network, tensordict)
 
-    def _cut_bootstrap(self, next_td: TensorDictBase) -> torch.Tensor:
+    def _cut_bootstrap(self, next_td: TensorDictBase, target_params: TensorDictBase) -> torch.Tensor:
         """Target-critic baseline at next states, the other agents' actions sampled from π."""
         keys = self.tensor_keys
         next_td = next_td.select(*self.actor_network.in_keys, *self.critic_network.in_keys, strict=False).copy()
         with set_recurrent_mode(False):
             dist = self.actor_network.get_dist(next_td.copy())
         next_td.set(keys.action, dist.sample())
-        action_value = self._action_values(next_td, self.target_critic_network_params)
+        action_value = self._action_values(next_td, target_params)
         return counterfactual_baseline(action_value, dist.probs, next_td.get(keys.action_mask, None))
 
-    def _td_lambda_targets(self, tensordict: TensorDictBase, taken_target: torch.Tensor) -> torch.Tensor:
+    def _td_lambda_targets(
+        self, tensordict: TensorDictBase, taken_target: torch.Tensor, target_params: TensorDictBase
+    ) -> torch.Tensor:
         """TD(λ) returns ``[*B, T, n_agents]`` of the taken joint actions under the target critic."""
         keys = self.tensor_keys
         nxt = tensordict.get("next")
-        done, terminated = nxt.get(keys.done)[..., 0].bool(), nxt.get(keys.terminated)[..., 0].bool()
+        done, terminated = (flag[..., 0].bool() for flag in self.end_flags(nxt))
         # The batch's last step is a cut too: nothing after it is known.
         cut = done.clone()
         cut[..., -1] = True
@@ -144,7 +160,7 @@ class COMALoss(MultiAgentLoss):
         following = torch.cat([taken_target[..., 1:, :], taken_target[..., -1:, :]], dim=-2)
         bootstrap = cut & ~terminated & step_valid
         if bootstrap.any():
-            following[bootstrap] = self._cut_bootstrap(nxt[bootstrap])
+            following[bootstrap] = self._cut_bootstrap(nxt[bootstrap], target_params)
 
         def per_agent(team: torch.Tensor) -> torch.Tensor:  # [*B, T] -> [*B, T, n_agents, 1]
             return team.unsqueeze(-1).expand(taken_target.shape).unsqueeze(-1)

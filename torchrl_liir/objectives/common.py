@@ -28,6 +28,44 @@ def valid_mask(
     return mask
 
 
+def team_flag(flag: torch.Tensor, batch_dims: int, key: NestedKey = "done") -> torch.Tensor:
+    """The team's end flag ``[*B, 1]`` of a flag whose batch has ``batch_dims`` dims.
+
+    A team flag ``[*B, 1]`` is returned as is; agent-level flags ``[*B, n_agents, 1]`` (TorchRL's multi-agent
+    convention, e.g. ``("agents", "done")``) end the team's episode when every agent's has ended.
+    """
+    if flag.ndim == batch_dims + 1 and flag.shape[-1] == 1:
+        return flag
+    if flag.ndim == batch_dims + 2 and flag.shape[-1] == 1:
+        return flag.all(-2)
+    raise ValueError(f"{key!r} of shape {list(flag.shape)} for a batch of {batch_dims} dims: expected a team flag "
+                     f"[*B, 1] or agent-level flags [*B, n_agents, 1]")
+
+
+def team_value(value: torch.Tensor, batch_dims: int) -> torch.Tensor:
+    """The team's value ``[*B, 1]`` of a centralised critic's output: ``[*B, 1]`` as is, or the mean of one output
+    per agent ``[*B, n_agents, 1]`` (TorchRL's centralised ``MultiAgentMLP``, whose shared outputs all equal V(s))."""
+    if value.ndim == batch_dims + 1 and value.shape[-1] == 1:
+        return value
+    if value.ndim == batch_dims + 2 and value.shape[-1] == 1:
+        return value.mean(-2)
+    raise ValueError(f"a centralised critic's value of shape {list(value.shape)} for a batch of {batch_dims} dims: "
+                     f"expected [*B, 1] or one value per agent [*B, n_agents, 1]")
+
+
+def per_agent_like(team: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """A team quantity ``[*B, 1]`` broadcast to ``value``'s per-agent layout ``[*B, n_agents, 1]`` (as is when
+    ``value`` is the team's)."""
+    return team.unsqueeze(-2).expand_as(value) if value.ndim == team.ndim + 1 else team
+
+
+def check_discount(loss_name: str, gamma: float, lmbda: float) -> None:
+    """Refuses a discount or TD(λ) λ outside ``[0, 1]`` in one line."""
+    for name, value in (("gamma", gamma), ("lmbda", lmbda)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"{loss_name}: {name}={value!r}: must be a number in [0, 1]")
+
+
 def run_module(network: TensorDictModuleBase, tensordict: TensorDictBase) -> torch.Tensor:
     """The first output of ``network`` on ``tensordict``, without writing into it.
 

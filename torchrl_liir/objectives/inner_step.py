@@ -1,43 +1,65 @@
-"""The policy update θ' = θ − S⊙∇θ L_in that the LIIR meta-gradient differentiates (eq. 6, 9)."""
+"""The policy update θ' = θ − S⊙∇θ L_in − d that the LIIR meta-gradient differentiates (eq. 6, 9)."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
+
+# Options of each optimiser whose effect on the step is not modelled (each must be 0 / False).
+_UNMODELLED = {
+    torch.optim.SGD: ("momentum", "weight_decay", "maximize"),
+    torch.optim.RMSprop: ("momentum", "weight_decay", "centered", "maximize"),
+    torch.optim.Adam: ("weight_decay", "amsgrad", "maximize"),
+}
 
 
 class InnerStep:
     """Models the real policy optimiser step with its preconditioner held constant.
 
-    The meta-gradient (eq. 7–9) differentiates through one policy step. For it
-    to be exact, θ' must be the parameters the trainer actually reaches, so the
-    step is built from the policy optimiser itself: ``θ' = θ − S⊙g`` with ``g``
-    the policy gradient and a per-entry step size ``S`` treated as a constant:
+    The meta-gradient (eq. 7–9) differentiates through one policy step. For it to be exact, θ' must be the
+    parameters the optimiser actually reaches, so the step is built from the policy optimiser itself:
+    ``θ' = θ − S⊙g − d`` with ``g`` the policy gradient, a per-entry step size ``S`` and a drift ``d`` that
+    does not depend on ``g``, both treated as constants:
 
-    - ``torch.optim.SGD``: ``S = lr·c`` (paper: α = lr);
-    - ``torch.optim.RMSprop``: ``S = lr·c / (sqrt(ρ·v + (1−ρ)·(c·g)²) + ε)``, the
-      step it takes next with ``v`` its running square average;
+    - ``torch.optim.SGD``: ``S = lr·c``, ``d = 0`` (paper: α = lr);
+    - ``torch.optim.RMSprop``: ``S = lr·c / (sqrt(ρ·v + (1−ρ)·(c·g)²) + ε)``, ``d = 0``, with ``v`` its
+      running square average;
+    - ``torch.optim.Adam``: with ``D = sqrt((β₂·v + (1−β₂)·(c·g)²) / b₂) + ε`` and the bias corrections
+      ``b₁ = 1 − β₁ᵗ``, ``b₂ = 1 − β₂ᵗ`` of its next step ``t``: ``S = lr·(1−β₁)·c / (b₁·D)`` and the momentum
+      ``d = lr·β₁·m / (b₁·D)``;
 
-    where ``c = min(1, max_grad_norm / (‖g‖ + 1e-6))`` is the factor of
-    ``torch.nn.utils.clip_grad_norm_`` (``c = 1`` without clipping). The
-    trainer must clip the policy gradient with the same ``max_grad_norm``.
+    where ``c = min(1, max_grad_norm / (‖g‖ + 1e-6))`` is the factor of ``torch.nn.utils.clip_grad_norm_``
+    over the policy's parameters (``c = 1`` without clipping). The optimiser may hold other parameters too
+    (one optimiser over ``loss.parameters()``): each entry's step is its own.
+
+    At ``optimizer.step()`` the policy's gradient is checked against the one modelled by the loss's last call:
+    the policy's clip is applied here when it has not been, and a different gradient (a clip over more than the
+    policy's parameters, gradients accumulated over two loss calls, another loss term on the policy) is refused
+    in one line, since the meta-gradient would then model a step that is not the one taken.
 
     Args:
-        optimizer: the policy optimiser (SGD without momentum/weight decay, or
-            plain RMSprop).
-        max_grad_norm: gradient-norm clip applied to the policy, or ``None``.
+        optimizer: the policy optimiser (SGD without momentum, RMSprop without momentum or centring, Adam
+            without amsgrad; no weight decay).
+        max_grad_norm: gradient-norm clip of the policy's parameters, or ``None``.
+
+    Examples:
+        >>> import torch
+        >>> policy = torch.nn.Linear(4, 2)
+        >>> inner_step = InnerStep(torch.optim.RMSprop(policy.parameters(), lr=5e-4, alpha=0.99, eps=1e-5),
+        ...                        max_grad_norm=10.0)
+        >>> grads = [torch.ones_like(p) for p in policy.parameters()]
+        >>> sizes, drifts = inner_step.model(list(policy.parameters()), grads)
+        >>> [d is None for d in drifts]
+        [True, True]
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, max_grad_norm: float | None = None) -> None:
-        if isinstance(optimizer, torch.optim.SGD):
-            bad = {k: g[k] for g in optimizer.param_groups for k in ("momentum", "weight_decay", "maximize") if g[k]}
-        elif isinstance(optimizer, torch.optim.RMSprop):
-            bad = {k: g[k] for g in optimizer.param_groups
-                   for k in ("momentum", "weight_decay", "centered", "maximize") if g[k]}
-        else:
-            raise ValueError(
-                f"policy optimiser must be SGD or RMSprop for an exact meta-gradient, got {type(optimizer).__name__}"
-            )
+        kind = next((k for k in _UNMODELLED if type(optimizer) is k), None)
+        if kind is None:
+            raise ValueError(f"policy optimiser must be SGD, RMSprop or Adam for an exact meta-gradient, got "
+                             f"{type(optimizer).__name__}: give the policy's parameters one of these")
+        bad = {k: g[k] for g in optimizer.param_groups for k in _UNMODELLED[kind] if g.get(k)}
         if bad:
             raise ValueError(f"policy optimiser options {bad} are not modelled by the meta-gradient; use 0/False")
         if max_grad_norm is not None and max_grad_norm <= 0:
@@ -45,6 +67,8 @@ class InnerStep:
         self.optimizer = optimizer
         self.max_grad_norm = max_grad_norm
         self._group_of = {p: g for g in optimizer.param_groups for p in g["params"]}
+        self._modelled: tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor] | None = None
+        optimizer.register_step_pre_hook(self._check_step)
 
     def clip_factor(self, grads: Sequence[torch.Tensor]) -> torch.Tensor:
         """``clip_grad_norm_``'s scale factor for these gradients."""
@@ -54,25 +78,76 @@ class InnerStep:
         norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
         return torch.clamp(self.max_grad_norm / (norm + 1e-6), max=1.0)
 
+    def check_params(self, params: Sequence[torch.nn.Parameter]) -> None:
+        """Refuses, in one line, policy parameters the optimiser does not step."""
+        if any(p not in self._group_of for p in params):
+            raise ValueError("a policy parameter is missing from the policy optimiser: build the optimiser over "
+                             "the actor's parameters (or over loss.parameters())")
+
     @torch.no_grad()
-    def step_sizes(self, params: Sequence[torch.nn.Parameter], grads: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        """Per-entry step sizes ``S`` (constants) for ``params`` with gradients ``grads``."""
+    def model(
+        self, params: Sequence[torch.nn.Parameter], grads: Sequence[torch.Tensor]
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
+        """Per-entry step sizes ``S`` and drifts ``d`` (``None``: none), constants, of the step from ``params``
+        along ``grads``; the next ``optimizer.step()`` is checked against this gradient."""
+        self.check_params(params)
         clip = self.clip_factor(grads)
-        sizes = []
+        self._modelled = (list(params), [g.detach() for g in grads], clip)
+        sizes, drifts = [], []
         for p, g in zip(params, grads):
-            group = self._group_of.get(p)
-            if group is None:
-                raise ValueError("a policy parameter is missing from the policy optimiser")
+            group, state = self._group_of[p], self.optimizer.state.get(p, {})
+            lr = float(group["lr"])
             if isinstance(self.optimizer, torch.optim.SGD):
-                sizes.append(group["lr"] * clip.expand_as(g))
-                continue
-            rho, eps = group["alpha"], group["eps"]
-            square_avg = self.optimizer.state.get(p, {}).get("square_avg", torch.zeros_like(g))
-            denom = (rho * square_avg + (1 - rho) * (clip * g) ** 2).sqrt() + eps
-            sizes.append(group["lr"] * clip / denom)
-        return sizes
+                sizes.append(lr * clip.expand_as(g))
+                drifts.append(None)
+            elif isinstance(self.optimizer, torch.optim.RMSprop):
+                rho, eps = group["alpha"], group["eps"]
+                square_avg = state.get("square_avg", torch.zeros_like(g))
+                sizes.append(lr * clip / ((rho * square_avg + (1 - rho) * (clip * g) ** 2).sqrt() + eps))
+                drifts.append(None)
+            else:
+                (beta1, beta2), eps = group["betas"], group["eps"]
+                t = float(state.get("step", 0)) + 1
+                exp_avg = state.get("exp_avg", torch.zeros_like(g))
+                exp_avg_sq = state.get("exp_avg_sq", torch.zeros_like(g))
+                denom = ((beta2 * exp_avg_sq + (1 - beta2) * (clip * g) ** 2).sqrt() / math.sqrt(1 - beta2**t)) + eps
+                scale = lr / ((1 - beta1**t) * denom)
+                sizes.append(scale * (1 - beta1) * clip)
+                drifts.append(scale * beta1 * exp_avg)
+        return sizes, drifts
+
+    @torch.no_grad()
+    def _check_step(self, optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
+        """Step pre-hook: the policy's gradient must be the modelled one; applies the policy's clip if needed."""
+        if self._modelled is None:
+            return
+        params, grads, clip = self._modelled
+        self._modelled = None
+        if any(p.grad is None for p in params):
+            raise RuntimeError("InnerStep: a policy parameter has no gradient at optimizer.step(); call backward() "
+                               "on the sum of the loss's terms (loss_objective carries the policy's gradient)")
+        actual = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
+
+        def distance(scale: torch.Tensor) -> float:
+            return torch.linalg.vector_norm(torch.stack(
+                [torch.linalg.vector_norm(p.grad - scale * g) for p, g in zip(params, grads)])).item()
+
+        modelled = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(clip * g) for g in grads]))
+        tolerance = 1e-5 * modelled.item() + 1e-12
+        if distance(clip) <= tolerance:
+            return
+        if clip.item() < 1 and distance(torch.ones_like(clip)) <= tolerance / clip.item():
+            torch._foreach_mul_([p.grad for p in params], clip)  # the policy's own clip, not applied yet
+            return
+        raise RuntimeError(
+            f"InnerStep: the policy's gradient at optimizer.step() (norm {actual.item():.4g}) is not the one the "
+            f"meta-gradient modelled (norm {modelled.item():.4g}, clipped to max_grad_norm={self.max_grad_norm}): "
+            "leave the policy's clip to InnerStep and clip only other parameters (a clip over all of "
+            "loss.parameters() changes the policy's step), zero the gradients before each backward, and step once "
+            "per loss call"
+        )
 
     @property
     def learning_rate(self) -> float:
         """The policy learning rate α (first parameter group)."""
-        return self.optimizer.param_groups[0]["lr"]
+        return float(self.optimizer.param_groups[0]["lr"])

@@ -17,7 +17,9 @@ from torchrl_liir.objectives.common import (
     PolicyTerms,
     masked_mean,
     masked_normalize,
+    per_agent_like,
     run_module,
+    team_value,
     valid_mask,
     with_gradient,
 )
@@ -27,11 +29,11 @@ from torchrl_liir.objectives.meta_gradient import (
     meta_loss_reference,
     meta_loss_released_code,
 )
-from torchrl_liir.objectives.multi_agent_loss import MultiAgentLoss
+from torchrl_liir.objectives.multi_agent_loss import MultiAgentLoss, SelfBootstrappedCritic, check_networks
 from torchrl_liir.rewards import proxy_reward, team_reward
 
 
-class LIIRLoss(MultiAgentLoss):
+class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
     """LIIR's four objectives on one batch of ``[*B, T]`` multi-agent trajectories.
 
     Returned terms (all to be minimised; summing them is correct because each
@@ -95,6 +97,7 @@ class LIIRLoss(MultiAgentLoss):
     default_keys = _AcceptedKeys
     tensor_keys: _AcceptedKeys
     default_value_estimator = ValueEstimators.GAE
+    legacy_estimator = "proxy_value_estimator"
     returned = ("loss_objective", "loss_entropy", "loss_proxy_value", "loss_extrinsic_value", "loss_intrinsic",
                 "entropy", "intrinsic_reward", "proxy_advantage", "extrinsic_advantage", "meta_objective")
 
@@ -126,6 +129,8 @@ class LIIRLoss(MultiAgentLoss):
         if any(isinstance(m, MultiAgentNetBase) and not m.use_td_params for m in actor_network.modules()):
             raise ValueError("actor_network holds a MultiAgentMLP(use_td_params=False), whose forward reads weights "
                              "no functional call can swap (the meta-gradient would be zero); use use_td_params=True")
+        check_networks(type(self).__name__, actor_network, intrinsic_reward_network=intrinsic_reward_network,
+                       proxy_value_network=proxy_value_network, extrinsic_value_network=extrinsic_value_network)
         self.actor_network = actor_network
         self.intrinsic_reward_network = intrinsic_reward_network
         self.proxy_value_network = proxy_value_network
@@ -140,45 +145,36 @@ class LIIRLoss(MultiAgentLoss):
         self.n_agents = n_agents or getattr(getattr(intrinsic_reward_network, "module", None), "n_agents", None)
         self.make_value_estimator(self.default_value_estimator, gamma=gamma, lmbda=lmbda)
 
-    def make_value_estimator(self, value_type: ValueEstimators | None = None, **hyperparams) -> LIIRLoss:
-        """Builds the proxy (per-agent, differentiable in η) and extrinsic estimators.
-
-        ``ValueEstimators.GAE`` / ``TDLambda`` give TD(λ) targets and GAE advantages
-        (the same thing with a fixed critic); ``TD0`` is λ = 0 (the paper's one-step
-        advantage). Hyper-parameters: ``gamma``, ``lmbda``.
-        """
-        value_type = value_type or self.default_value_estimator
-        lmbda = hyperparams.get("lmbda", getattr(self, "_lmbda", 0.8))
-        gamma = hyperparams.get("gamma", getattr(self, "_gamma", 0.99))
-        if value_type == ValueEstimators.TD0:
-            lmbda = 0.0
-        elif value_type not in (ValueEstimators.GAE, ValueEstimators.TDLambda):
-            raise ValueError(f"value_type must be GAE, TDLambda or TD0, got value_type={value_type}")
-        if not 0.0 <= gamma <= 1.0 or not 0.0 <= lmbda <= 1.0:
-            raise ValueError(f"gamma and lmbda must be in [0, 1], got gamma={gamma}, lmbda={lmbda}")
-        self._gamma, self._lmbda = gamma, lmbda
-        self.value_type = value_type
-        self._value_estimator = MultiAgentGAE(gamma=gamma, lmbda=lmbda, value_network=None, differentiable=True)
-        self.extrinsic_value_estimator = GAE(gamma=gamma, lmbda=lmbda, value_network=None)
-        self._forward_value_estimator_keys()
-        return self
+    def build_estimators(self) -> None:
+        """The proxy estimator (per agent, differentiable in η) and the extrinsic one (team)."""
+        self.proxy_value_estimator = MultiAgentGAE(gamma=self.gamma, lmbda=self.lmbda, value_network=None,
+                                                   differentiable=True)
+        self.extrinsic_value_estimator = GAE(gamma=self.gamma, lmbda=self.lmbda, value_network=None)
 
     def _forward_value_estimator_keys(self, **kwargs) -> None:
         keys = self.tensor_keys
-        common = {"done": keys.done, "terminated": keys.terminated}
-        if getattr(self, "_value_estimator", None) is not None:
-            self._value_estimator.set_keys(
+        # estimate_values hands the estimators the team's reward and end flags under these plain names.
+        common = {"done": "done", "terminated": "terminated"}
+        if getattr(self, "proxy_value_estimator", None) is not None:
+            self.proxy_value_estimator.set_keys(
                 reward=keys.proxy_reward, value=keys.proxy_value, advantage=keys.proxy_advantage,
                 value_target=keys.proxy_value_target, **common,
             )
         if getattr(self, "extrinsic_value_estimator", None) is not None:
             self.extrinsic_value_estimator.set_keys(
-                reward="reward", value=keys.value, advantage=keys.advantage,  # the team reward, see estimate_values
+                reward="reward", value=keys.value, advantage=keys.advantage,
                 value_target=keys.value_target, **common,
             )
 
     def value_networks(self) -> list[TensorDictModuleBase]:
-        return [self.intrinsic_reward_network, self.proxy_value_network, self.extrinsic_value_network]
+        return [self.proxy_value_network, self.extrinsic_value_network]
+
+    def step_networks(self) -> list[TensorDictModuleBase]:
+        return [self.intrinsic_reward_network]
+
+    @property
+    def estimated_critic(self) -> TensorDictModuleBase:
+        return self.extrinsic_value_network
 
     def _policy_terms(
         self, tensordict: TensorDictBase, params: dict[str, torch.Tensor], entropy: bool = True
@@ -210,17 +206,17 @@ class LIIRLoss(MultiAgentLoss):
         nxt = tensordict.get("next")
         with torch.no_grad():
             next_proxy_value = run_module(self.proxy_value_network, nxt)
-            next_value = run_module(self.extrinsic_value_network, nxt)
+            next_value = team_value(run_module(self.extrinsic_value_network, nxt), nxt.batch_dims)
         if keys.agent_mask is not None and keys.agent_mask in tensordict.keys(True, True):
             # A dead agent takes no decision, so it earns no r_in; its proxy return still runs to the
             # episode's end (the team's later reward, a win included, is partly its doing).
             r_in = r_in * tensordict.get(keys.agent_mask).reshape(*tensordict.batch_size, -1, 1)
         reward = team_reward(nxt.get(keys.reward), nxt.batch_dims)
-        done, terminated = nxt.get(keys.done), nxt.get(keys.terminated)
+        done, terminated = self.end_flags(nxt)
         batch_size = tensordict.batch_size
         data = TensorDict(
-            {keys.value: value.detach(),
-             "next": {"reward": reward, keys.value: next_value, keys.done: done, keys.terminated: terminated}},
+            {keys.value: team_value(value, tensordict.batch_dims).detach(),
+             "next": {"reward": reward, keys.value: next_value, "done": done, "terminated": terminated}},
             batch_size=batch_size,
         )
         with torch.no_grad():
@@ -228,10 +224,10 @@ class LIIRLoss(MultiAgentLoss):
         proxy = TensorDict(
             {keys.proxy_value: proxy_value.detach(),
              "next": {keys.proxy_value: next_proxy_value, keys.proxy_reward: proxy_reward(reward, r_in, self.lambda_in),
-                      keys.done: done, keys.terminated: terminated}},
+                      "done": done, "terminated": terminated}},
             batch_size=batch_size,
         )
-        self._value_estimator(proxy)
+        self.proxy_value_estimator(proxy)
         return data.update(proxy.select(keys.proxy_value, keys.proxy_advantage, keys.proxy_value_target,
                                         ("next", keys.proxy_value), ("next", keys.proxy_reward)))
 
@@ -262,8 +258,10 @@ class LIIRLoss(MultiAgentLoss):
         loss_proxy_value = self.critic_coeff * masked_mean(
             (proxy_value - estimates.get(keys.proxy_value_target).detach()).pow(2)[..., 0], critic_w
         )
+        # A critic with one output per agent (TorchRL's centralised MultiAgentMLP) regresses each on the target.
+        extrinsic_error = (value - per_agent_like(estimates.get(keys.value_target), value)).pow(2)
         loss_extrinsic_value = self.critic_coeff * masked_mean(
-            (value - estimates.get(keys.value_target)).pow(2), team_w
+            extrinsic_error.mean(-2) if value.ndim > team_w.ndim else extrinsic_error, team_w
         )
 
         loss_intrinsic, meta_objective = self._meta_loss(
@@ -301,22 +299,25 @@ class LIIRLoss(MultiAgentLoss):
         leaves = list(params.values())
         grads = [torch.zeros_like(p) if g is None else g for p, g in zip(leaves, grads)]
         inner_grads = dict(zip(params, grads))
-        step_sizes = dict(zip(params, self.inner_step.step_sizes(leaves, grads)))
+        sizes, drifts = self.inner_step.model(leaves, grads)
+        step_sizes = dict(zip(params, sizes))
+        drifts = {name: d for name, d in zip(params, drifts) if d is not None}
 
         def log_prob_fn(theta: dict[str, torch.Tensor]) -> torch.Tensor:
             return self._policy_terms(tensordict, theta, entropy=False)[0]
 
         if self.variant == "released_code":
             return meta_loss_released_code(
-                log_prob_fn, params, inner_grads, step_sizes, self.inner_step.learning_rate,
+                log_prob_fn, params, inner_grads, step_sizes, drifts, self.inner_step.learning_rate,
                 old_log_prob, ex_adv, proxy_return, w,
             )
         if self.meta_gradient == "fast":
-            return meta_loss_fast(log_prob_fn, params, inner_grads, step_sizes, old_log_prob, ex_adv, proxy_adv, w)
+            return meta_loss_fast(log_prob_fn, params, inner_grads, step_sizes, drifts, old_log_prob, ex_adv,
+                                  proxy_adv, w)
 
         def inner_loss(theta: dict[str, torch.Tensor]) -> torch.Tensor:
             lp, entropy = self._policy_terms(tensordict, theta, entropy=bool(self.entropy_coeff))
             loss = -masked_mean(lp * proxy_adv, w)
             return loss - self.entropy_coeff * masked_mean(entropy, w) if self.entropy_coeff else loss
 
-        return meta_loss_reference(log_prob_fn, params, inner_loss, step_sizes, old_log_prob, ex_adv, w)
+        return meta_loss_reference(log_prob_fn, params, inner_loss, step_sizes, drifts, old_log_prob, ex_adv, w)

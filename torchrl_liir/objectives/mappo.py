@@ -27,7 +27,7 @@ class EpisodeMAPPOLoss(MAPPOLoss):
         gamma, lmbda: discount and GAE λ.
     """
 
-    logged = ("loss_objective", "loss_entropy", "loss_critic", "entropy", "clip_fraction", "kl_approx")
+    returned = ("loss_objective", "loss_entropy", "loss_critic", "entropy", "clip_fraction", "kl_approx")
 
     def __init__(
         self,
@@ -58,4 +58,4 @@ class EpisodeMAPPOLoss(MAPPOLoss):
         return batch
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
-        return super().forward(tensordict).select(*self.logged)
+        return super().forward(tensordict).select(*self.returned)

@@ -3,9 +3,10 @@
 Notation: a batch of M valid (time, agent) entries with weights ``w``;
 ``lp(θ)`` the log-probabilities of the taken actions; ``A_p(η)`` the proxy
 advantage (linear in r_in, so differentiable in η); ``A_ex`` the extrinsic
-advantage (a constant); ``S`` the constant step sizes of :class:`InnerStep`.
+advantage (a constant); ``S`` and ``d`` the constant step sizes and drift (Adam's momentum) of
+:class:`InnerStep`.
 
-- inner step (eq. 6): ``θ' = θ − S⊙∇θ L_in``, ``L_in = −(1/M) Σ w·lp(θ)·A_p(η) + L_ent(θ)``;
+- inner step (eq. 6): ``θ' = θ − S⊙∇θ L_in − d``, ``L_in = −(1/M) Σ w·lp(θ)·A_p(η) + L_ent(θ)``;
 - outer objective reusing the batch (Algorithm 1, step 5):
   ``J_ex(θ') = (1/M) Σ w·[π_θ'(u)/π_θ(u)]·A_ex``, the denominator held constant;
 - chain rule (eq. 7, 9): ``∇η J_ex = (1/M) Σ w·c·∇η A_p`` with
@@ -29,9 +30,10 @@ Params = dict[str, torch.Tensor]
 LogProbFn = Callable[[Params], torch.Tensor]
 
 
-def _step(params: Params, step_sizes: Params, grads: Params) -> Params:
-    """``θ − S⊙g``."""
-    return {k: params[k] - step_sizes[k] * grads[k] for k in params}
+def _step(params: Params, step_sizes: Params, grads: Params, drifts: Params) -> Params:
+    """``θ − S⊙g − d`` (``drifts`` holds the entries with a drift)."""
+    stepped = {k: params[k] - step_sizes[k] * grads[k] for k in params}
+    return {k: stepped[k] - drifts[k] if k in drifts else stepped[k] for k in params}
 
 
 def importance_sampled_objective(
@@ -81,6 +83,7 @@ def meta_loss_fast(
     params: Params,
     inner_grads: Params,
     step_sizes: Params,
+    drifts: Params,
     old_log_prob: torch.Tensor,
     extrinsic_advantage: torch.Tensor,
     proxy_advantage: torch.Tensor,
@@ -93,7 +96,7 @@ def meta_loss_fast(
     params = {k: p.detach() for k, p in params.items()}
     objective, outer_grads = outer_gradient(
         log_prob_fn,
-        _step(params, step_sizes, inner_grads),
+        _step(params, step_sizes, inner_grads, drifts),
         lambda lp: importance_sampled_objective(lp, old_log_prob, extrinsic_advantage, weights),
     )
     c = jvp(log_prob_fn, params, {k: step_sizes[k] * outer_grads[k] for k in params})
@@ -105,6 +108,7 @@ def meta_loss_reference(
     params: Params,
     inner_loss_fn: Callable[[Params], torch.Tensor],
     step_sizes: Params,
+    drifts: Params,
     old_log_prob: torch.Tensor,
     extrinsic_advantage: torch.Tensor,
     weights: torch.Tensor,
@@ -115,7 +119,7 @@ def meta_loss_reference(
     """
     params = {k: p.detach().requires_grad_() for k, p in params.items()}
     grads = torch.autograd.grad(inner_loss_fn(params), list(params.values()), create_graph=True)
-    new_params = _step(params, step_sizes, dict(zip(params, grads)))
+    new_params = _step(params, step_sizes, dict(zip(params, grads)), drifts)
     objective = importance_sampled_objective(
         log_prob_fn(new_params), old_log_prob, extrinsic_advantage, weights
     )
@@ -127,6 +131,7 @@ def meta_loss_released_code(
     params: Params,
     inner_grads: Params,
     step_sizes: Params,
+    drifts: Params,
     learning_rate: float,
     old_log_prob: torch.Tensor,
     extrinsic_advantage: torch.Tensor,
@@ -143,7 +148,7 @@ def meta_loss_released_code(
     params = {k: p.detach() for k, p in params.items()}
     objective, outer_grads = outer_gradient(
         log_prob_fn,
-        _step(params, step_sizes, inner_grads),
+        _step(params, step_sizes, inner_grads, drifts),
         lambda lp: joint_importance_sampled_objective(lp, old_log_prob, extrinsic_advantage, weights),
     )
     direction = {k: step_sizes[k] * outer_grads[k] / learning_rate for k in params}
