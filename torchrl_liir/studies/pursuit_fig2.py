@@ -40,7 +40,9 @@ def intrinsic_reward_study(
     the paper's Fig. 2) and ``fig2_intrinsic_reward.json`` (counts, means, AUROC
     of r_in separating Good from Bad) into ``out_dir``. Returns the JSON dict.
     """
-    env = TransformedEnv(env, IntrinsicRewardTransform(intrinsic_reward, lambda_in=0.0))
+    # ``env`` is usually transformed already (the trainer's episode-start marker): the reward transform joins
+    # its chain rather than wrapping it (said explicitly, which also silences TorchRL's warning about the default).
+    env = TransformedEnv(env, IntrinsicRewardTransform(intrinsic_reward, lambda_in=0.0), auto_unwrap=True)
     with set_exploration_type(ExplorationType.RANDOM):
         rollout = env.rollout(max_steps, actor, break_when_any_done=False)
     valid = first_episode_mask(rollout.get(("next", "done"))).unsqueeze(-1)
