@@ -22,6 +22,7 @@ from torchrl.checkpoint import Checkpoint, GlobalRNGState
 from torchrl.envs import Compose, EnvBase, InitTracker, TransformedEnv
 from torchrl.record.loggers import Logger, get_logger
 from torchrl.trainers import Trainer, UpdateWeights
+from tqdm import tqdm
 
 from torchrl_liir.algorithms import EnvDims, Recipe, get_algorithm
 from torchrl_liir.algorithms.base import NonFiniteError
@@ -109,6 +110,23 @@ def make_logger(cfg: DictConfig, run_dir: Path) -> Logger | None:
                       experiment_name=run_dir.name, **kwargs)
 
 
+class FrameBar(tqdm):
+    """The progress bar over played frames.
+
+    A batch holds whole episodes, so the last one usually ends past the budget: the total then grows to the
+    frames played, and the bar ends at 100 % with the run's true frame count (a count past its total would
+    lose the percentage and the bar).
+    """
+
+    def __init__(self, total: int, initial: int = 0, **kwargs) -> None:
+        super().__init__(total=max(int(total), int(initial)), initial=int(initial), **kwargs)
+
+    def update(self, n: float | None = 1) -> bool | None:
+        if n and self.total is not None and self.n + n > self.total:
+            self.total = self.n + n
+        return super().update(n)
+
+
 ACTOR_MODULE = "actor"  # the trainer module holding the acting policy, exploration state included
 
 
@@ -118,8 +136,9 @@ class EpisodeTrainer(Trainer):
     The loop, hook stages, averaged loss logging, progress bar and ``Checkpoint`` / ``CheckpointRotation``
     are TorchRL's. Registered here: a :class:`RecipeStepper` (the recipe's optimiser groups, each with its
     own clip, and the NaN guard), the recipe's feed and hooks, test episodes, the CSV tables and a checkpoint
-    schedule by updates and wall time. Subclassed only to restore the progress bar's position on resume,
-    to save a non-finite state aside, and to close the test env; the loop itself is not overridden.
+    schedule by updates and wall time. Subclassed only for the progress bar (a :class:`FrameBar` from the
+    restored frame count), to save a non-finite state aside, and to close the test env and the bar; the loop
+    itself is not overridden.
     """
 
     def __init__(self, *, cfg: DictConfig, run_dir: Path, recipe: Recipe, collector: EpisodeCollector,
@@ -156,7 +175,7 @@ class EpisodeTrainer(Trainer):
         self.register_module("metrics_tables", self.tables)
         self.register_module("rng", GlobalRNGState())
         self.register_module("env_random_state", EnvRandomState(train=collector.env, test=test_env))
-        self.register_op("setup", self._resume_progress_bar)
+        self.register_op("setup", self._start_progress_bar)
         self.study = None
         if cfg.study.name is not None:
             self.study = StudyHook(STUDIES[cfg.study.name](), self, cfg=cfg, actor=recipe.actor,
@@ -166,9 +185,24 @@ class EpisodeTrainer(Trainer):
                                    episode_limit=limit)
             self.register_op("shutdown", self.study)
 
-    def _resume_progress_bar(self) -> None:
-        if self.progress_bar and self.collected_frames:
-            self._pbar.update(self.collected_frames)
+    def _start_progress_bar(self) -> None:
+        """TorchRL's bar, made before a checkpoint's frames were restored, gives way to a :class:`FrameBar`
+        starting from them (its rate then counts only this process's frames)."""
+        if not self.progress_bar:
+            return
+        self._pbar.leave = False
+        self._pbar.close()  # clears its line
+        self._pbar = FrameBar(self.total_frames, initial=int(self.collected_frames))
+
+    def _close_progress_bar(self) -> None:
+        """Shows the frames collected (a stopped run leaves its loop before the bar counts the last batch) and
+        ends the bar's line, so that the lines printed after the run start on their own."""
+        bar = getattr(self, "_pbar", None)
+        if not self.progress_bar or bar is None:
+            return
+        if self.collected_frames > bar.n:
+            bar.update(int(self.collected_frames) - bar.n)
+        bar.close()
 
     def save_checkpoint(self) -> None:
         """Writes a rotated checkpoint of everything the next update depends on (atomically)."""
@@ -197,6 +231,7 @@ class EpisodeTrainer(Trainer):
         return summary
 
     def close(self) -> None:
+        self._close_progress_bar()
         self.collector.shutdown()
         if not self.test_env.is_closed:
             self.test_env.close()
