@@ -9,8 +9,6 @@ import logging
 import os
 from pathlib import Path
 
-import torch
-
 DEFAULT_JAX_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "torchrl_liir" / "jax"
 
 
@@ -21,6 +19,8 @@ def set_threads(threads: int) -> None:
     time in OpenMP barriers as soon as another process shares the cores: two runs
     on 2 cores took 9.8× longer each than alone, 1.02× with one thread per process.
     """
+    import torch  # here: the JAX settings below are read before torch is needed (the config checks)
+
     if threads < 1:
         raise ValueError(f"threads={threads}: must be >= 1")
     torch.set_num_threads(threads)
