@@ -193,3 +193,13 @@ def test_proxy_critic_is_checked_too():
     actor, intrinsic, _, extrinsic = continuous_nets("normal")
     with pytest.raises(TypeError, match="proxy_value_network is a dict"):
         LIIRLoss(actor, intrinsic, {}, extrinsic, inner_step=InnerStep(torch.optim.SGD(actor.parameters(), lr=0.1)))
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    from torchrl_liir.objectives import inner_step, liir
+
+    for module in (inner_step, liir):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

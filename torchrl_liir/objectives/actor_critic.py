@@ -11,7 +11,12 @@ from torchrl.objectives import ValueEstimators
 from torchrl.objectives.value import MultiAgentGAE
 
 from torchrl_liir.objectives.common import PolicyTerms, masked_mean, masked_normalize, run_module, valid_mask
-from torchrl_liir.objectives.multi_agent_loss import MultiAgentLoss, SelfBootstrappedCritic, check_networks
+from torchrl_liir.objectives.multi_agent_loss import (
+    EpisodeKeys,
+    MultiAgentLoss,
+    SelfBootstrappedCritic,
+    check_networks,
+)
 from torchrl_liir.rewards import team_reward
 
 
@@ -33,19 +38,19 @@ class MultiAgentActorCriticLoss(SelfBootstrappedCritic, MultiAgentLoss):
     """
 
     @dataclass
-    class _AcceptedKeys:
-        """Tensordict keys; change them with ``set_keys``."""
+    class _AcceptedKeys(EpisodeKeys):
+        """:class:`EpisodeKeys` and the critic's entries; change them with ``set_keys``.
 
-        action: NestedKey = ("agents", "action")
-        action_mask: NestedKey = ("agents", "action_mask")
-        reward: NestedKey = "reward"
-        done: NestedKey = "done"
-        terminated: NestedKey = "terminated"
+        Attributes:
+            value: the critic's output, ``[*B, T, 1]`` (Central-V) or ``[*B, T, n_agents, 1]`` (IAC, or TorchRL's
+                centralised ``MultiAgentMLP``).
+            advantage: the GAE advantage written by ``value_estimator``.
+            value_target: the TD(λ) target written by ``value_estimator``.
+        """
+
         value: NestedKey = "state_value"
         advantage: NestedKey = "advantage"
         value_target: NestedKey = "value_target"
-        padding_mask: NestedKey | None = ("collector", "mask")
-        agent_mask: NestedKey | None = None
 
     default_keys = _AcceptedKeys
     tensor_keys: _AcceptedKeys

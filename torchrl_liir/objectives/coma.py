@@ -13,7 +13,7 @@ from torchrl.objectives import ValueEstimators
 from torchrl.objectives.value.functional import vec_td_lambda_return_estimate
 
 from torchrl_liir.objectives.common import masked_mean, run_module
-from torchrl_liir.objectives.multi_agent_loss import MultiAgentLoss
+from torchrl_liir.objectives.multi_agent_loss import EpisodeKeys, MultiAgentLoss
 from torchrl_liir.rewards import team_reward
 
 
@@ -63,17 +63,14 @@ class COMALoss(MultiAgentLoss):
     """
 
     @dataclass
-    class _AcceptedKeys:
-        """Tensordict keys; change them with ``set_keys``."""
+    class _AcceptedKeys(EpisodeKeys):
+        """:class:`EpisodeKeys` and the critic's entry; change them with ``set_keys``.
 
-        action: NestedKey = ("agents", "action")
-        action_mask: NestedKey = ("agents", "action_mask")
+        Attributes:
+            action_value: the critic's Q_i(s, (u_{-i}, ·)) ``[*B, T, n_agents, n_actions]``.
+        """
+
         action_value: NestedKey = ("agents", "action_value")
-        reward: NestedKey = "reward"
-        done: NestedKey = "done"
-        terminated: NestedKey = "terminated"
-        padding_mask: NestedKey | None = ("collector", "mask")
-        agent_mask: NestedKey | None = None
 
     default_keys = _AcceptedKeys
     tensor_keys: _AcceptedKeys

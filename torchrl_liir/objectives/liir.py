@@ -29,7 +29,12 @@ from torchrl_liir.objectives.meta_gradient import (
     meta_loss_reference,
     meta_loss_released_code,
 )
-from torchrl_liir.objectives.multi_agent_loss import MultiAgentLoss, SelfBootstrappedCritic, check_networks
+from torchrl_liir.objectives.multi_agent_loss import (
+    EpisodeKeys,
+    MultiAgentLoss,
+    SelfBootstrappedCritic,
+    check_networks,
+)
 from torchrl_liir.rewards import proxy_reward, team_reward
 
 
@@ -46,6 +51,16 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
     - ``loss_proxy_value`` (φ_i): TD(λ) regression of V_proxy(o_i) on the proxy reward (eq. 3, 4);
     - ``loss_extrinsic_value`` (φ): TD(λ) regression of V_ex(s) on the team reward;
     - ``loss_intrinsic`` (η): the meta term whose η-gradient is ``−∇η J_ex(θ')`` (eq. 7–9).
+
+    Against TorchRL's ``ClipPPOLoss`` / ``MAPPOLoss``: ``loss_objective`` and ``loss_entropy`` are theirs (the
+    policy), ``loss_proxy_value + loss_extrinsic_value`` is their ``loss_critic``, ``loss_intrinsic`` is LIIR's
+    own; in both, the sum of every ``loss_*`` entry is the loss to backpropagate. The other entries are detached
+    statistics: ``entropy``, the batch means of ``intrinsic_reward``, ``proxy_advantage`` and
+    ``extrinsic_advantage``, and ``meta_objective`` (J_ex(θ') of eq. 8).
+
+    The batch is a collector's ``[*B, T]`` trajectories, whole: the TD(λ) estimates run along time and the
+    meta-gradient models one optimiser step on the whole batch, so minibatches of shuffled steps (PPO's replay
+    buffer) do not apply; step the optimiser once per loss call.
 
     Per-agent rewards ``[*B, T, n_agents, 1]`` (``set_keys(reward=("agents", "reward"))``) are
     averaged into the team reward (:func:`~torchrl_liir.rewards.team_reward`). Discrete and continuous
@@ -72,17 +87,37 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
             policy step (as the authors' code does); the meta-gradient differentiates through it.
         gamma, lmbda: discount and TD(λ)/GAE λ of both estimators
             (``make_value_estimator`` changes them).
+
+    Examples:
+        >>> import torch
+        >>> from torchrl_liir import (InnerStep, LIIRLoss, make_extrinsic_critic, make_intrinsic_reward,
+        ...                           make_mlp_policy, make_proxy_critic)
+        >>> n_agents, obs_dim, n_actions, state_dim = 3, 8, 5, 12
+        >>> actor = make_mlp_policy(n_agents, obs_dim, n_actions)
+        >>> optimizer = torch.optim.RMSprop(actor.parameters(), lr=5e-4, alpha=0.99, eps=1e-5)
+        >>> loss = LIIRLoss(actor, make_intrinsic_reward(obs_dim, n_actions, n_agents),
+        ...                 make_proxy_critic(obs_dim, n_agents, state_dim=state_dim), make_extrinsic_critic(state_dim),
+        ...                 inner_step=InnerStep(optimizer, max_grad_norm=10.0))
+        >>> loss.out_keys[:5]
+        ['loss_objective', 'loss_entropy', 'loss_proxy_value', 'loss_extrinsic_value', 'loss_intrinsic']
     """
 
     @dataclass
-    class _AcceptedKeys:
-        """Tensordict keys; change them with ``set_keys``."""
+    class _AcceptedKeys(EpisodeKeys):
+        """:class:`EpisodeKeys` and the entries LIIR's estimates write; change them with ``set_keys``.
 
-        action: NestedKey = ("agents", "action")
-        action_mask: NestedKey = ("agents", "action_mask")
-        reward: NestedKey = "reward"
-        done: NestedKey = "done"
-        terminated: NestedKey = "terminated"
+        Attributes:
+            intrinsic_reward: r_in_η(o_i, u_i) ``[*B, T, n_agents, 1]``, the intrinsic reward network's output.
+            proxy_reward: r_ex + λ·r_in per agent (eq. 2).
+            proxy_value: V_proxy's output per agent ``[*B, T, n_agents, 1]``.
+            proxy_advantage: the proxy GAE advantage per agent.
+            proxy_value_target: the proxy TD(λ) target per agent.
+            value: V_ex's output: ``[*B, T, 1]``, or one per agent ``[*B, T, n_agents, 1]`` (a centralised
+                ``MultiAgentMLP``, whose outputs are averaged into V_ex and each regressed on its target).
+            advantage: the extrinsic GAE advantage ``[*B, T, 1]``.
+            value_target: the extrinsic TD(λ) target ``[*B, T, 1]``.
+        """
+
         intrinsic_reward: NestedKey = ("agents", "intrinsic_reward")
         proxy_reward: NestedKey = ("agents", "proxy_reward")
         proxy_value: NestedKey = ("agents", "proxy_value")
@@ -91,8 +126,6 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
         value: NestedKey = "state_value"
         advantage: NestedKey = "advantage"
         value_target: NestedKey = "value_target"
-        padding_mask: NestedKey | None = ("collector", "mask")
-        agent_mask: NestedKey | None = None
 
     default_keys = _AcceptedKeys
     tensor_keys: _AcceptedKeys

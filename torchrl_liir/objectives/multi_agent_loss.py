@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from difflib import get_close_matches
 from typing import ClassVar, Literal
 
@@ -112,6 +112,31 @@ class SelfBootstrappedCritic:
                              "bootstraps its TD(λ) targets from the critic itself (pass params only)")
         with params.to_module(critic) if params is not None else nullcontext():
             return super().write_estimates(tensordict)
+
+
+@dataclass
+class EpisodeKeys:
+    """The batch keys every on-policy loss of this package reads; change them with ``set_keys``.
+
+    Attributes:
+        action: the agents' taken actions, ``[*B, T, n_agents]`` integers or ``[*B, T, n_agents, d]`` floats.
+        action_mask: the available actions ``[*B, T, n_agents, n_actions]`` (absent: every action).
+        reward: under ``"next"``, the team reward ``[*B, T, 1]`` or per-agent rewards ``[*B, T, n_agents, 1]``
+            (averaged into the team's).
+        done: under ``"next"``, the episode's end: the team's ``[*B, T, 1]`` or agent-level flags
+            ``[*B, T, n_agents, 1]`` (TorchRL's multi-agent convention; the team's episode ends with every agent's).
+        terminated: under ``"next"``, an end without bootstrap, in either layout of ``done``.
+        padding_mask: ``[*B, T]`` steps that hold data (the collector's padding; ``None`` or absent: all).
+        agent_mask: ``[*B, T, n_agents]`` agents alive (dead agents' entries do not count; ``None``: all).
+    """
+
+    action: NestedKey = ("agents", "action")
+    action_mask: NestedKey = ("agents", "action_mask")
+    reward: NestedKey = "reward"
+    done: NestedKey = "done"
+    terminated: NestedKey = "terminated"
+    padding_mask: NestedKey | None = ("collector", "mask")
+    agent_mask: NestedKey | None = None
 
 
 class MultiAgentLoss(LossModule):
@@ -244,7 +269,8 @@ class MultiAgentLoss(LossModule):
         if tensordict.batch_dims < 2:
             raise ValueError(
                 f"{name}: batch_size {list(tensordict.batch_size)}: expected [*B, T] episodes with time last "
-                "(a collector's batch; one episode: batch.unsqueeze(0)); time-flattened steps cannot be bootstrapped"
+                "(a collector's batch, whole: no replay buffer of shuffled steps; one episode: batch.unsqueeze(0)); "
+                "time-flattened steps cannot be bootstrapped"
             )
         present = set(tensordict.keys(True, True))
         required = {"action": keys.action, "reward": ("next", keys.reward), "done": ("next", keys.done),
