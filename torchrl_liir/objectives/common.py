@@ -28,29 +28,26 @@ def valid_mask(
     return mask
 
 
-def team_flag(flag: torch.Tensor, batch_dims: int, key: NestedKey = "done") -> torch.Tensor:
-    """The team's end flag ``[*B, 1]`` of a flag whose batch has ``batch_dims`` dims.
+def _team_layout(x: torch.Tensor, batch_dims: int, reduce: str, what: str) -> torch.Tensor:
+    """``x`` as the team's ``[*B, 1]``: as is, or reduced over the agent dim of ``[*B, n_agents, 1]``."""
+    if x.ndim == batch_dims + 1 and x.shape[-1] == 1:
+        return x
+    if x.ndim == batch_dims + 2 and x.shape[-1] == 1:
+        return x.all(-2) if reduce == "all" else x.mean(-2)
+    raise ValueError(f"{what} of shape {list(x.shape)} for a batch of {batch_dims} dims: expected the team's "
+                     f"[*B, 1] or one per agent [*B, n_agents, 1]")
 
-    A team flag ``[*B, 1]`` is returned as is; agent-level flags ``[*B, n_agents, 1]`` (TorchRL's multi-agent
-    convention, e.g. ``("agents", "done")``) end the team's episode when every agent's has ended.
-    """
-    if flag.ndim == batch_dims + 1 and flag.shape[-1] == 1:
-        return flag
-    if flag.ndim == batch_dims + 2 and flag.shape[-1] == 1:
-        return flag.all(-2)
-    raise ValueError(f"{key!r} of shape {list(flag.shape)} for a batch of {batch_dims} dims: expected a team flag "
-                     f"[*B, 1] or agent-level flags [*B, n_agents, 1]")
+
+def team_flag(flag: torch.Tensor, batch_dims: int, key: NestedKey = "done") -> torch.Tensor:
+    """The team's end flag ``[*B, 1]``: a team flag as is; agent-level flags ``[*B, n_agents, 1]`` (TorchRL's
+    multi-agent convention, e.g. ``("agents", "done")``) end the team's episode when every agent's has ended."""
+    return _team_layout(flag, batch_dims, "all", repr(key))
 
 
 def team_value(value: torch.Tensor, batch_dims: int) -> torch.Tensor:
     """The team's value ``[*B, 1]`` of a centralised critic's output: ``[*B, 1]`` as is, or the mean of one output
     per agent ``[*B, n_agents, 1]`` (TorchRL's centralised ``MultiAgentMLP``, whose shared outputs all equal V(s))."""
-    if value.ndim == batch_dims + 1 and value.shape[-1] == 1:
-        return value
-    if value.ndim == batch_dims + 2 and value.shape[-1] == 1:
-        return value.mean(-2)
-    raise ValueError(f"a centralised critic's value of shape {list(value.shape)} for a batch of {batch_dims} dims: "
-                     f"expected [*B, 1] or one value per agent [*B, n_agents, 1]")
+    return _team_layout(value, batch_dims, "mean", "a centralised critic's value")
 
 
 def per_agent_like(team: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
