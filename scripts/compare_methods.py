@@ -20,9 +20,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from run_records import METHOD_NAMES
 from scipy import stats
-
-from torchrl_liir.trainers.run_records import METHOD_NAMES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_table import block_key, write_between_markers  # noqa: E402
@@ -96,7 +95,7 @@ def _paired_text(result: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("evaluations", type=Path, nargs="+", help="JSON files of scripts/evaluate_runs.py")
-    parser.add_argument("--a", required=True, help="a method, e.g. liir (see torchrl_liir.trainers.run_records)")
+    parser.add_argument("--a", required=True, help="a method, e.g. liir (see scripts/run_records.py)")
     parser.add_argument("--b", required=True, help="the method to compare with, e.g. liir_lambda0")
     parser.add_argument("--env", default=None, help="only runs on this env, e.g. smax_3m")
     parser.add_argument("--policy", choices=("greedy", "stochastic"), default="greedy")

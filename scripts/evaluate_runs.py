@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import torch
+from run_records import method_of
 from torchrl.envs.utils import ExplorationType
 from tqdm import tqdm
 
@@ -23,7 +24,6 @@ from torchrl_liir.runtime import configure_runtime
 from torchrl_liir.tasks import get_task
 from torchrl_liir.trainers import load_run
 from torchrl_liir.trainers.evaluation import play_episodes, wilson_interval
-from torchrl_liir.trainers.run_records import method_of
 from torchrl_liir.trainers.trainer import make_env
 
 POLICIES = {"greedy": ExplorationType.DETERMINISTIC, "stochastic": ExplorationType.RANDOM}

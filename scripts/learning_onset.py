@@ -24,9 +24,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 from omegaconf import OmegaConf
+from run_records import METHOD_NAMES, METHOD_ORDER, method_of, read_metric
 from scipy import stats
-
-from torchrl_liir.trainers.run_records import METHOD_NAMES, METHOD_ORDER, method_of, read_metric
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_table import add_evaluation  # noqa: E402

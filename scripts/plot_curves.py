@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 from omegaconf import OmegaConf
-
-from torchrl_liir.trainers.run_records import METHOD_NAMES, METHOD_ORDER, method_of, read_metric
+from run_records import METHOD_NAMES, METHOD_ORDER, method_of, read_metric
 
 
 def group_runs(run_dirs: list[Path], metric: str) -> dict[str, list[np.ndarray]]:

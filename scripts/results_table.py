@@ -24,8 +24,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from omegaconf import OmegaConf
-
-from torchrl_liir.trainers.run_records import METHOD_NAMES, METHOD_ORDER, method_of, read_metric
+from run_records import METHOD_NAMES, METHOD_ORDER, method_of, read_metric
 
 
 def run_row(run_dir: Path, last: int, metric: str = "test_win_rate", train_metric: str = "win_rate",

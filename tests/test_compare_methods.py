@@ -12,11 +12,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from torchrl_liir.trainers.run_records import method_of
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from compare_methods import compare  # noqa: E402
+from run_records import method_of  # noqa: E402
 
 
 def test_welch_and_fisher_match_hand_values():

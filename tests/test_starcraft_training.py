@@ -216,7 +216,8 @@ def test_results_table_at_a_common_budget_and_for_unfinished_runs(smax_runs, tmp
 
 
 def test_archived_runs_give_the_same_table(smax_runs, tmp_path):
-    from torchrl_liir.trainers.run_records import read_metric
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from run_records import read_metric
 
     run_dir = smax_runs["liir"][0]
     archive = [sys.executable, str(ROOT / "scripts" / "archive_runs.py"), str(run_dir), "--out", str(tmp_path / "a"),
