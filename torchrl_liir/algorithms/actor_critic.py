@@ -2,22 +2,17 @@
 centralised critic V(s)), both on the team reward."""
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
 from omegaconf import DictConfig
 
-from torchrl_liir.algorithms.base import (
-    Algorithm,
-    EnvDims,
-    OptimizerGroup,
-    Recipe,
-    actor_critic_checks,
-    clip,
-    make_policy,
-    optimizer_group,
-)
+from torchrl_liir.algorithms.algorithm import Algorithm, actor_critic_checks
 from torchrl_liir.config_checks import Boolean, Check
-from torchrl_liir.modules.critics import make_extrinsic_critic, make_proxy_critic
-from torchrl_liir.objectives import MultiAgentActorCriticLoss
+
+if TYPE_CHECKING:
+    import torch
+
+    from torchrl_liir.algorithms.base import EnvDims, Recipe
 
 
 class ActorCritic(Algorithm):
@@ -30,6 +25,11 @@ class ActorCritic(Algorithm):
         raise NotImplementedError
 
     def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
+        import torch
+
+        from torchrl_liir.algorithms.base import OptimizerGroup, Recipe, clip, make_policy, optimizer_group
+        from torchrl_liir.objectives import MultiAgentActorCriticLoss
+
         actor = make_policy(algo, dims, device)
         critic = self.make_critic(algo, dims, device)
         loss = MultiAgentActorCriticLoss(actor, critic, dims.n_agents, entropy_coeff=algo.entropy_coeff,
@@ -48,6 +48,8 @@ class IAC(ActorCritic):
     name = "iac"
 
     def make_critic(self, algo: DictConfig, dims: EnvDims, device: torch.device) -> torch.nn.Module:
+        from torchrl_liir.modules.critics import make_proxy_critic
+
         return make_proxy_critic(dims.obs_dim, dims.n_agents, num_cells=list(algo.num_cells),
                                  out_key=("agents", "state_value"), device=device)
 
@@ -58,5 +60,7 @@ class CentralV(ActorCritic):
     name = "central_v"
 
     def make_critic(self, algo: DictConfig, dims: EnvDims, device: torch.device) -> torch.nn.Module:
+        from torchrl_liir.modules.critics import make_extrinsic_critic
+
         return make_extrinsic_critic(dims.state_dim, num_cells=list(algo.num_cells), state_key=dims.state_key,
                                      device=device)

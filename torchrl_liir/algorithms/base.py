@@ -1,11 +1,10 @@
-"""What an algorithm hands the trainer (a :class:`Recipe`) and how it is asked for one (:class:`Algorithm`)."""
+"""What an algorithm hands the trainer: a :class:`Recipe` (networks, loss, optimiser groups, batch feed), and the
+pieces the algorithms build it from. How it is asked for one: :class:`~torchrl_liir.algorithms.algorithm.Algorithm`."""
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 import torch
 from omegaconf import DictConfig
@@ -15,20 +14,14 @@ from torchrl.envs import EnvBase
 from torchrl.objectives import LossModule
 from torchrl.trainers import TrainerHookBase
 
-from torchrl_liir.config_checks import (
-    COUNT,
-    NON_NEGATIVE,
-    POSITIVE,
-    UNIT,
-    Added,
-    Check,
-    Choice,
-    ConfigError,
-    Integer,
-    Sizes,
-    Text,
-    check_section,
+from torchrl_liir.algorithms.algorithm import (  # noqa: F401  (re-exported)
+    Algorithm,
+    actor_critic_checks,
+    exploration_floor_checks,
+    has_exploration_floor,
+    network_checks,
 )
+from torchrl_liir.config_checks import ConfigError
 from torchrl_liir.modules import make_gaussian_policy, make_gru_policy, make_mlp_policy
 from torchrl_liir.modules.exploration_floor import ExplorationFloor
 
@@ -163,49 +156,6 @@ class Recipe:
     feed: BatchFeed = field(default_factory=BatchFeed)
     hooks: dict[str, TrainerHookBase] = field(default_factory=dict)
     intrinsic_reward: TensorDictModule | None = None
-
-
-def network_checks() -> dict[str, Check]:
-    """The keys every algorithm reads: its name, agent network and policy optimiser."""
-    return {"name": Text(), "policy": Choice(("mlp", "gru")), "num_cells": Sizes(), "rnn_hidden": COUNT,
-            "policy_optimizer": Choice(("sgd", "rmsprop", "adam")), "lr_policy": POSITIVE,
-            "max_grad_norm": NON_NEGATIVE, "gamma": UNIT}
-
-
-def actor_critic_checks() -> dict[str, Check]:
-    """:func:`network_checks` and the keys of a policy-gradient algorithm with a critic."""
-    return {**network_checks(), "lr_critic": POSITIVE, "entropy_coeff": NON_NEGATIVE, "critic_coeff": NON_NEGATIVE,
-            "lmbda": UNIT}
-
-
-def exploration_floor_checks() -> dict[str, Check]:
-    """The keys of the policy's exploration floor (:class:`~torchrl_liir.modules.ExplorationFloor`), added after
-    runs were saved: a run without them had no floor."""
-    return {"epsilon_floor_start": Added(UNIT, 0.0), "epsilon_floor_end": Added(UNIT, 0.0),
-            "epsilon_floor_anneal_frames": Added(Integer(0), 50000)}
-
-
-def has_exploration_floor(algo: DictConfig) -> bool:
-    """Whether the ``algo`` section (with its added keys filled in) mixes the policy with uniform."""
-    return algo.epsilon_floor_start > 0 or algo.epsilon_floor_end > 0
-
-
-class Algorithm(ABC):
-    """One algorithm: the checks of its ``algo`` config section and the :class:`Recipe` it builds."""
-
-    name: ClassVar[str]
-
-    @abstractmethod
-    def config_checks(self) -> dict[str, Check]:
-        """The rule of every key of the ``algo`` section."""
-
-    def check(self, algo: DictConfig) -> None:
-        """Checks every key of ``algo`` (unknown and missing keys included) without building anything."""
-        check_section(algo, "algo.", self.config_checks())
-
-    @abstractmethod
-    def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
-        """Networks, loss, optimiser groups, batch feed and hooks for an env of ``dims``."""
 
 
 def make_policy(algo: DictConfig, dims: EnvDims, device: torch.device,

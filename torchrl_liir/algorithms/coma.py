@@ -1,21 +1,17 @@
 """COMA (Foerster et al. 2018): counterfactual advantage from a centralised Q(s, u) critic with a target copy."""
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
 from omegaconf import DictConfig
 
-from torchrl_liir.algorithms.base import (
-    Algorithm,
-    EnvDims,
-    Recipe,
-    actor_critic_checks,
-    exploration_floor_checks,
-    optimizer_group,
-)
-from torchrl_liir.algorithms.feeds import CriticTimeSteps, TargetCopies, policy_with_exploration_floor
+from torchrl_liir.algorithms.algorithm import Algorithm, actor_critic_checks, exploration_floor_checks
 from torchrl_liir.config_checks import COUNT, STARCRAFT_PRESET, Added, Check, Choice
-from torchrl_liir.modules import make_coma_critic
-from torchrl_liir.objectives import COMALoss
+
+if TYPE_CHECKING:
+    import torch
+
+    from torchrl_liir.algorithms.base import EnvDims, Recipe
 
 
 class COMA(Algorithm):
@@ -32,6 +28,11 @@ class COMA(Algorithm):
                 "normalize_advantage": STARCRAFT_PRESET}
 
     def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
+        from torchrl_liir.algorithms.base import Recipe, optimizer_group
+        from torchrl_liir.algorithms.feeds import CriticTimeSteps, TargetCopies, policy_with_exploration_floor
+        from torchrl_liir.modules import make_coma_critic
+        from torchrl_liir.objectives import COMALoss
+
         dims.discrete_only(self.name)
         actor, hooks = policy_with_exploration_floor(algo, dims, device)
         critic = make_coma_critic(dims.state_dim, dims.n_agents, dims.n_actions, num_cells=list(algo.num_cells),

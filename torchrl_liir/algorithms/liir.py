@@ -1,24 +1,17 @@
 """LIIR (paper §4): the proxy policy gradient on r_ex + λ·r_in (eq. 2–4) and the meta-gradient of η (eq. 7–9)."""
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
 from omegaconf import DictConfig
 
-from torchrl_liir.algorithms.base import (
-    Algorithm,
-    EnvDims,
-    OptimizerGroup,
-    Recipe,
-    actor_critic_checks,
-    clip,
-    exploration_floor_checks,
-    optimizer_group,
-)
-from torchrl_liir.algorithms.feeds import policy_with_exploration_floor
+from torchrl_liir.algorithms.algorithm import Algorithm, actor_critic_checks, exploration_floor_checks
 from torchrl_liir.config_checks import NON_NEGATIVE, POSITIVE, Boolean, Check, Choice
-from torchrl_liir.modules.critics import make_extrinsic_critic, make_proxy_critic
-from torchrl_liir.modules.intrinsic_reward import make_intrinsic_reward
-from torchrl_liir.objectives import InnerStep, LIIRLoss
+
+if TYPE_CHECKING:
+    import torch
+
+    from torchrl_liir.algorithms.base import EnvDims, Recipe
 
 
 class LIIR(Algorithm):
@@ -35,6 +28,14 @@ class LIIR(Algorithm):
                 "variant": Choice(("paper", "released_code")), **exploration_floor_checks()}
 
     def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
+        import torch
+
+        from torchrl_liir.algorithms.base import OptimizerGroup, Recipe, clip, optimizer_group
+        from torchrl_liir.algorithms.feeds import policy_with_exploration_floor
+        from torchrl_liir.modules.critics import make_extrinsic_critic, make_proxy_critic
+        from torchrl_liir.modules.intrinsic_reward import make_intrinsic_reward
+        from torchrl_liir.objectives import InnerStep, LIIRLoss
+
         hidden = list(algo.num_cells)
         actor, hooks = policy_with_exploration_floor(algo, dims, device)
         intrinsic = make_intrinsic_reward(dims.obs_dim, dims.n_actions, dims.n_agents, num_cells=hidden,

@@ -1,21 +1,17 @@
 """MAPPO (Yu et al. 2022): clipped PPO with a centralised critic V(s), GAE over whole episodes."""
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
 from omegaconf import DictConfig
 
-from torchrl_liir.algorithms.base import (
-    Algorithm,
-    EnvDims,
-    Recipe,
-    actor_critic_checks,
-    make_policy,
-    optimizer_group,
-)
-from torchrl_liir.algorithms.feeds import MinibatchEpochs
-from torchrl_liir.config_checks import COUNT, POSITIVE, STARCRAFT_PRESET, Check
-from torchrl_liir.modules import make_agent_value_critic
-from torchrl_liir.objectives import EpisodeMAPPOLoss
+from torchrl_liir.algorithms.algorithm import Algorithm, actor_critic_checks
+from torchrl_liir.config_checks import COUNT, POSITIVE, STARCRAFT_PRESET, Check, fail
+
+if TYPE_CHECKING:
+    import torch
+
+    from torchrl_liir.algorithms.base import EnvDims, Recipe
 
 
 class MAPPO(Algorithm):
@@ -27,7 +23,20 @@ class MAPPO(Algorithm):
         return {**actor_critic_checks(), "clip_epsilon": POSITIVE, "ppo_epochs": COUNT, "minibatches": COUNT,
                 "normalize_advantage": STARCRAFT_PRESET}  # MAPPO always standardises its advantage
 
+    def check_batch(self, algo: DictConfig, batch_steps: int) -> None:
+        # Each pass shuffles the batch's valid steps into at most that many minibatches (MinibatchEpochs);
+        # a batch holds at most env.num_envs x the episode limit valid steps.
+        if algo.minibatches > batch_steps:
+            fail("algo.minibatches", algo.minibatches,
+                 f"must be <= {batch_steps}, the most valid steps one batch holds (env.num_envs × the episode "
+                 "limit): each minibatch needs at least one")
+
     def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
+        from torchrl_liir.algorithms.base import Recipe, make_policy, optimizer_group
+        from torchrl_liir.algorithms.feeds import MinibatchEpochs
+        from torchrl_liir.modules import make_agent_value_critic
+        from torchrl_liir.objectives import EpisodeMAPPOLoss
+
         actor = make_policy(algo, dims, device)
         critic = make_agent_value_critic(dims.state_dim, dims.n_agents, num_cells=list(algo.num_cells),
                                          state_key=dims.state_key, device=device)

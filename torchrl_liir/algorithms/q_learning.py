@@ -2,29 +2,25 @@
 transitions, target copies; QMIX mixes the agents' values monotonically on the state."""
 from __future__ import annotations
 
-import torch
-from omegaconf import DictConfig
-from tensordict.nn import TensorDictModule, TensorDictModuleBase
-from tensordict.utils import NestedKey, unravel_key
-from torchrl.data import LazyTensorStorage, TensorDictReplayBuffer
-from torchrl.modules import QMixer
+from typing import TYPE_CHECKING
 
-from torchrl_liir.algorithms.base import (
-    Algorithm,
-    EnvDims,
-    Recipe,
-    network_checks,
-    optimizer_group,
-)
-from torchrl_liir.algorithms.feeds import EpisodeReplayFeed, EpsilonSchedule, ReplayFeed, TargetCopies
+from omegaconf import DictConfig
+
+from torchrl_liir.algorithms.algorithm import Algorithm, network_checks
 from torchrl_liir.config_checks import COUNT, STARCRAFT_PRESET, UNIT, Added, Check, Choice, fail
-from torchrl_liir.modules import make_egreedy_actor, make_gru_q_network, make_mlp_q_network
-from torchrl_liir.modules.q_networks import CHOSEN_ACTION_VALUE_KEY
-from torchrl_liir.objectives import IQLLoss, QMIXLoss
+
+if TYPE_CHECKING:
+    import torch
+    from tensordict.nn import TensorDictModuleBase
+    from tensordict.utils import NestedKey
+
+    from torchrl_liir.algorithms.base import EnvDims, Recipe
 
 
 def transition_keys(q_network: TensorDictModuleBase, state_key: NestedKey | None) -> list[NestedKey]:
     """What a replayed transition needs: the Q-network's inputs now and next, the action, state and outcome."""
+    from tensordict.utils import unravel_key
+
     step = [*q_network.in_keys, ("agents", "action"), *([state_key] if state_key is not None else [])]
     outcome = [("next", key) for key in ("reward", "done", "terminated")]
     return [*step, *(unravel_key(("next", key)) for key in step), *outcome]
@@ -48,11 +44,23 @@ class IQL(Algorithm):
         super().check(algo)
         if algo.eps_end > algo.eps_start:
             fail("algo.eps_end", algo.eps_end, f"must be <= algo.eps_start={algo.eps_start}")
+        if algo.buffer_episodes < algo.batch_episodes:
+            fail("algo.buffer_episodes", algo.buffer_episodes,
+                 f"must be >= algo.batch_episodes={algo.batch_episodes}: each replayed sample draws that many "
+                 "stored episodes")
 
     def make_loss(self, algo: DictConfig, dims: EnvDims, q_network: TensorDictModuleBase, device: torch.device):
+        from torchrl_liir.objectives import IQLLoss
+
         return IQLLoss(q_network, gamma=algo.gamma), list(q_network.parameters())
 
     def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
+        from torchrl.data import LazyTensorStorage, TensorDictReplayBuffer
+
+        from torchrl_liir.algorithms.base import Recipe, optimizer_group
+        from torchrl_liir.algorithms.feeds import EpisodeReplayFeed, EpsilonSchedule, ReplayFeed, TargetCopies
+        from torchrl_liir.modules import make_egreedy_actor, make_gru_q_network, make_mlp_q_network
+
         dims.discrete_only(self.name)
         if algo.policy == "gru":
             q_network = make_gru_q_network(dims.n_agents, dims.obs_dim, dims.n_actions, hidden_size=algo.rnn_hidden,
@@ -90,6 +98,12 @@ class QMIX(IQL):
         return {**super().config_checks(), "mixing_embed_dim": COUNT}
 
     def make_loss(self, algo: DictConfig, dims: EnvDims, q_network: TensorDictModuleBase, device: torch.device):
+        from tensordict.nn import TensorDictModule
+        from torchrl.modules import QMixer
+
+        from torchrl_liir.modules.q_networks import CHOSEN_ACTION_VALUE_KEY
+        from torchrl_liir.objectives import QMIXLoss
+
         # Without a global state the mixer reads the agents' observations; QMixer flattens its state input.
         state_key = dims.state_key or ("agents", "observation")
         state_shape = (dims.state_dim,) if dims.state_key else (dims.n_agents, dims.obs_dim)

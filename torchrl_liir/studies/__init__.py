@@ -1,19 +1,19 @@
 """The paper's studies of a trained LIIR run: Fig. 2 on pursuit, the StarCraft case study (Figs. 4/5, §5.2.3).
 
 A study named by the ``study.name`` config key runs as the trainer's shutdown hook once training has finished.
+Its code (torch, TorchRL, matplotlib) is imported when it runs: the config checks read :data:`STUDIES` alone.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from omegaconf import DictConfig
-from tensordict.nn import TensorDictModule, TensorDictModuleBase
-from torchrl.envs import EnvBase
-from torchrl.trainers import Trainer
-
-from torchrl_liir.studies.pursuit_fig2 import intrinsic_reward_study
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+    from tensordict.nn import TensorDictModule, TensorDictModuleBase
+    from torchrl.envs import EnvBase
+    from torchrl.trainers import Trainer
 
 
 class PursuitFig2:
@@ -23,6 +23,8 @@ class PursuitFig2:
 
     def __call__(self, cfg: DictConfig, make_env: Callable[[int, int], EnvBase], actor: TensorDictModuleBase,
                  intrinsic_reward: TensorDictModule | None, run_dir: Path, episode_limit: int) -> dict | None:
+        from torchrl_liir.studies.pursuit_fig2 import intrinsic_reward_study
+
         if intrinsic_reward is None:
             return None
         env = make_env(cfg.study.episodes, cfg.seed + 1)
@@ -42,10 +44,12 @@ class StudyHook:
         self.study, self.trainer, self.inputs = study, trainer, inputs
         self.result: dict | None = None
 
-    @torch.no_grad()
     def __call__(self) -> None:
+        import torch
+
         if self.trainer.collected_frames >= self.trainer.total_frames:
-            self.result = self.study(**self.inputs)
+            with torch.no_grad():
+                self.result = self.study(**self.inputs)
 
 
 __all__ = ["STUDIES", "PursuitFig2", "StudyHook"]

@@ -2,16 +2,23 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
-import torch
 from omegaconf import DictConfig
-from torchrl.envs import EnvBase
 
 from torchrl_liir.config_checks import Check, check_section
 
+if TYPE_CHECKING:
+    import torch
+    from torchrl.envs import EnvBase
+
 
 class Task(ABC):
-    """An environment family: its config keys and checks, its episode limit and its batched env."""
+    """An environment family: its config keys and checks, its episode limit and its batched env.
+
+    The checks and the episode limit import no torch (the command line runs them before anything is built); the
+    env's code is imported by :meth:`make_env`.
+    """
 
     name: str
 

@@ -5,14 +5,16 @@ import importlib
 import importlib.util
 import warnings
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-import torch
 from omegaconf import DictConfig
-from torchrl.envs import Compose, EnvBase, ExcludeTransform, SerialEnv, TransformedEnv
 
 from torchrl_liir.config_checks import COUNT, Boolean, Check, Choice, ConfigError, Integer, Text, fail
 from torchrl_liir.tasks.base import Task
-from torchrl_liir.transforms import TeamReward
+
+if TYPE_CHECKING:
+    import torch
+    from torchrl.envs import EnvBase
 
 # The cooperative MPE tasks whose agents all look and act alike (one "agents" group), and whether each takes
 # a number of agents (MPE's ``N``).
@@ -66,6 +68,10 @@ class PettingZooTask(Task):
         return int(cfg.env.max_steps)
 
     def make_env(self, cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
+        from torchrl.envs import Compose, ExcludeTransform, SerialEnv, TransformedEnv
+
+        from torchrl_liir.transforms.team_reward import TeamReward
+
         import_mpe_task(cfg.env.task)  # the install hint before SerialEnv builds a game to read its specs
         # One maker with per-game seeds: SerialEnv then builds a single game for the specs, not one per game.
         seeds = [{"cfg": cfg, "seed": seed + i} for i in range(num_envs)]

@@ -1,13 +1,16 @@
 """The paper's 1D Pursuit (§5.1) as a trainer task."""
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
 from omegaconf import DictConfig
-from torchrl.envs import EnvBase
 
 from torchrl_liir.config_checks import COUNT, Check, Text
-from torchrl_liir.envs import PursuitEnv
 from torchrl_liir.tasks.base import Task
+
+if TYPE_CHECKING:
+    import torch
+    from torchrl.envs import EnvBase
 
 
 class PursuitTask(Task):
@@ -20,5 +23,7 @@ class PursuitTask(Task):
         return int(cfg.env.max_steps)
 
     def make_env(self, cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
+        from torchrl_liir.envs.pursuit import PursuitEnv
+
         return PursuitEnv(num_envs=num_envs, max_steps=cfg.env.max_steps, max_value=cfg.env.max_value,
                           device=device, seed=seed)

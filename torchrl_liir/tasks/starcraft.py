@@ -2,19 +2,21 @@
 and SMACv2 (TorchRL's ``SMACv2Env``). All read the top-level ``map`` key."""
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from omegaconf import DictConfig
-from torchrl.envs import EnvBase, ParallelEnv, SerialEnv
 
 from torchrl_liir.config_checks import COUNT, POSITIVE, Check, Choice, Integer, Text, fail
-from torchrl_liir.envs import SMACEnv, SMAXEnv, SMAXSmacAPI
-from torchrl_liir.envs.jaxmarl_import import import_smax
-from torchrl_liir.envs.smac import import_starcraft2_env
-from torchrl_liir.envs.smac_layout import default_episode_limit
+from torchrl_liir.envs.smac_maps import default_episode_limit
 from torchrl_liir.tasks.base import Task
+
+if TYPE_CHECKING:
+    import torch
+    from torchrl.envs import EnvBase
 
 SMACV2_INSTALL = ("env=smacv2 needs StarCraft II and the smacv2 package: "
                   "pip install 'smacv2 @ git+https://github.com/oxwhirl/smacv2.git' (see README)")
@@ -22,7 +24,18 @@ DIFFICULTIES = (1, 2, 3, 4, 5, 6, 7, 8, 9, "A")
 
 
 def smax_maps() -> tuple[str, ...]:
-    """The maps SMAX knows (JaxMARL's scenario table)."""
+    """The maps SMAX knows (JaxMARL's scenario table). Until SMAX is imported (which starts JAX) the table's names
+    are read from JaxMARL's source, so that checking a config imports no JAX."""
+    module = sys.modules.get("jaxmarl.environments.smax.smax_env")
+    if module is not None:
+        return tuple(module.MAP_NAME_TO_SCENARIO)
+    if importlib.util.find_spec("jax") is None or importlib.util.find_spec("jaxmarl") is None:
+        raise ImportError("env=smax needs JaxMARL: pip install 'torchrl_liir[smax]'")
+    names = _scenario_names(importlib.util.find_spec("jaxmarl"))
+    if names:
+        return names
+    from torchrl_liir.envs.jaxmarl_import import import_smax
+
     try:
         import_smax()
     except ImportError as err:
@@ -30,8 +43,26 @@ def smax_maps() -> tuple[str, ...]:
     return tuple(sys.modules["jaxmarl.environments.smax.smax_env"].MAP_NAME_TO_SCENARIO)
 
 
+def _scenario_names(jaxmarl: importlib.machinery.ModuleSpec) -> tuple[str, ...]:
+    """The string keys of ``MAP_NAME_TO_SCENARIO = {...}`` in JaxMARL's ``smax_env.py`` (empty if not found)."""
+    import ast
+
+    try:
+        path = Path(jaxmarl.submodule_search_locations[0]) / "environments" / "smax" / "smax_env.py"
+        tree = ast.parse(path.read_text())
+    except (OSError, SyntaxError, TypeError, IndexError):
+        return ()
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
+                and any(isinstance(t, ast.Name) and t.id == "MAP_NAME_TO_SCENARIO" for t in node.targets)):
+            return tuple(k.value for k in node.value.keys if isinstance(k, ast.Constant) and isinstance(k.value, str))
+    return ()
+
+
 def smac_maps() -> tuple[str, ...]:
     """The maps oxwhirl's SMAC knows (needs SMAC installed)."""
+    from torchrl_liir.envs.smac import import_starcraft2_env
+
     import_starcraft2_env()
     from smac.env.starcraft2.maps.smac_maps import get_smac_map_registry
 
@@ -67,6 +98,8 @@ class SMAXTask(StarCraftTask):
         check_map(cfg, smax_maps())
 
     def make_env(self, cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
+        from torchrl_liir.envs.smax import SMAXEnv
+
         return SMAXEnv(cfg.map, num_envs, episode_limit=self.episode_limit(cfg), device=device, seed=seed,
                        reward_scale=cfg.env.reward_scale)
 
@@ -89,6 +122,11 @@ class SMACTask(StarCraftTask):
         return min(int(cfg.eval.episodes), int(cfg.env.num_envs))
 
     def make_env(self, cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
+        from torchrl.envs import ParallelEnv, SerialEnv
+
+        from torchrl_liir.envs.smac import SMACEnv
+        from torchrl_liir.envs.smax_smac_api import SMAXSmacAPI
+
         limit = self.episode_limit(cfg)
         if cfg.env.backend == "smax":
             def factory(i: int):
@@ -111,6 +149,6 @@ class SMACv2Task(StarCraftTask):
             fail("map", cfg.get("map"), "must be a SMACv2 map name such as 10gen_protoss")
 
     def make_env(self, cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
-        from torchrl.envs import SMACv2Env
+        from torchrl.envs import ParallelEnv, SMACv2Env
 
         return ParallelEnv(num_envs, lambda: SMACv2Env(cfg.map, categorical_actions=True, seed=seed), device=device)

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-import torch
 from omegaconf import DictConfig
-from torchrl.envs import Compose, EnvBase, ExcludeTransform, RemoveEmptySpecs, TransformedEnv
 
 from torchrl_liir.config_checks import COUNT, Boolean, Check, ConfigError, Integer, Text, fail
 from torchrl_liir.tasks.base import Task
-from torchrl_liir.transforms import TeamReward
+
+if TYPE_CHECKING:
+    import torch
+    from torchrl.envs import EnvBase
 
 
 def import_vmas() -> ModuleType:
@@ -49,8 +51,10 @@ class VmasTask(Task):
 
     def make_env(self, cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
         import_vmas()
-        from torchrl.envs import VmasEnv
+        from torchrl.envs import Compose, ExcludeTransform, RemoveEmptySpecs, TransformedEnv, VmasEnv
         from torchrl.envs.utils import MarlGroupMapType
+
+        from torchrl_liir.transforms.team_reward import TeamReward
 
         scenario, n_agents = cfg.env.scenario, cfg.env.n_agents
         env = VmasEnv(scenario, num_envs=num_envs, device=device, continuous_actions=cfg.env.continuous_actions,

@@ -1,9 +1,10 @@
-"""The experiment's configuration checks: every value, before anything is built, in one line each."""
+"""The experiment's configuration checks: every value, before anything is built, in one line each. They import
+no torch or JAX (except to check a CUDA device, or the maps of an env that needs them), so that the command line
+runs them before hydra creates a run directory."""
 from __future__ import annotations
 
 import importlib.util
 
-import torch
 from omegaconf import DictConfig
 
 from torchrl_liir.algorithms import get_algorithm
@@ -31,6 +32,10 @@ class Device(Check):
     """``cpu``, ``cuda`` or ``cuda:N``, available on this machine."""
 
     def __call__(self, key: str, value) -> None:
+        if value == "cpu":
+            return
+        import torch
+
         gpus = torch.cuda.device_count()
         here = f"cuda:0..{gpus - 1}" if gpus else "no GPU"
         allowed = f"must be cpu, cuda or cuda:N (this machine: cpu, {here})"
@@ -74,9 +79,20 @@ def check_config(cfg: DictConfig) -> None:
     _check_sections(cfg)
     task.check(cfg)
     algorithm.check(cfg.algo)
+    episode_limit = task.episode_limit(cfg)
+    check_budget(cfg, episode_limit)
+    algorithm.check_batch(cfg.algo, cfg.env.num_envs * episode_limit)
     if cfg.logger.backend in ("tensorboard", "wandb") and importlib.util.find_spec(cfg.logger.backend) is None:
         raise ImportError(f"logger.backend={cfg.logger.backend} needs {cfg.logger.backend}: "
                           f"pip install 'torchrl_liir[{cfg.logger.backend}]'")
+
+
+def check_budget(cfg: DictConfig, episode_limit: int) -> None:
+    """One batch (``env.num_envs`` episodes of up to ``episode_limit`` steps) fits in ``collector.total_frames``."""
+    num_envs, total = cfg.env.num_envs, cfg.collector.total_frames
+    if num_envs * episode_limit > total:
+        fail("env.num_envs", num_envs, f"one batch of {num_envs} episodes of up to {episode_limit} steps "
+             f"({num_envs * episode_limit} frames) is more than collector.total_frames={total}")
 
 
 def check_resume_overrides(keys: list[str]) -> None:

@@ -1,0 +1,75 @@
+"""An algorithm as the trainer's registry knows it: the checks of its ``algo`` config section, which import no
+torch (the command line runs them before anything is built), and the :class:`~torchrl_liir.algorithms.base.Recipe`
+it builds."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, ClassVar
+
+from omegaconf import DictConfig
+
+from torchrl_liir.config_checks import (
+    COUNT,
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT,
+    Added,
+    Check,
+    Choice,
+    Integer,
+    Sizes,
+    Text,
+    check_section,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from torchrl_liir.algorithms.base import EnvDims, Recipe
+
+
+def network_checks() -> dict[str, Check]:
+    """The keys every algorithm reads: its name, agent network and policy optimiser."""
+    return {"name": Text(), "policy": Choice(("mlp", "gru")), "num_cells": Sizes(), "rnn_hidden": COUNT,
+            "policy_optimizer": Choice(("sgd", "rmsprop", "adam")), "lr_policy": POSITIVE,
+            "max_grad_norm": NON_NEGATIVE, "gamma": UNIT}
+
+
+def actor_critic_checks() -> dict[str, Check]:
+    """:func:`network_checks` and the keys of a policy-gradient algorithm with a critic."""
+    return {**network_checks(), "lr_critic": POSITIVE, "entropy_coeff": NON_NEGATIVE, "critic_coeff": NON_NEGATIVE,
+            "lmbda": UNIT}
+
+
+def exploration_floor_checks() -> dict[str, Check]:
+    """The keys of the policy's exploration floor (:class:`~torchrl_liir.modules.ExplorationFloor`), added after
+    runs were saved: a run without them had no floor."""
+    return {"epsilon_floor_start": Added(UNIT, 0.0), "epsilon_floor_end": Added(UNIT, 0.0),
+            "epsilon_floor_anneal_frames": Added(Integer(0), 50000)}
+
+
+def has_exploration_floor(algo: DictConfig) -> bool:
+    """Whether the ``algo`` section (with its added keys filled in) mixes the policy with uniform."""
+    return algo.epsilon_floor_start > 0 or algo.epsilon_floor_end > 0
+
+
+class Algorithm(ABC):
+    """One algorithm: the checks of its ``algo`` config section and the :class:`Recipe` it builds."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def config_checks(self) -> dict[str, Check]:
+        """The rule of every key of the ``algo`` section."""
+
+    def check(self, algo: DictConfig) -> None:
+        """Checks every key of ``algo`` (unknown and missing keys included) without building anything."""
+        check_section(algo, "algo.", self.config_checks())
+
+    def check_batch(self, algo: DictConfig, batch_steps: int) -> None:
+        """Checks ``algo`` (already :meth:`check`-ed) against batches of at most ``batch_steps`` valid steps
+        (``env.num_envs`` × the episode limit)."""
+
+    @abstractmethod
+    def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
+        """Networks, loss, optimiser groups, batch feed and hooks for an env of ``dims``."""
