@@ -1,12 +1,24 @@
 """Algorithms the trainer can run, by the name ``algo=`` selects (BenchMARL's algorithms): each owns its
-networks, loss, optimiser groups, batch feed and config checks."""
+networks, loss, optimiser groups, batch feed and config checks.
+
+The registry and the checks import no torch; what a recipe is built from (:mod:`torchrl_liir.algorithms.base`)
+is imported on first use.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from torchrl_liir._lazy import lazy_attributes
 from torchrl_liir.algorithms.actor_critic import IAC, CentralV
-from torchrl_liir.algorithms.base import Algorithm, EnvDims, OptimizerGroup, Recipe
+from torchrl_liir.algorithms.algorithm import Algorithm
 from torchrl_liir.algorithms.coma import COMA
 from torchrl_liir.algorithms.liir import LIIR
 from torchrl_liir.algorithms.mappo import MAPPO
 from torchrl_liir.algorithms.q_learning import IQL, QMIX
 from torchrl_liir.config_checks import ConfigError
+
+if TYPE_CHECKING:
+    from torchrl_liir.algorithms.base import EnvDims, OptimizerGroup, Recipe
 
 ALGORITHMS: dict[str, type[Algorithm]] = {
     algorithm.name: algorithm for algorithm in (LIIR, IAC, CentralV, COMA, IQL, QMIX, MAPPO)
@@ -19,5 +31,8 @@ def get_algorithm(name: str) -> Algorithm:
         raise ConfigError(f"algo.name={name!r}: must be one of {', '.join(ALGORITHMS)}")
     return ALGORITHMS[name]()
 
+
+__getattr__, __dir__ = lazy_attributes(__name__, {name: "torchrl_liir.algorithms.base"
+                                                  for name in ("EnvDims", "OptimizerGroup", "Recipe")})
 
 __all__ = ["ALGORITHMS", "Algorithm", "EnvDims", "OptimizerGroup", "Recipe", "get_algorithm"]
