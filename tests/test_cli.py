@@ -1,0 +1,172 @@
+"""The trainer's command line: bad command lines end in one line and exit code 2 before any run directory exists
+(and before torch or JAX is imported); an install of the package (no checkout, no network) trains from an
+empty directory with its own configs."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from torchrl_liir.cli import CONFIG_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN = str(ROOT / "scripts" / "train.py")
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+TINY = ["progress_bar=false", "eval.interval_episodes=0"]
+
+
+def train_cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, TRAIN, *args], cwd=cwd, env=ENV, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture
+def saved_run(tmp_path) -> Path:
+    """A run directory as the trainer leaves it, as far as resuming reads it: its config and a checkpoint's
+    manifest (764 frames played, of a 640-frame budget)."""
+    run_dir = tmp_path / "saved_run"
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["collector.total_frames=640", "env.num_envs=8"])
+    (run_dir / "checkpoints" / "checkpoint-000000000764").mkdir(parents=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    manifest = {"format": "torchrl.checkpoint", "metadata": {"collected_frames": 764, "update": 5}}
+    (run_dir / "checkpoints" / "checkpoint-000000000764" / "manifest.json").write_text(json.dumps(manifest))
+    return run_dir
+
+
+PROBES = [
+    (["algo.lamda_in=0.1"], "error: algo.lamda_in=0.1: unknown key (did you mean algo.lambda_in?)"),
+    (["+algo.lamda_in=0.1"], "error: algo.lamda_in=0.1: unknown key (did you mean algo.lambda_in?)"),
+    (["collector.total_frame=5"], "error: collector.total_frame=5: unknown key (did you mean collector.total_frames?)"),
+    (["env=nosuchenv"], "error: env='nosuchenv': must be one of pettingzoo, pursuit, smac, smacv2, smax, vmas"),
+    (["algo="], "error: algo='': must be one of central_v, coma, iac, iql, liir, liir_authors, mappo, qmix"),
+    (["=5"], "error: '=5': not an override of the form key=value"),
+    (["seed"], "error: 'seed': not an override of the form key=value"),
+    (["resume={file}"], "error: resume={file}: a file, not a run directory"),
+    (["resume={missing}"], "error: resume={missing}: no such run directory"),
+    (["algo=mappo", "algo.minibatches=1000"], "error: algo.minibatches=1000: must be <= 640"),
+    (["algo=qmix", "algo.buffer_episodes=4", "algo.batch_episodes=32"],
+     "error: algo.buffer_episodes=4: must be >= algo.batch_episodes=32"),
+    (["env.num_envs=100000"], "error: env.num_envs=100000: one batch of 100000 episodes of up to 20 steps "
+                              "(2000000 frames) is more than collector.total_frames=120000"),
+    (["resume={saved}", "collector.total_frames=700"],
+     "error: collector.total_frames=700: the run in {saved} has already played 764 frames"),
+    (["resume={saved}"], "error: collector.total_frames=640: the run in {saved} has already played 764 frames"),
+    (["resume={saved}", "algo.lambda_in=0"], "error: algo.lambda_in: cannot be changed when resuming"),
+    (["-m", "seed=0,1", "algo=liir,mappo", "algo.minibatches=1000"], "error: algo.minibatches=1000: unknown key"),
+    (["env=smax", "map=99m"], "error: map='99m': must be one of 3m, " if importlib.util.find_spec("jaxmarl")
+     else "error: env=smax needs JaxMARL"),
+]
+
+
+@pytest.mark.parametrize("args, message", PROBES, ids=[" ".join(p[0]) for p in PROBES])
+def test_bad_command_line_is_one_line_exit_2_and_no_run_directory(tmp_path, saved_run, args, message):
+    names = {"file": tmp_path / "a_file", "missing": tmp_path / "missing", "saved": saved_run}
+    names["file"].write_text("not a run")
+    config_before = (saved_run / "config.yaml").read_bytes()
+    before = sorted(tmp_path.rglob("*"))
+    result = train_cli(*(a.format(**names) for a in args), cwd=tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+    assert lines[0].startswith(message.format(**names))
+    assert sorted(tmp_path.rglob("*")) == before  # no run directory, nothing written
+    assert (saved_run / "config.yaml").read_bytes() == config_before
+
+
+def test_command_line_checks_import_neither_torch_nor_jax(tmp_path):
+    probe = (
+        "import sys\n"
+        "from torchrl_liir.cli import check_command_line\n"
+        "for args in (['algo=mappo', 'algo.minibatches=1000'], ['env.num_envs=100000'], ['algo.lamda_in=0.1'],\n"
+        "             ['algo=qmix', 'env.num_envs=4'], ['algo=coma', 'seed=3'], ['env=smax', 'map=99m'],\n"
+        "             ['env=smax', 'map=3m', 'env.num_envs=2']):\n"
+        "    try:\n"
+        "        check_command_line(args)\n"
+        "    except Exception:\n"
+        "        pass\n"
+        "print(sorted(m for m in ('torch', 'torchrl', 'tensordict', 'jax', 'jaxmarl') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_hydra_flags_pass_through_unchecked(tmp_path):
+    shown = train_cli("--cfg", "job", "env.num_envs=100000", cwd=tmp_path)
+    assert shown.returncode == 0 and "num_envs: 100000" in shown.stdout
+    helped = train_cli("--help", cwd=tmp_path)
+    assert helped.returncode == 0 and "torchrl-liir-train" in helped.stdout
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """A non-editable install of the package (built from a copy of its sources, without the network)."""
+    tmp = tmp_path_factory.mktemp("install")
+    source = tmp / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "torchrl_liir", source / "torchrl_liir", ignore=shutil.ignore_patterns("__pycache__"))
+    site = tmp / "site"
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
+                          "--quiet", "--target", str(site), str(source)], env=ENV, capture_output=True, text=True,
+                         timeout=300)
+    assert pip.returncode == 0, pip.stderr[-3000:]
+    assert (site / "torchrl_liir" / "conf" / "config.yaml").is_file()
+    assert (site / "torchrl_liir" / "conf" / "env" / "smax.yaml").is_file()
+    assert (site / "torchrl_liir" / "conf" / "hydra" / "launcher" / "slurm.yaml").is_file()
+    return site
+
+
+def run_installed(site: Path, *overrides: str, timeout: float = 300) -> tuple[subprocess.CompletedProcess, Path]:
+    """The installed ``torchrl-liir-train`` in a new empty directory (its configs from the install alone)."""
+    cwd = site.parent / f"empty_{len(list(site.parent.glob('empty_*')))}"
+    cwd.mkdir()
+    env = {**ENV, "PYTHONPATH": str(site)}
+    where = subprocess.run([sys.executable, "-c", "import torchrl_liir.cli as c; print(c.__file__)"], cwd=cwd,
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert Path(where.stdout.strip()).is_relative_to(site), where.stdout + where.stderr
+    script = site / "bin" / "torchrl-liir-train"
+    command = [sys.executable, str(script)] if script.is_file() else [sys.executable, "-m", "torchrl_liir.cli"]
+    result = subprocess.run([*command, *overrides], cwd=cwd, env=env, capture_output=True, text=True,
+                            timeout=timeout)
+    return result, cwd
+
+
+def test_installed_entry_point_trains_pursuit_from_an_empty_directory(installed):
+    result, cwd = run_installed(installed, *TINY, "env.num_envs=4", "eval.episodes=4", "collector.total_frames=80",
+                                "study.episodes=10")
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = list((cwd / "runs").iterdir())
+    assert len(runs) == 1 and runs[0].name.split("_")[2:4] == ["pursuit", "liir"]
+    assert json.loads((runs[0] / "summary.json").read_text())["status"] == "finished"
+
+
+def test_installed_entry_point_trains_smax_from_an_empty_directory(installed):
+    if importlib.util.find_spec("jax") is None or importlib.util.find_spec("jaxmarl") is None:
+        pytest.skip("SMAX needs jax and jaxmarl")
+    result, cwd = run_installed(installed, *TINY, "env=smax", "map=3m", "env.num_envs=2", "eval.episodes=2",
+                                "collector.total_frames=120", "algo.rnn_hidden=8", "algo.num_cells=[16]")
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = list((cwd / "runs").iterdir())
+    assert len(runs) == 1 and "_smax_3m_liir_" in runs[0].name
+    assert json.loads((runs[0] / "summary.json").read_text())["status"] == "finished"
+
+
+def test_smax_map_names_read_from_jaxmarl_source_are_its_scenario_table():
+    pytest.importorskip("jaxmarl")
+    from torchrl_liir.envs.jaxmarl_import import import_smax
+    from torchrl_liir.tasks.starcraft import _scenario_names
+
+    table = import_smax().smax_env.MAP_NAME_TO_SCENARIO
+    assert _scenario_names(importlib.util.find_spec("jaxmarl")) == tuple(table)
