@@ -62,6 +62,8 @@ PROBES = [
     (["resume={saved}"], "error: collector.total_frames=640: the run in {saved} has already played 764 frames"),
     (["resume={saved}", "algo.lambda_in=0"], "error: algo.lambda_in: cannot be changed when resuming"),
     (["-m", "seed=0,1", "algo=liir,mappo", "algo.minibatches=1000"], "error: algo.minibatches=1000: unknown key"),
+    (["-m", "seed=0,1", "env.num_envs=100000"], "error: env.num_envs=100000: one batch of 100000 episodes"),
+    (["seed=0,1"], "error: Ambiguous value for argument 'seed=0,1'"),
     (["env=smax", "map=99m"], "error: map='99m': must be one of 3m, " if importlib.util.find_spec("jaxmarl")
      else "error: env=smax needs JaxMARL"),
 ]
@@ -77,6 +79,7 @@ def test_bad_command_line_is_one_line_exit_2_and_no_run_directory(tmp_path, save
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
     assert lines[0].startswith(message.format(**names))
+    assert ("(in the sweep's run seed=0 " in lines[0]) == ("-m" in args)
     assert sorted(tmp_path.rglob("*")) == before  # no run directory, nothing written
     assert (saved_run / "config.yaml").read_bytes() == config_before
 

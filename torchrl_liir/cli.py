@@ -104,8 +104,8 @@ def check_overrides(overrides: list[str]) -> None:
     check_config(resumed_config(cfg, overrides) if cfg.get("resume") is not None else cfg)
 
 
-def sweep_runs(overrides: list[str]) -> list[list[str]]:
-    """The overrides of each run of a sweep (hydra's basic sweeper: every combination), or one run."""
+def sweep_runs(overrides: list[str], multirun: bool) -> list[list[str]]:
+    """The overrides of each run of a sweep (hydra's basic sweeper: every combination), or of the one run."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
@@ -121,7 +121,7 @@ def sweep_runs(overrides: list[str]) -> list[list[str]]:
                              + (f" ({lines[0].strip()})" if lines else "")) from None
         if not parsed[-1].key_or_group:
             raise UsageError(f"{override!r}: not an override of the form key=value (no key)")
-    if not any(o.is_sweep_override() for o in parsed):
+    if not multirun or not any(o.is_sweep_override() for o in parsed):
         return [overrides]
     try:
         return BasicSweeper.split_arguments(parsed, None)[0]
@@ -133,11 +133,14 @@ def check_command_line(args: list[str]) -> None:
     """Checks every run the command line ``args`` would start (see :func:`check_overrides`); raises
     :class:`UsageError` or the project's one-line errors."""
     overrides = [a for a in args if a not in MULTIRUN_FLAGS]
-    runs = sweep_runs(overrides)
-    if len(overrides) != len(args) or len(runs) > 1:
-        runs = list({tuple(run): run for run in runs}.values())
+    runs = list({tuple(run): run for run in sweep_runs(overrides, multirun=len(overrides) != len(args))}.values())
     for run in runs:
-        check_overrides(run)
+        try:
+            check_overrides(run)
+        except _one_line_errors() as err:
+            if len(runs) == 1:
+                raise
+            raise type(err)(f"{err} (in the sweep's run {' '.join(run)})") from None
 
 
 def _one_line_errors() -> tuple[type[BaseException], ...]:
