@@ -17,6 +17,8 @@ Sections (``--sections``):
 - ``collection``: the ``EpisodeCollector``'s rate against the number of battles, next to TorchRL's
   fixed-frame ``Collector`` it replaced and the fused-JAX ceiling.
 - ``threads``: a short training run alone and with a second one beside it, one torch thread or the default.
+- ``startup``: ``import torchrl_liir``, the first import of ``LIIRLoss`` and a command line refused by its checks
+  (``algo.lambda_in=-1``), process start to exit.
 
 Timings are medians after warm-up, the device synchronised; the output records device, versions, load
 average, sizes, date and commit. Each section is written between ``<!-- benchmark:NAME -->`` markers
@@ -41,7 +43,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("e2e", "update", "collection", "threads")
+SECTIONS = ("e2e", "update", "collection", "threads", "startup")
 TRAIN = [sys.executable, str(ROOT / "scripts" / "train.py")]
 
 
@@ -295,6 +297,29 @@ def thread_sensitivity(frames: int) -> str:
     return "\n".join(lines)
 
 
+# --- start-up -----------------------------------------------------------------------------------------------
+
+def startup(repeats: int) -> str:
+    """Process start to exit of an import, a first use and a refused command line, in a directory of its own."""
+    cases = {
+        "`python -c \"import torchrl_liir\"`": [sys.executable, "-c", "import torchrl_liir"],
+        "`python -c \"from torchrl_liir import LIIRLoss\"` (imports torch and TorchRL)":
+            [sys.executable, "-c", "from torchrl_liir import LIIRLoss"],
+        "`scripts/train.py algo.lambda_in=-1` (one error line, exit 2)": [*TRAIN, "algo.lambda_in=-1"],
+    }
+    seconds = {name: [] for name in cases}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(repeats):  # interleaved, so a change of load falls on every case alike
+            for name, command in cases.items():
+                start = time.perf_counter()
+                subprocess.run(command, cwd=tmp, capture_output=True)
+                seconds[name].append(time.perf_counter() - start)
+    lines = [f"Wall seconds, process start to exit, {repeats} interleaved repeats; load average before: "
+             f"{load_average()}.", "", "| command | best (s) | median (s) |", "|---|---:|---:|"]
+    lines += [f"| {name} | {min(v):.2f} | {statistics.median(v):.2f} |" for name, v in seconds.items()]
+    return "\n".join(lines)
+
+
 # --- output -------------------------------------------------------------------------------------------------
 
 def write_sections(path: Path, sections: dict[str, str], head: str) -> None:
@@ -324,6 +349,7 @@ def main() -> None:
                         help="shell command running JaxMARL's MAPPO SMAX baseline at the same settings (timed)")
     parser.add_argument("--battles", type=int, nargs="+", default=[32, 256, 1024, 4096])
     parser.add_argument("--thread-frames", type=int, default=30_000)
+    parser.add_argument("--startup-repeats", type=int, default=5)
     args = parser.parse_args()
 
     from torchrl_liir.runtime import configure_runtime
@@ -341,6 +367,8 @@ def main() -> None:
             body = update_cost(device, args.repeats)
         elif name == "collection":
             body = collection(device, args.battles)
+        elif name == "startup":
+            body = startup(args.startup_repeats)
         else:
             body = thread_sensitivity(args.thread_frames)
         print(f"\n## {name} ({time.perf_counter() - start:.0f} s)\n\n{body}", flush=True)
