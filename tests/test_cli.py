@@ -64,6 +64,11 @@ PROBES = [
     (["-m", "seed=0,1", "algo=liir,mappo", "algo.minibatches=1000"], "error: algo.minibatches=1000: unknown key"),
     (["-m", "seed=0,1", "env.num_envs=100000"], "error: env.num_envs=100000: one batch of 100000 episodes"),
     (["seed=0,1"], "error: Ambiguous value for argument 'seed=0,1'"),
+    (["env=vmas", "env.continuous_actions=true", "algo=qmix"],
+     "error: algo=qmix needs discrete actions; env=vmas's actions are continuous here (use liir, iac, central_v or "
+     "mappo)"),
+    (["env=pettingzoo", "env.continuous_actions=true", "algo=liir_authors"],
+     "error: algo=liir: the exploration floor mixes categorical policies"),
     (["env=smax", "map=99m"], "error: map='99m': must be one of 3m, " if importlib.util.find_spec("jaxmarl")
      else "error: env=smax needs JaxMARL"),
 ]

@@ -54,9 +54,24 @@ def has_exploration_floor(algo: DictConfig) -> bool:
 
 
 class Algorithm(ABC):
-    """One algorithm: the checks of its ``algo`` config section and the :class:`Recipe` it builds."""
+    """One algorithm: the checks of its ``algo`` config section, its capabilities and the :class:`Recipe` it
+    builds.
+
+    Capabilities (BenchMARL's ``supports_*`` flags) are checked against the task's before anything is built.
+    """
 
     name: ClassVar[str]
+    #: Whether it trains a policy over continuous actions (False: a value or a probability per action).
+    supports_continuous_actions: ClassVar[bool] = True
+
+    def takes_continuous_actions(self, algo: DictConfig) -> str | None:
+        """``None`` when the configured algorithm trains on continuous actions, else why not (one clause)."""
+        if not self.supports_continuous_actions:
+            return f"algo={self.name} needs discrete actions"
+        if {"epsilon_floor_start", "epsilon_floor_end"} <= set(algo) and has_exploration_floor(algo):
+            return (f"algo={self.name}: the exploration floor mixes categorical policies (set "
+                    "algo.epsilon_floor_start=0 algo.epsilon_floor_end=0)")
+        return None
 
     @abstractmethod
     def config_checks(self) -> dict[str, Check]:

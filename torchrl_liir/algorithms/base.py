@@ -21,7 +21,6 @@ from torchrl_liir.algorithms.algorithm import (  # noqa: F401  (re-exported)
     has_exploration_floor,
     network_checks,
 )
-from torchrl_liir.config_checks import ConfigError
 from torchrl_liir.modules import make_gaussian_policy, make_gru_policy, make_mlp_policy
 from torchrl_liir.modules.exploration_floor import ExplorationFloor
 
@@ -66,12 +65,6 @@ class EnvDims:
         batch = (0,) * (action.ndim - 2)  # the env's batch dims: bounds per agent and action dim
         return cls(**sizes, action_dim=action.shape[-1], action_low=action.space.low[batch].clone(),
                    action_high=action.space.high[batch].clone())
-
-    def discrete_only(self, algorithm: str) -> None:
-        """Refuses continuous actions in one line for an algorithm that has a Q-value per action."""
-        if self.continuous:
-            raise ConfigError(f"algo={algorithm} needs discrete actions; this env's are continuous "
-                              f"(use liir, iac, central_v or mappo)")
 
 
 @dataclass
@@ -164,9 +157,6 @@ def make_policy(algo: DictConfig, dims: EnvDims, device: torch.device,
     has an action mask, mixed with a uniform one under ``exploration_floor``) or, for continuous actions,
     TanhNormal within the action bounds."""
     hidden = algo.rnn_hidden if algo.policy == "gru" else None
-    if dims.continuous and exploration_floor is not None:
-        raise ConfigError(f"algo={algo.name}: the exploration floor mixes categorical policies; this env's actions "
-                          "are continuous (set algo.epsilon_floor_start=0 algo.epsilon_floor_end=0)")
     if dims.continuous:
         return make_gaussian_policy(dims.n_agents, dims.obs_dim, dims.action_dim, action_low=dims.action_low.to(device),
                                     action_high=dims.action_high.to(device), num_cells=list(algo.num_cells),

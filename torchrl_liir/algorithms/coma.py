@@ -21,6 +21,7 @@ class COMA(Algorithm):
     critic step per time step of the batch (:class:`~torchrl_liir.algorithms.feeds.CriticTimeSteps`)."""
 
     name = "coma"
+    supports_continuous_actions = False
 
     def config_checks(self) -> dict[str, Check]:
         return {**actor_critic_checks(), **exploration_floor_checks(), "target_update_interval": COUNT,
@@ -33,7 +34,6 @@ class COMA(Algorithm):
         from torchrl_liir.modules import make_coma_critic
         from torchrl_liir.objectives import COMALoss
 
-        dims.discrete_only(self.name)
         actor, hooks = policy_with_exploration_floor(algo, dims, device)
         critic = make_coma_critic(dims.state_dim, dims.n_agents, dims.n_actions, num_cells=list(algo.num_cells),
                                   state_key=dims.state_key, device=device)

@@ -32,6 +32,7 @@ class IQL(Algorithm):
     pymarl's) or ``batch_episodes × episode_limit`` stored steps (``transitions``, the runs before it existed)."""
 
     name = "iql"
+    supports_continuous_actions = False
 
     def config_checks(self) -> dict[str, Check]:
         return {**network_checks(), "eps_start": UNIT, "eps_end": UNIT, "eps_anneal_frames": COUNT,
@@ -61,7 +62,6 @@ class IQL(Algorithm):
         from torchrl_liir.algorithms.feeds import EpisodeReplayFeed, EpsilonSchedule, ReplayFeed, TargetCopies
         from torchrl_liir.modules import make_egreedy_actor, make_gru_q_network, make_mlp_q_network
 
-        dims.discrete_only(self.name)
         if algo.policy == "gru":
             q_network = make_gru_q_network(dims.n_agents, dims.obs_dim, dims.n_actions, hidden_size=algo.rnn_hidden,
                                            action_mask_key=dims.action_mask_key, device=device)

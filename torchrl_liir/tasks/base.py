@@ -38,6 +38,11 @@ class Task(ABC):
     def make_env(self, cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
         """``num_envs`` envs (games, battles) batched in one env."""
 
+    def continuous_actions(self, cfg: DictConfig) -> bool:
+        """Whether the configured env's actions are continuous (checked against the algorithm's capabilities
+        before anything is built)."""
+        return False
+
     def test_envs(self, cfg: DictConfig) -> int:
         """Envs of the test env: as many as training ones, so compiled kernels serve both."""
         return int(cfg.env.num_envs)

@@ -64,6 +64,9 @@ class PettingZooTask(Task):
             fail("env.n_agents", cfg.env.n_agents, f"must be null: {cfg.env.task} has a fixed number of agents")
         import_mpe_task(cfg.env.task)
 
+    def continuous_actions(self, cfg: DictConfig) -> bool:
+        return bool(cfg.env.continuous_actions)
+
     def episode_limit(self, cfg: DictConfig) -> int:
         return int(cfg.env.max_steps)
 

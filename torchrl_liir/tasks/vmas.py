@@ -46,6 +46,9 @@ class VmasTask(Task):
                  f"must be a VMAS scenario such as {', '.join(vmas.scenarios)} (or one of VMAS's MPE and "
                  "debug scenarios)")
 
+    def continuous_actions(self, cfg: DictConfig) -> bool:
+        return bool(cfg.env.continuous_actions)
+
     def episode_limit(self, cfg: DictConfig) -> int:
         return int(cfg.env.max_steps)
 

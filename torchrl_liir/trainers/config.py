@@ -7,7 +7,7 @@ import importlib.util
 
 from omegaconf import DictConfig
 
-from torchrl_liir.algorithms import get_algorithm
+from torchrl_liir.algorithms import ALGORITHMS, Algorithm, get_algorithm
 from torchrl_liir.config_checks import (
     COUNT,
     NON_NEGATIVE,
@@ -22,6 +22,7 @@ from torchrl_liir.config_checks import (
 )
 from torchrl_liir.studies import STUDIES
 from torchrl_liir.tasks import get_task
+from torchrl_liir.tasks.base import Task
 
 LOGGERS = ("csv", "tensorboard", "wandb")
 # What a resumed run may change; everything else comes from its saved config.yaml.
@@ -79,12 +80,23 @@ def check_config(cfg: DictConfig) -> None:
     _check_sections(cfg)
     task.check(cfg)
     algorithm.check(cfg.algo)
+    check_capabilities(cfg, task, algorithm)
     episode_limit = task.episode_limit(cfg)
     check_budget(cfg, episode_limit)
     algorithm.check_batch(cfg.algo, cfg.env.num_envs * episode_limit)
     if cfg.logger.backend in ("tensorboard", "wandb") and importlib.util.find_spec(cfg.logger.backend) is None:
         raise ImportError(f"logger.backend={cfg.logger.backend} needs {cfg.logger.backend}: "
                           f"pip install 'torchrl_liir[{cfg.logger.backend}]'")
+
+
+def check_capabilities(cfg: DictConfig, task: Task, algorithm: Algorithm) -> None:
+    """The algorithm can train on the task's actions; a one-line ``ConfigError`` says what to use instead."""
+    if task.continuous_actions(cfg):
+        refusal = algorithm.takes_continuous_actions(cfg.algo)
+        if refusal is not None:
+            able = [name for name, kind in ALGORITHMS.items() if kind.supports_continuous_actions]
+            raise ConfigError(f"{refusal}; env={task.name}'s actions are continuous here "
+                              f"(use {', '.join(able[:-1])} or {able[-1]})")
 
 
 def check_budget(cfg: DictConfig, episode_limit: int) -> None:
