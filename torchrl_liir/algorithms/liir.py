@@ -21,7 +21,7 @@ class LIIR(Algorithm):
     name = "liir"
 
     def config_checks(self) -> dict[str, Check]:
-        return {**actor_critic_checks(), "policy_optimizer": Choice(("sgd", "rmsprop")),  # InnerStep models these
+        return {**actor_critic_checks(),  # every policy optimiser of network_checks is one InnerStep models
                 "lambda_in": NON_NEGATIVE, "intrinsic_bound": POSITIVE, "agent_id": Boolean(),
                 "proxy_critic": Choice(("state", "obs")), "lr_intrinsic": POSITIVE,
                 "normalize_advantage": Boolean(), "meta_gradient": Choice(("fast", "reference")),
