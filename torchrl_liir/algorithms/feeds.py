@@ -172,26 +172,27 @@ class TargetCopies(TrainerHookBase):
 class CriticTimeSteps(TrainerHookBase):
     """pymarl's COMA critic training, before the actor's step on each batch: one guarded step of ``critic`` per
     loss of :meth:`~torchrl_liir.objectives.COMALoss.critic_time_step_losses` (its optimiser state checkpointed
-    here). The trainer's stepper leaves the critic out."""
+    here, with the count of batches it has trained on, which names the update in a non-finite error). The
+    trainer's stepper leaves the critic out; any TorchRL ``Trainer`` can register it."""
 
     def __init__(self, loss: COMALoss, critic: OptimizerGroup) -> None:
         self.loss, self.critic = loss, critic
-        self._trainer: Trainer | None = None
+        self.batches = 0
 
     def __call__(self, batch: TensorDictBase) -> TensorDictBase:
-        update = self._trainer.progress.updates + 1
+        self.batches += 1
         for loss_critic in self.loss.critic_time_step_losses(batch):
-            guarded_step({"critic": self.critic}, {"loss_critic": loss_critic}, update)
+            guarded_step({"critic": self.critic}, {"loss_critic": loss_critic}, self.batches)
         return batch
 
     def state_dict(self) -> dict:
-        return {"optimizer": self.critic.optimizer.state_dict()}
+        return {"optimizer": self.critic.optimizer.state_dict(), "batches": self.batches}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.critic.optimizer.load_state_dict(state_dict["optimizer"])
+        self.batches = int(state_dict.get("batches", 0))  # checkpoints written before the count was kept
 
     def register(self, trainer: Trainer, name: str = "critic_time_steps") -> None:
-        self._trainer = trainer
         trainer.register_op("pre_epoch", self)
         trainer.register_module(name, self)
 
