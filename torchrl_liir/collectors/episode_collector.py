@@ -84,7 +84,7 @@ class EpisodeCollector(BaseCollector):
         if env.batch_dims != 1:
             raise ValueError(f"EpisodeCollector needs an env with one batch dim, got batch_size={env.batch_size}")
         declared = env_episode_limit(env)
-        if episode_limit is not None and declared is not None and episode_limit < declared:
+        if episode_limit is not None and declared is not None and 1 <= episode_limit < declared:
             warnings.warn(f"episode_limit={episode_limit} is shorter than the env's {declared}: episodes longer than "
                           f"{episode_limit} steps are left out of every batch", stacklevel=2)
         episode_limit = declared if episode_limit is None else episode_limit
