@@ -312,7 +312,8 @@ def test_same_command_twice_at_once_gets_two_run_directories(tmp_path):
     args = ("collector.total_frames=300", "env.num_envs=8", "study.episodes=10")
     first, second = cli(*args, cwd=tmp_path), cli(*args, cwd=tmp_path)
     for process in (first, second):
-        assert process.wait(timeout=300) == 0
+        _, err = process.communicate(timeout=300)  # reads and closes the pipes
+        assert process.returncode == 0, err[-2000:]
     runs = sorted((tmp_path / "runs").iterdir())
     assert len(runs) == 2 and all(len(rows(r / "metrics.csv")) >= 1 for r in runs)
 
