@@ -13,6 +13,11 @@ configure_runtime(threads=1)
 N_AGENTS, OBS_DIM, N_ACTIONS, STATE_DIM = 3, 4, 5, 6
 
 
+def pytest_collection_modifyitems(items):
+    """The tests marked slow first, in their order: the parallel workers (pytest-xdist) then end on short tests."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def hand_td_lambda(reward, value, next_value, done, terminated, gamma, lmbda):
     """TD(λ) return and advantage by the textbook backward recursion over dim 1 (time)."""
     steps = reward.shape[1]

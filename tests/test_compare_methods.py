@@ -63,6 +63,7 @@ def _evaluation(method, seed, rate, episodes=100, algo="liir"):
             "episodes": episodes, "greedy": {"win_rate": rate}, "stochastic": {"win_rate": rate / 2}}
 
 
+@pytest.mark.slow
 def test_script_writes_its_block_and_refuses_one_seed(tmp_path):
     path = tmp_path / "evaluation.json"
     path.write_text(json.dumps([_evaluation("liir", s, r) for s, r in enumerate([0.7, 0.8, 0.75])]

@@ -55,6 +55,7 @@ def test_the_twins_train(script):
                 prefix="last batch: mean episode reward ")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [[], ["--continuous", "--scenario", "navigation"]], ids=["discrete", "continuous"])
 def test_liir_in_a_vmas_pipeline_trains(extra):
     pytest.importorskip("vmas")

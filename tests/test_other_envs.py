@@ -265,6 +265,7 @@ def test_discrete_only_baselines_refuse_continuous_actions(tmp_path, vmas, algo)
         train(config(*VMAS_RUNS["navigation"], f"algo={algo}", "collector.total_frames=40"), tmp_path)
 
 
+@pytest.mark.slow
 def test_command_line_runs_and_rejects_an_unknown_scenario(tmp_path, vmas):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     script = str(ROOT / "scripts" / "train.py")

@@ -150,6 +150,7 @@ def test_bad_map_and_device():
         SMAXEnv("3m", num_envs=0)
 
 
+@pytest.mark.slow
 def test_smax_imports_without_jaxmarls_other_envs_and_jaxmarl_still_works():
     code = """
 import sys

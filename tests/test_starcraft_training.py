@@ -107,6 +107,7 @@ def test_smac_code_path_trains_on_smax_battles(tmp_path):
     assert summary["updates"] >= 1 and "test_win_rate" in summary["test"]
 
 
+@pytest.mark.slow
 def test_plot_intrinsic_writes_the_case_study(smax_runs, tmp_path):
     run_dir, _ = smax_runs["liir"]
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_intrinsic.py"), str(run_dir),
@@ -118,6 +119,7 @@ def test_plot_intrinsic_writes_the_case_study(smax_runs, tmp_path):
     assert (tmp_path / "intrinsic_reward_episode.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_plot_intrinsic_refuses_a_baseline_run(smax_runs):
     run_dir, _ = smax_runs["iac"]
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_intrinsic.py"), str(run_dir)],
@@ -125,6 +127,7 @@ def test_plot_intrinsic_refuses_a_baseline_run(smax_runs):
     assert result.returncode != 0 and "is not a LIIR run" in result.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_plot_curves_one_line_per_method(smax_runs, tmp_path):
     out = tmp_path / "curves.png"
     dirs = [str(run_dir) for run_dir, _ in smax_runs.values()]
@@ -140,6 +143,7 @@ def test_plot_curves_one_line_per_method(smax_runs, tmp_path):
     assert float(last["mean"]) == pytest.approx(liir_final, abs=1e-6) and float(last["std"]) == 0.0
 
 
+@pytest.mark.slow
 def test_plot_curves_names_a_missing_metric(smax_runs, tmp_path):
     run_dir, _ = smax_runs["liir"]
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_curves.py"), str(run_dir),
@@ -148,6 +152,7 @@ def test_plot_curves_names_a_missing_metric(smax_runs, tmp_path):
     assert result.returncode != 0 and "metrics.csv has no column 'nope'" in result.stderr
 
 
+@pytest.mark.slow
 def test_results_table_fills_its_block_and_keeps_the_rest(smax_runs, tmp_path):
     out = tmp_path / "README.md"
     out.write_text("# Results\n\nnotes before\n")
@@ -164,6 +169,7 @@ def test_results_table_fills_its_block_and_keeps_the_rest(smax_runs, tmp_path):
     assert f"| {final:.2f} |" in rows["LIIR"] and "| 0 |" in rows["LIIR"]  # final test win rate, seed 0
 
 
+@pytest.mark.slow
 def test_results_table_adds_the_final_evaluation(smax_runs, tmp_path):
     dirs = [run_dir for run_dir, _ in smax_runs.values()]
     evaluation = tmp_path / "evaluation.json"
@@ -190,6 +196,7 @@ def test_results_table_adds_the_final_evaluation(smax_runs, tmp_path):
     assert missing.returncode == 1 and "is not in the evaluation file" in missing.stderr
 
 
+@pytest.mark.slow
 def test_results_table_at_a_common_budget_and_for_unfinished_runs(smax_runs, tmp_path):
     run_dir = smax_runs["liir"][0]
     tests = table(run_dir, "test")
@@ -215,6 +222,7 @@ def test_results_table_at_a_common_budget_and_for_unfinished_runs(smax_runs, tmp
     assert subprocess.run([*script, "--unfinished"], capture_output=True, text=True, timeout=120).returncode == 0
 
 
+@pytest.mark.slow
 def test_archived_runs_give_the_same_table(smax_runs, tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
     from run_records import read_metric
@@ -250,6 +258,7 @@ def test_wilson_interval_matches_hand_values():
     assert wilson_interval(0, 20)[0] == 0.0 and round(wilson_interval(0, 20)[1], 4) == 0.1611
 
 
+@pytest.mark.slow
 def test_evaluate_runs_plays_the_same_seeded_episodes_for_every_run(smax_runs, tmp_path):
     sys.path.insert(0, str(ROOT / "scripts"))
     from evaluate_runs import evaluate_run, main

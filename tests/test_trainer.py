@@ -142,6 +142,7 @@ def test_every_default_config_passes_its_checks():
 # ---------------------------------------------------------------- exact resume
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [
     pytest.param(PURSUIT, id="liir-pursuit"),
     pytest.param(SMAX, id="liir-smax"),
@@ -197,6 +198,7 @@ def test_load_run_restores_the_epsilon_greedy_schedule(tmp_path, algo):
     assert len(explorers) == 1 and explorers[0].eps.item() == pytest.approx(expected, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_a_run_saved_before_a_key_was_added_loads_and_resumes(tmp_path):
     """Runs saved before ``algo.epsilon_floor_*`` existed read the behaviour they had: no floor."""
     run_dir = tmp_path / "run"
@@ -227,6 +229,7 @@ def test_a_q_learning_run_saved_before_replay_was_a_key_resumes_replaying_transi
     assert train(cfg, tmp_path, resume=True)["frames"] >= 1200
 
 
+@pytest.mark.slow
 def test_resume_may_extend_the_budget_but_not_change_the_run(tmp_path):
     run_dir = tmp_path / "run"
     assert run_cli("collector.total_frames=600", "env.num_envs=8", "study.episodes=20", f"hydra.run.dir={run_dir}",
@@ -245,6 +248,7 @@ def test_resume_may_extend_the_budget_but_not_change_the_run(tmp_path):
 # ---------------------------------------------------------------- signals
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_checkpoints_marks_the_summary_and_says_how_to_resume(tmp_path, signum):
     run_dir = tmp_path / "run"
@@ -308,6 +312,7 @@ def test_run_directories_never_collide(tmp_path):
         train(config("collector.total_frames=300", "env.num_envs=8"), tmp_path)
 
 
+@pytest.mark.slow
 def test_same_command_twice_at_once_gets_two_run_directories(tmp_path):
     args = ("collector.total_frames=300", "env.num_envs=8", "study.episodes=10")
     first, second = cli(*args, cwd=tmp_path), cli(*args, cwd=tmp_path)
@@ -362,6 +367,7 @@ def test_bad_value_fails_in_one_line_before_any_env_is_built(tmp_path, monkeypat
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("override, message", [
     ("algo.lambda_in=-1", "error: algo.lambda_in=-1: must be a number >= 0"),
     ("+algo.lamda_in=0.1", "error: algo.lamda_in=0.1: unknown key (did you mean algo.lambda_in?)"),
@@ -374,6 +380,7 @@ def test_bad_value_on_the_command_line_is_one_line_and_exit_code_2(tmp_path, ove
     assert result.stderr.strip().startswith(message)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("override, message", [("env=smac", "oxwhirl's SMAC"), ("env=smacv2", "smacv2 package")])
 def test_missing_starcraft_ii_is_one_line(tmp_path, override, message):
     pytest.importorskip("jaxmarl", reason="the StarCraft configs import the SMAX-backed envs")
@@ -389,6 +396,7 @@ def test_missing_starcraft_ii_is_one_line(tmp_path, override, message):
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
 
 
+@pytest.mark.slow
 def test_corrupt_checkpoint_is_one_line_naming_the_file(tmp_path):
     run_dir = tmp_path / "run"
     assert run_cli("collector.total_frames=600", "env.num_envs=8", "study.episodes=10", f"hydra.run.dir={run_dir}",
@@ -424,6 +432,7 @@ def test_tensorboard_and_offline_wandb_log_beside_the_csv_tables(tmp_path, monke
     assert rows(tmp_path / "metrics.csv")
 
 
+@pytest.mark.slow
 def test_sweep_with_the_joblib_launcher_gives_each_member_its_own_run(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     sweep = tmp_path / "sweep"
