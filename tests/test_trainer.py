@@ -155,8 +155,8 @@ def test_sigkill_then_resume_ends_with_the_same_metrics_row_for_row(tmp_path, ca
         pytest.importorskip("jaxmarl")
     every = ["checkpoint.every_updates=3"]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    finished = run_cli(*case, *every, f"hydra.run.dir={whole}", cwd=tmp_path)
-    assert finished.returncode == 0, finished.stderr[-2000:]
+    # The uninterrupted run trains in this process, through the train() that train.py calls.
+    assert train(config(*case, *every), whole)["status"] == "finished"
 
     process = cli(*case, *every, f"hydra.run.dir={killed}", cwd=tmp_path)
     wait_for_checkpoints(process, killed, 3)  # after updates 1, 3 and 6
@@ -202,7 +202,7 @@ def test_load_run_restores_the_epsilon_greedy_schedule(tmp_path, algo):
 def test_a_run_saved_before_a_key_was_added_loads_and_resumes(tmp_path):
     """Runs saved before ``algo.epsilon_floor_*`` existed read the behaviour they had: no floor."""
     run_dir = tmp_path / "run"
-    assert run_cli(*PURSUIT, "collector.total_frames=800", f"hydra.run.dir={run_dir}", cwd=tmp_path).returncode == 0
+    assert train(config(*PURSUIT, "collector.total_frames=800"), run_dir)["status"] == "finished"
     config_file = run_dir / "config.yaml"
     old = [line for line in config_file.read_text().splitlines() if "epsilon_floor" not in line]
     config_file.write_text("\n".join(old) + "\n")
@@ -232,8 +232,8 @@ def test_a_q_learning_run_saved_before_replay_was_a_key_resumes_replaying_transi
 @pytest.mark.slow
 def test_resume_may_extend_the_budget_but_not_change_the_run(tmp_path):
     run_dir = tmp_path / "run"
-    assert run_cli("collector.total_frames=600", "env.num_envs=8", "study.episodes=20", f"hydra.run.dir={run_dir}",
-                   cwd=tmp_path).returncode == 0
+    first = train(config("collector.total_frames=600", "env.num_envs=8", "study.episodes=20"), run_dir)
+    assert first["status"] == "finished"
     refused = run_cli(f"resume={run_dir}", "algo.lambda_in=0.5", cwd=tmp_path)
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines() == [
@@ -399,8 +399,8 @@ def test_missing_starcraft_ii_is_one_line(tmp_path, override, message):
 @pytest.mark.slow
 def test_corrupt_checkpoint_is_one_line_naming_the_file(tmp_path):
     run_dir = tmp_path / "run"
-    assert run_cli("collector.total_frames=600", "env.num_envs=8", "study.episodes=10", f"hydra.run.dir={run_dir}",
-                   cwd=tmp_path).returncode == 0
+    first = train(config("collector.total_frames=600", "env.num_envs=8", "study.episodes=10"), run_dir)
+    assert first["status"] == "finished"
     latest = checkpoints(run_dir)[-1]
     for payload in latest.rglob("*"):
         if payload.is_file() and payload.name != "manifest.json" and payload.stat().st_size > 100:
