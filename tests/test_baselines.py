@@ -569,6 +569,9 @@ def test_bad_baseline_config_value_fails_at_once(tmp_path, algo, override, messa
     assert not (tmp_path / "checkpoints").exists()
 
 
-def test_liir_keeps_its_own_optimiser_choices(tmp_path):
-    with pytest.raises(ConfigError, match=r"algo\.policy_optimizer='adam'"):
-        train(config("algo.policy_optimizer=adam"), tmp_path)
+def test_liir_models_the_policy_optimiser_it_is_given(tmp_path):
+    from torchrl_liir.trainers.trainer import build_recipe
+
+    recipe = build_recipe(config("algo.policy_optimizer=adam"), torch.device("cpu"))
+    policy = recipe.optimizers["policy"].optimizer
+    assert type(policy) is torch.optim.Adam and recipe.loss.inner_step.optimizer is policy

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose as compose_config
+from hydra import initialize_config_dir
 from omegaconf import OmegaConf
 
 from torchrl_liir.cli import CONFIG_DIR
@@ -34,7 +35,7 @@ def saved_run(tmp_path) -> Path:
     manifest (764 frames played, of a 640-frame budget)."""
     run_dir = tmp_path / "saved_run"
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["collector.total_frames=640", "env.num_envs=8"])
+        cfg = compose_config(config_name="config", overrides=["collector.total_frames=640", "env.num_envs=8"])
     (run_dir / "checkpoints" / "checkpoint-000000000764").mkdir(parents=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     manifest = {"format": "torchrl.checkpoint", "metadata": {"collected_frames": 764, "update": 5}}
@@ -69,6 +70,8 @@ PROBES = [
      "mappo)"),
     (["env=pettingzoo", "env.continuous_actions=true", "algo=liir_authors"],
      "error: algo=liir: the exploration floor mixes categorical policies"),
+    (["preset=nosuch"], "error: preset='nosuch': must be one of none, smac_paper"),
+    (["env=smax", "algo=qmix", "algo.normalize_advantage=true"], "error: algo.normalize_advantage=True: unknown key"),
     (["env=smax", "map=99m"], "error: map='99m': must be one of 3m, " if importlib.util.find_spec("jaxmarl")
      else "error: env=smax needs JaxMARL"),
 ]
@@ -178,3 +181,40 @@ def test_smax_map_names_read_from_jaxmarl_source_are_its_scenario_table():
 
     table = import_smax().smax_env.MAP_NAME_TO_SCENARIO
     assert _scenario_names(importlib.util.find_spec("jaxmarl")) == tuple(table)
+
+
+def compose(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose_config(config_name="config", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("algo", ["liir", "iac", "central_v", "coma", "qmix", "iql", "mappo"])
+def test_the_smac_preset_sets_what_each_algorithm_reads(algo):
+    """The paper's SMAC settings (§5.2): GRU-64 agents, learning rates 5e-4, the advantage standardised where
+    the algorithm has the choice; nothing the algorithm does not read."""
+    cfg = compose("env=smax", f"algo={algo}")
+    assert cfg.preset == "smac_paper"
+    assert (cfg.algo.policy, cfg.algo.rnn_hidden, cfg.algo.lr_policy) == ("gru", 64, 5e-4)
+    assert cfg.algo.get("lr_critic", 5e-4) == 5e-4
+    assert ("normalize_advantage" in cfg.algo) == (algo in ("liir", "iac", "central_v"))
+    assert cfg.algo.get("normalize_advantage", True) is True
+    own = compose("env=smax", f"algo={algo}", "preset=none")
+    assert own.algo == compose(f"algo={algo}").algo
+
+
+@pytest.mark.parametrize("algo", ["qmix", "mappo"])
+def test_a_config_saved_before_the_presets_loads(tmp_path, algo):
+    """Runs saved when the StarCraft envs wrote lr_critic and normalize_advantage into every algorithm."""
+    from torchrl_liir.config_checks import ConfigError
+    from torchrl_liir.trainers.config import check_config, load_saved_config
+
+    cfg = compose("env=smax", f"algo={algo}")
+    OmegaConf.set_struct(cfg, False)
+    cfg.pop("preset")
+    cfg.algo.lr_critic, cfg.algo.normalize_advantage = 5e-4, True
+    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    with pytest.raises(ConfigError, match="(lr_critic=0.0005|normalize_advantage=True): unknown key"):
+        check_config(OmegaConf.load(tmp_path / "config.yaml"))
+    saved = load_saved_config(tmp_path / "config.yaml")
+    check_config(saved)
+    assert "normalize_advantage" not in saved.algo and saved.algo.lr_policy == 5e-4

@@ -350,7 +350,7 @@ BAD_VALUES = [
     ("eval.episodes=0", "eval.episodes=0: must be an integer >= 1"),
     ("logger.backend=mlflow", "logger.backend='mlflow': must be one of csv, tensorboard, wandb"),
     ("algo=qmix algo.eps_end=0.9 algo.eps_start=0.5", "algo.eps_end=0.9: must be <= algo.eps_start=0.5"),
-    ("algo=liir algo.policy_optimizer=adam", "algo.policy_optimizer='adam': must be one of sgd, rmsprop"),
+    ("algo=liir algo.policy_optimizer=adamw", "algo.policy_optimizer='adamw': must be one of sgd, rmsprop, adam"),
 ]
 
 

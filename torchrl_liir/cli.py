@@ -74,7 +74,7 @@ def compose_config(overrides: list[str]) -> DictConfig:
 def resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     """The saved config of the run ``cfg.resume`` names, with the command line's resumable ``overrides``; refuses a
     path that holds no run and a budget the run has already played."""
-    from torchrl_liir.trainers.config import check_resume_overrides
+    from torchrl_liir.trainers.config import check_resume_overrides, load_saved_config
     from torchrl_liir.trainers.run_directory import claim_run_dir, frames_played
 
     run_dir = Path(cfg.resume)
@@ -85,7 +85,7 @@ def resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     saved = claim_run_dir(run_dir, resume=True) / "config.yaml"
     keys = [o.split("=", 1)[0] for o in overrides]
     check_resume_overrides(keys)
-    resumed = OmegaConf.load(saved)
+    resumed = load_saved_config(saved)
     for key in keys:
         OmegaConf.update(resumed, key.lstrip("+~"), OmegaConf.select(cfg, key.lstrip("+~")), force_add=True)
     played, total = frames_played(run_dir), resumed.collector.total_frames

@@ -124,16 +124,6 @@ class Sizes(Check):
 
 
 @dataclass(frozen=True)
-class Ignored(Check):
-    """A key the section may carry but its reader does not use (``why`` says so in the docs); may be absent."""
-
-    why: str
-
-    def __call__(self, key: str, value: Any) -> None:
-        return None
-
-
-@dataclass(frozen=True)
 class Added(Check):
     """A key added after some runs were saved: checked by ``check`` when present; a saved section without it
     reads ``default`` (:func:`with_added_defaults`), the behaviour those runs had."""
@@ -163,10 +153,9 @@ def check_section(section: Mapping | DictConfig | None, prefix: str, checks: Map
             fail(f"{prefix}{key}", section[key], f"unknown key{hint}; known: {', '.join(sorted(checks))}")
     for key, check in checks.items():
         if key not in section:
-            if isinstance(check, (Ignored, Added)):
+            if isinstance(check, Added):
                 continue
             fail(f"{prefix}{key}", None, "missing from the configuration")
         check(f"{prefix}{key}", section[key])
 
 
-STARCRAFT_PRESET = Ignored("preset for every algorithm by the StarCraft env configs; this algorithm does not use it")

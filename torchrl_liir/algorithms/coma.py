@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from omegaconf import DictConfig
 
 from torchrl_liir.algorithms.algorithm import Algorithm, actor_critic_checks, exploration_floor_checks
-from torchrl_liir.config_checks import COUNT, STARCRAFT_PRESET, Added, Check, Choice
+from torchrl_liir.config_checks import COUNT, Added, Check, Choice
 
 if TYPE_CHECKING:
     import torch
@@ -25,8 +25,7 @@ class COMA(Algorithm):
 
     def config_checks(self) -> dict[str, Check]:
         return {**actor_critic_checks(), **exploration_floor_checks(), "target_update_interval": COUNT,
-                "critic_updates": Added(Choice(("batch", "time_step")), "batch"),
-                "normalize_advantage": STARCRAFT_PRESET}
+                "critic_updates": Added(Choice(("batch", "time_step")), "batch")}
 
     def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
         from torchrl_liir.algorithms.base import Recipe, optimizer_group

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from omegaconf import DictConfig
 
 from torchrl_liir.algorithms.algorithm import Algorithm, actor_critic_checks
-from torchrl_liir.config_checks import COUNT, POSITIVE, STARCRAFT_PRESET, Check, fail
+from torchrl_liir.config_checks import COUNT, POSITIVE, Check, fail
 
 if TYPE_CHECKING:
     import torch
@@ -20,8 +20,7 @@ class MAPPO(Algorithm):
     name = "mappo"
 
     def config_checks(self) -> dict[str, Check]:
-        return {**actor_critic_checks(), "clip_epsilon": POSITIVE, "ppo_epochs": COUNT, "minibatches": COUNT,
-                "normalize_advantage": STARCRAFT_PRESET}  # MAPPO always standardises its advantage
+        return {**actor_critic_checks(), "clip_epsilon": POSITIVE, "ppo_epochs": COUNT, "minibatches": COUNT}
 
     def check_batch(self, algo: DictConfig, batch_steps: int) -> None:
         # Each pass shuffles the batch's valid steps into at most that many minibatches (MinibatchEpochs);

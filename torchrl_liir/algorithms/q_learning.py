@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from omegaconf import DictConfig
 
 from torchrl_liir.algorithms.algorithm import Algorithm, network_checks
-from torchrl_liir.config_checks import COUNT, STARCRAFT_PRESET, UNIT, Added, Check, Choice, fail
+from torchrl_liir.config_checks import COUNT, UNIT, Added, Check, Choice, fail
 
 if TYPE_CHECKING:
     import torch
@@ -38,8 +38,7 @@ class IQL(Algorithm):
         return {**network_checks(), "eps_start": UNIT, "eps_end": UNIT, "eps_anneal_frames": COUNT,
                 "buffer_episodes": COUNT, "batch_episodes": COUNT, "updates_per_batch": COUNT,
                 "target_update_interval": COUNT,
-                "replay": Added(Choice(("transitions", "episodes")), "transitions"),
-                "lr_critic": STARCRAFT_PRESET, "normalize_advantage": STARCRAFT_PRESET}
+                "replay": Added(Choice(("transitions", "episodes")), "transitions")}
 
     def check(self, algo: DictConfig) -> None:
         super().check(algo)

@@ -4,13 +4,15 @@ runs them before hydra creates a run directory."""
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from torchrl_liir.algorithms import ALGORITHMS, Algorithm, get_algorithm
 from torchrl_liir.config_checks import (
     COUNT,
     NON_NEGATIVE,
+    Added,
     Boolean,
     Check,
     Choice,
@@ -25,6 +27,10 @@ from torchrl_liir.tasks import get_task
 from torchrl_liir.tasks.base import Task
 
 LOGGERS = ("csv", "tensorboard", "wandb")
+PRESETS = tuple(sorted(path.stem for path in (Path(__file__).parents[1] / "conf" / "preset").glob("*.yaml")))
+# Keys the StarCraft env configs wrote into every algorithm's section before preset=smac_paper gave each algorithm
+# only its own: a run saved then still holds them where its algorithm never read them.
+FORMER_PRESET_KEYS = ("lr_critic", "normalize_advantage")
 # What a resumed run may change; everything else comes from its saved config.yaml.
 RESUMABLE_KEYS = ("collector.total_frames", "device", "progress_bar", "threads", "jax_cache_dir", "resume")
 
@@ -53,7 +59,7 @@ class Device(Check):
 EXPERIMENT_CHECKS: dict[str, Check] = {
     "seed": Integer(0, 2**32 - 1), "map": Text("a map name such as 3m"), "device": Device(), "threads": COUNT,
     "jax_cache_dir": Text("a directory path", nullable=True), "progress_bar": Boolean(),
-    "resume": Text("a run directory", nullable=True),
+    "resume": Text("a run directory", nullable=True), "preset": Added(Choice(PRESETS), "none"),
     "collector": {"total_frames": COUNT},
     "eval": {"interval_episodes": Integer(0), "episodes": COUNT},
     "checkpoint": {"every_updates": Integer(0), "every_minutes": NON_NEGATIVE},
@@ -97,6 +103,17 @@ def check_capabilities(cfg: DictConfig, task: Task, algorithm: Algorithm) -> Non
             able = [name for name, kind in ALGORITHMS.items() if kind.supports_continuous_actions]
             raise ConfigError(f"{refusal}; env={task.name}'s actions are continuous here "
                               f"(use {', '.join(able[:-1])} or {able[-1]})")
+
+
+def load_saved_config(path: Path) -> DictConfig:
+    """A run's saved ``config.yaml``, less the :data:`FORMER_PRESET_KEYS` its algorithm does not read."""
+    cfg = OmegaConf.load(path)
+    if isinstance(cfg.get("algo"), DictConfig) and "name" in cfg.algo:
+        known = get_algorithm(cfg.algo.name).config_checks()
+        for key in FORMER_PRESET_KEYS:
+            if key in cfg.algo and key not in known:
+                cfg.algo.pop(key)
+    return cfg
 
 
 def check_budget(cfg: DictConfig, episode_limit: int) -> None:

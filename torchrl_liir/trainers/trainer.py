@@ -39,7 +39,7 @@ from torchrl_liir.trainers.checkpoints import (
     load_checkpoint,
     rotation,
 )
-from torchrl_liir.trainers.config import check_config
+from torchrl_liir.trainers.config import check_config, load_saved_config
 from torchrl_liir.trainers.evaluation import evaluate
 from torchrl_liir.trainers.hooks import (
     CheckpointSchedule,
@@ -314,7 +314,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[D
     config = run_dir / "config.yaml"
     if not config.is_file():
         raise FileNotFoundError(f"{config} is missing: is {run_dir} a training run directory?")
-    cfg = OmegaConf.load(config)
+    cfg = load_saved_config(config)
     device = torch.device(device)
     recipe = build_recipe(cfg, device)
     # The actor beside the loss (TorchRL's Trainer checkpoints registered modules as ``trainer_module.<name>``):
