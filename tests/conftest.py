@@ -1,6 +1,11 @@
 """Shared fixtures: random multi-agent batches and an independent TD(λ) reference."""
 from __future__ import annotations
 
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from tensordict import TensorDict
@@ -16,6 +21,32 @@ N_AGENTS, OBS_DIM, N_ACTIONS, STATE_DIM = 3, 4, 5, 6
 def pytest_collection_modifyitems(items):
     """The tests marked slow first, in their order: the parallel workers (pytest-xdist) then end on short tests."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def run_in_process(command: list[str], capsys: pytest.CaptureFixture) -> subprocess.CompletedProcess:
+    """``command`` (``[python, scripts/<name>.py, *args]``) as ``main(args)`` of the script, in this process.
+
+    It ends as the program would: return code 0, argparse's 2, or 1 with the message of ``sys.exit("error: ...")``
+    on stderr. A test runs its script as a program once; its further calls of it skip starting Python and the
+    imports (seconds each).
+    """
+    if str(SCRIPTS) not in sys.path:
+        sys.path.insert(0, str(SCRIPTS))
+    capsys.readouterr()
+    try:
+        importlib.import_module(Path(command[1]).stem).main(command[2:])
+        code = 0
+    except SystemExit as exit:
+        if exit.code is None or isinstance(exit.code, int):
+            code = exit.code or 0
+        else:  # sys.exit(message): Python prints the message to stderr and exits with 1
+            print(exit.code, file=sys.stderr)
+            code = 1
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(command, code, out, err)
 
 
 def hand_td_lambda(reward, value, next_value, done, terminated, gamma, lmbda):

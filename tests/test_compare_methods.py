@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_in_process
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -64,7 +65,7 @@ def _evaluation(method, seed, rate, episodes=100, algo="liir"):
 
 
 @pytest.mark.slow
-def test_script_writes_its_block_and_refuses_one_seed(tmp_path):
+def test_script_writes_its_block_and_refuses_one_seed(tmp_path, capsys):
     path = tmp_path / "evaluation.json"
     path.write_text(json.dumps([_evaluation("liir", s, r) for s, r in enumerate([0.7, 0.8, 0.75])]
                                + [_evaluation("liir_lambda0", s, r) for s, r in enumerate([0.72, 0.74, 0.76])]
@@ -78,10 +79,10 @@ def test_script_writes_its_block_and_refuses_one_seed(tmp_path):
     assert "| mean over seeds | 0.750 | 0.740 |" in text and "225 / 300" in text and "do not differ" in text
     assert "Seed for seed (paired t-test)" in text
     # Different algorithms share only the seed numbers: Welch's test alone.
-    unpaired = subprocess.run([*script, "--a", "iac", "--b", "liir"], capture_output=True, text=True, timeout=120)
+    unpaired = run_in_process([*script, "--a", "iac", "--b", "liir"], capsys)
     assert unpaired.returncode == 0, unpaired.stderr
     assert "Welch's t-test" in unpaired.stdout and "paired t-test" not in unpaired.stdout
-    refused = subprocess.run([*script, "--a", "liir", "--b", "qmix"], capture_output=True, text=True, timeout=120)
+    refused = run_in_process([*script, "--a", "liir", "--b", "qmix"], capsys)
     assert refused.returncode == 1 and refused.stderr.strip().startswith("error: method 'qmix'")
     assert len(refused.stderr.strip().splitlines()) == 1
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_in_process
 from hydra import compose, initialize_config_dir
 from tensordict import TensorDict
 
@@ -153,13 +154,14 @@ def test_plot_curves_names_a_missing_metric(smax_runs, tmp_path):
 
 
 @pytest.mark.slow
-def test_results_table_fills_its_block_and_keeps_the_rest(smax_runs, tmp_path):
+def test_results_table_fills_its_block_and_keeps_the_rest(smax_runs, tmp_path, capsys):
     out = tmp_path / "README.md"
     out.write_text("# Results\n\nnotes before\n")
     dirs = [str(run_dir) for run_dir, _ in smax_runs.values()]
-    for _ in range(2):  # the second run replaces the block instead of appending another
-        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "results_table.py"), *dirs, "--out", str(out),
-                                 "--title", "SMAX 3m", "--last", "1"], capture_output=True, text=True, timeout=120)
+    script = [sys.executable, str(ROOT / "scripts" / "results_table.py"), *dirs, "--out", str(out), "--title",
+              "SMAX 3m", "--last", "1"]
+    # The second run replaces the block instead of appending another.
+    for result in (subprocess.run(script, capture_output=True, text=True, timeout=120), run_in_process(script, capsys)):
         assert result.returncode == 0, result.stderr
     text = out.read_text()
     assert text.startswith("# Results\n\nnotes before\n") and text.count("<!-- results:smax_3m -->") == 1
@@ -170,7 +172,7 @@ def test_results_table_fills_its_block_and_keeps_the_rest(smax_runs, tmp_path):
 
 
 @pytest.mark.slow
-def test_results_table_adds_the_final_evaluation(smax_runs, tmp_path):
+def test_results_table_adds_the_final_evaluation(smax_runs, tmp_path, capsys):
     dirs = [run_dir for run_dir, _ in smax_runs.values()]
     evaluation = tmp_path / "evaluation.json"
     evaluation.write_text(json.dumps([
@@ -188,16 +190,16 @@ def test_results_table_adds_the_final_evaluation(smax_runs, tmp_path):
     for d in dirs:
         shutil.copytree(d, archived / d.name)
     by_name = [*script[:2], *(str(archived / d.name) for d in dirs), "--out", str(tmp_path / "by_name.md")]
-    result = subprocess.run([*by_name, "--evaluation", str(evaluation)], capture_output=True, text=True, timeout=120)
+    result = run_in_process([*by_name, "--evaluation", str(evaluation)], capsys)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "by_name.md").read_text().split("\n", 1)[1] == text.split("\n", 1)[1]
     evaluation.write_text("[]")
-    missing = subprocess.run([*script, "--evaluation", str(evaluation)], capture_output=True, text=True, timeout=120)
+    missing = run_in_process([*script, "--evaluation", str(evaluation)], capsys)
     assert missing.returncode == 1 and "is not in the evaluation file" in missing.stderr
 
 
 @pytest.mark.slow
-def test_results_table_at_a_common_budget_and_for_unfinished_runs(smax_runs, tmp_path):
+def test_results_table_at_a_common_budget_and_for_unfinished_runs(smax_runs, tmp_path, capsys):
     run_dir = smax_runs["liir"][0]
     tests = table(run_dir, "test")
     budget = int(tests[2]["frames"])  # the third evaluation's step: the first three count
@@ -209,7 +211,7 @@ def test_results_table_at_a_common_budget_and_for_unfinished_runs(smax_runs, tmp
     assert result.returncode == 0, result.stderr
     row = next(line for line in out.read_text().splitlines() if line.startswith("| smax_3m |")).split(" | ")
     assert int(row[4].replace(",", "")) <= budget and row[5] == f"{expected:.2f}"
-    too_far = subprocess.run([*script, "--up-to-frames", "10000000"], capture_output=True, text=True, timeout=120)
+    too_far = run_in_process([*script, "--up-to-frames", "10000000"], capsys)
     assert too_far.returncode == 1 and "fewer than --up-to-frames" in too_far.stderr
 
     stopped = tmp_path / "stopped"
@@ -217,13 +219,13 @@ def test_results_table_at_a_common_budget_and_for_unfinished_runs(smax_runs, tmp
     summary = json.loads((stopped / "summary.json").read_text())
     (stopped / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))
     script[2] = str(stopped)
-    refused = subprocess.run(script, capture_output=True, text=True, timeout=120)
+    refused = run_in_process(script, capsys)
     assert refused.returncode == 1 and "--unfinished" in refused.stderr
-    assert subprocess.run([*script, "--unfinished"], capture_output=True, text=True, timeout=120).returncode == 0
+    assert run_in_process([*script, "--unfinished"], capsys).returncode == 0
 
 
 @pytest.mark.slow
-def test_archived_runs_give_the_same_table(smax_runs, tmp_path):
+def test_archived_runs_give_the_same_table(smax_runs, tmp_path, capsys):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
     from run_records import read_metric
 
@@ -239,12 +241,12 @@ def test_archived_runs_give_the_same_table(smax_runs, tmp_path):
     tables = []
     for name, d in (("full", run_dir), ("archived", archived)):
         out = tmp_path / f"{name}.md"
-        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "results_table.py"), str(d), "--out", str(out)],
-                              capture_output=True, text=True, timeout=120)
+        script = [sys.executable, str(ROOT / "scripts" / "results_table.py"), str(d), "--out", str(out)]
+        done = run_in_process(script, capsys)
         assert done.returncode == 0, done.stderr
         tables.append(out.read_text())
     assert tables[0] == tables[1]
-    again = subprocess.run(archive, capture_output=True, text=True, timeout=120)
+    again = run_in_process(archive, capsys)
     assert again.returncode == 1 and "exists" in again.stderr
 
 
