@@ -47,6 +47,7 @@ def last_reward(script: Path, *args: str, prefix: str) -> float:
     return reward
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", [MAPPO, LIIR], ids=["mappo", "liir"])
 def test_the_twins_train(script):
     pytest.importorskip("vmas")
