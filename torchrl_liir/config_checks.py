@@ -24,7 +24,12 @@ def _is_number(value: Any) -> bool:
 
 
 class Check:
-    """One key's rule; ``__call__`` raises :class:`ConfigError` when the value breaks it."""
+    """One key's rule; ``__call__`` raises :class:`ConfigError` when the value breaks it. ``allowed`` says what the
+    rule accepts, in the words of its error message (the README's configuration reference prints it)."""
+
+    @property
+    def allowed(self) -> str:
+        raise NotImplementedError
 
     def __call__(self, key: str, value: Any) -> None:
         raise NotImplementedError
@@ -37,6 +42,10 @@ class Integer(Check):
     low: int | None = None
     high: int | None = None
     nullable: bool = False
+
+    @property
+    def allowed(self) -> str:
+        return f"an integer{self._range()}" + (", or null" if self.nullable else "")
 
     def __call__(self, key: str, value: Any) -> None:
         if value is None and self.nullable:
@@ -61,6 +70,10 @@ class Real(Check):
     low: float | None = None
     high: float | None = None
     strict: bool = False
+
+    @property
+    def allowed(self) -> str:
+        return f"a number{self._range()}"
 
     def __call__(self, key: str, value: Any) -> None:
         if not _is_number(value) or not math.isfinite(value):
@@ -87,16 +100,22 @@ class Choice(Check):
 
     options: tuple[Any, ...]
 
+    @property
+    def allowed(self) -> str:
+        return f"one of {', '.join('null' if o is None else str(o) for o in self.options)}"
+
     def __call__(self, key: str, value: Any) -> None:
         if isinstance(value, bool) or value not in self.options:
-            fail(key, value, f"must be one of {', '.join(str(o) for o in self.options)}")
+            fail(key, value, f"must be {self.allowed}")
 
 
 @dataclass(frozen=True)
 class Boolean(Check):
+    allowed = "true or false"
+
     def __call__(self, key: str, value: Any) -> None:
         if not isinstance(value, bool):
-            fail(key, value, "must be true or false")
+            fail(key, value, f"must be {self.allowed}")
 
 
 @dataclass(frozen=True)
@@ -106,21 +125,27 @@ class Text(Check):
     what: str = "a string"
     nullable: bool = False
 
+    @property
+    def allowed(self) -> str:
+        return self.what + (", or null" if self.nullable else "")
+
     def __call__(self, key: str, value: Any) -> None:
         if value is None and self.nullable:
             return
         if not isinstance(value, str) or not value:
-            fail(key, value, f"must be {self.what}" + (", or null" if self.nullable else ""))
+            fail(key, value, f"must be {self.allowed}")
 
 
 @dataclass(frozen=True)
 class Sizes(Check):
     """A non-empty list of layer sizes, each an integer >= 1."""
 
+    allowed = "a list of layer sizes, e.g. [64, 64]"
+
     def __call__(self, key: str, value: Any) -> None:
         items = list(value) if isinstance(value, (list, tuple, ListConfig)) else None
         if not items or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in items):
-            fail(key, value if items is None else items, "must be a list of layer sizes, e.g. [64, 64]")
+            fail(key, value if items is None else items, f"must be {self.allowed}")
 
 
 @dataclass(frozen=True)
@@ -130,6 +155,10 @@ class Added(Check):
 
     check: Check
     default: Any
+
+    @property
+    def allowed(self) -> str:
+        return self.check.allowed
 
     def __call__(self, key: str, value: Any) -> None:
         self.check(key, value)

@@ -38,6 +38,8 @@ RESUMABLE_KEYS = ("collector.total_frames", "device", "progress_bar", "threads",
 class Device(Check):
     """``cpu``, ``cuda`` or ``cuda:N``, available on this machine."""
 
+    allowed = "cpu, cuda or cuda:N (a GPU of this machine)"
+
     def __call__(self, key: str, value) -> None:
         if value == "cpu":
             return

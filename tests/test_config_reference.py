@@ -1,0 +1,24 @@
+"""README.md's configuration reference is the one the configs and their checks generate, and it names every key."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from config_reference import BLOCK, reference  # noqa: E402
+
+
+def test_readme_reference_is_what_the_code_generates():
+    generated = reference()
+    assert BLOCK.search((ROOT / "README.md").read_text()).group(0).split("\n", 1)[1].rsplit("\n", 1)[0] == generated
+
+
+def test_every_key_has_a_default_allowed_values_and_a_meaning():
+    rows = [line for line in reference().splitlines() if line.startswith("| `")]
+    assert len(rows) > 60
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split(" | ")]
+        assert all(cells), row
+    for key in ("| `algo.lambda_in` |", "| `collector.total_frames` |", "| `preset` |", "| `env.scenario` |"):
+        assert any(key in row for row in rows), key
