@@ -11,7 +11,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from torchrl_liir.algorithms import get_algorithm
-from torchrl_liir.algorithms.base import has_exploration_floor
+from torchrl_liir.algorithms.algorithm import has_exploration_floor
 from torchrl_liir.config_checks import with_added_defaults
 
 METHOD_ORDER = ("liir", "liir_lambda0", "liir_authors", "liir_authors_released", "liir_bound10", "liir_floor",

@@ -20,10 +20,10 @@ from torchrl.modules import MaskedCategorical, ProbabilisticActor, set_recurrent
 from torchrl.objectives import HardUpdate
 
 from torchrl_liir.algorithms import OptimizerGroup, Recipe
-from torchrl_liir.algorithms.base import guarded_step
 from torchrl_liir.algorithms.feeds import EpisodeReplayFeed
 from torchrl_liir.modules import ExplorationFloor, make_egreedy_actor, make_mlp_q_network
 from torchrl_liir.objectives import COMALoss, counterfactual_baseline
+from torchrl_liir.optimizer_steps import guarded_step
 from torchrl_liir.trainers import ConfigError, EpisodeTrainer, train
 from torchrl_liir.trainers import trainer as trainer_module
 

@@ -1,8 +1,8 @@
 """Algorithms the trainer can run, by the name ``algo=`` selects (BenchMARL's algorithms): each owns its
 networks, loss, optimiser groups, batch feed and config checks.
 
-The registry and the checks import no torch; what a recipe is built from (:mod:`torchrl_liir.algorithms.base`)
-is imported on first use.
+The registry and the checks import no torch; the recipe (:mod:`~torchrl_liir.algorithms.recipe`) and what it is
+built from (:mod:`~torchrl_liir.algorithms.base`) are imported on first use.
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from torchrl_liir.algorithms.q_learning import IQL, QMIX
 from torchrl_liir.config_checks import ConfigError
 
 if TYPE_CHECKING:
-    from torchrl_liir.algorithms.base import EnvDims, OptimizerGroup, Recipe
+    from torchrl_liir.algorithms.recipe import EnvDims, Recipe
+    from torchrl_liir.optimizer_steps import OptimizerGroup
 
 ALGORITHMS: dict[str, type[Algorithm]] = {
     algorithm.name: algorithm for algorithm in (LIIR, IAC, CentralV, COMA, IQL, QMIX, MAPPO)
@@ -32,7 +33,8 @@ def get_algorithm(name: str) -> Algorithm:
     return ALGORITHMS[name]()
 
 
-__getattr__, __dir__ = lazy_attributes(__name__, {name: "torchrl_liir.algorithms.base"
-                                                  for name in ("EnvDims", "OptimizerGroup", "Recipe")})
+__getattr__, __dir__ = lazy_attributes(__name__, {"EnvDims": "torchrl_liir.algorithms.recipe",
+                                                  "Recipe": "torchrl_liir.algorithms.recipe",
+                                                  "OptimizerGroup": "torchrl_liir.optimizer_steps"})
 
 __all__ = ["ALGORITHMS", "Algorithm", "EnvDims", "OptimizerGroup", "Recipe", "get_algorithm"]

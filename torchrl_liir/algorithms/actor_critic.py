@@ -12,7 +12,7 @@ from torchrl_liir.config_checks import Boolean, Check
 if TYPE_CHECKING:
     import torch
 
-    from torchrl_liir.algorithms.base import EnvDims, Recipe
+    from torchrl_liir.algorithms.recipe import EnvDims, Recipe
 
 
 class ActorCritic(Algorithm):
@@ -27,8 +27,10 @@ class ActorCritic(Algorithm):
     def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
         import torch
 
-        from torchrl_liir.algorithms.base import OptimizerGroup, Recipe, clip, make_policy, optimizer_group
+        from torchrl_liir.algorithms.base import clip, make_policy, optimizer_group
+        from torchrl_liir.algorithms.recipe import Recipe
         from torchrl_liir.objectives import MultiAgentActorCriticLoss
+        from torchrl_liir.optimizer_steps import OptimizerGroup
 
         actor = make_policy(algo, dims, device)
         critic = self.make_critic(algo, dims, device)

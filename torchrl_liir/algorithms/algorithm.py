@@ -1,5 +1,5 @@
 """An algorithm as the trainer's registry knows it: the checks of its ``algo`` config section, which import no
-torch (the command line runs them before anything is built), and the :class:`~torchrl_liir.algorithms.base.Recipe`
+torch (the command line runs them before anything is built), and the :class:`~torchrl_liir.algorithms.recipe.Recipe`
 it builds."""
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from torchrl_liir.config_checks import (
 if TYPE_CHECKING:
     import torch
 
-    from torchrl_liir.algorithms.base import EnvDims, Recipe
+    from torchrl_liir.algorithms.recipe import EnvDims, Recipe
 
 
 def network_checks() -> dict[str, Check]:

@@ -11,7 +11,7 @@ from torchrl_liir.config_checks import COUNT, Added, Check, Choice
 if TYPE_CHECKING:
     import torch
 
-    from torchrl_liir.algorithms.base import EnvDims, Recipe
+    from torchrl_liir.algorithms.recipe import EnvDims, Recipe
 
 
 class COMA(Algorithm):
@@ -28,8 +28,9 @@ class COMA(Algorithm):
                 "critic_updates": Added(Choice(("batch", "time_step")), "batch")}
 
     def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
-        from torchrl_liir.algorithms.base import Recipe, optimizer_group
+        from torchrl_liir.algorithms.base import optimizer_group
         from torchrl_liir.algorithms.feeds import CriticTimeSteps, TargetCopies, policy_with_exploration_floor
+        from torchrl_liir.algorithms.recipe import Recipe
         from torchrl_liir.modules import make_coma_critic
         from torchrl_liir.objectives import COMALoss
 

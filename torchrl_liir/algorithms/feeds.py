@@ -18,18 +18,14 @@ from torchrl.modules import EGreedyModule
 from torchrl.objectives import HardUpdate, LossModule
 from torchrl.trainers import Trainer, TrainerHookBase
 
-from torchrl_liir.algorithms.base import (
-    BatchFeed,
-    EnvDims,
-    OptimizerGroup,
-    StatelessHook,
-    guarded_step,
-    has_exploration_floor,
-    make_policy,
-)
+from torchrl_liir.algorithms.algorithm import has_exploration_floor
+from torchrl_liir.algorithms.base import make_policy
+from torchrl_liir.algorithms.recipe import EnvDims
 from torchrl_liir.collectors import PADDING_MASK
+from torchrl_liir.hook_bases import BatchFeed, StatelessHook
 from torchrl_liir.modules.exploration_floor import ExplorationFloor, linear_epsilon
 from torchrl_liir.objectives import COMALoss
+from torchrl_liir.optimizer_steps import OptimizerGroup, guarded_step
 
 
 class ReplayFeed(BatchFeed):

@@ -11,7 +11,7 @@ from torchrl_liir.config_checks import NON_NEGATIVE, POSITIVE, Boolean, Check, C
 if TYPE_CHECKING:
     import torch
 
-    from torchrl_liir.algorithms.base import EnvDims, Recipe
+    from torchrl_liir.algorithms.recipe import EnvDims, Recipe
 
 
 class LIIR(Algorithm):
@@ -30,11 +30,13 @@ class LIIR(Algorithm):
     def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
         import torch
 
-        from torchrl_liir.algorithms.base import OptimizerGroup, Recipe, clip, optimizer_group
+        from torchrl_liir.algorithms.base import clip, optimizer_group
         from torchrl_liir.algorithms.feeds import policy_with_exploration_floor
+        from torchrl_liir.algorithms.recipe import Recipe
         from torchrl_liir.modules.critics import make_extrinsic_critic, make_proxy_critic
         from torchrl_liir.modules.intrinsic_reward import make_intrinsic_reward
         from torchrl_liir.objectives import InnerStep, LIIRLoss
+        from torchrl_liir.optimizer_steps import OptimizerGroup
 
         hidden = list(algo.num_cells)
         actor, hooks = policy_with_exploration_floor(algo, dims, device)

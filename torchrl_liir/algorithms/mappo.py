@@ -11,7 +11,7 @@ from torchrl_liir.config_checks import COUNT, POSITIVE, Check, fail
 if TYPE_CHECKING:
     import torch
 
-    from torchrl_liir.algorithms.base import EnvDims, Recipe
+    from torchrl_liir.algorithms.recipe import EnvDims, Recipe
 
 
 class MAPPO(Algorithm):
@@ -31,8 +31,9 @@ class MAPPO(Algorithm):
                  "limit): each minibatch needs at least one")
 
     def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
-        from torchrl_liir.algorithms.base import Recipe, make_policy, optimizer_group
+        from torchrl_liir.algorithms.base import make_policy, optimizer_group
         from torchrl_liir.algorithms.feeds import MinibatchEpochs
+        from torchrl_liir.algorithms.recipe import Recipe
         from torchrl_liir.modules import make_agent_value_critic
         from torchrl_liir.objectives import EpisodeMAPPOLoss
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from tensordict.nn import TensorDictModuleBase
     from tensordict.utils import NestedKey
 
-    from torchrl_liir.algorithms.base import EnvDims, Recipe
+    from torchrl_liir.algorithms.recipe import EnvDims, Recipe
 
 
 def transition_keys(q_network: TensorDictModuleBase, state_key: NestedKey | None) -> list[NestedKey]:
@@ -57,8 +57,9 @@ class IQL(Algorithm):
     def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
         from torchrl.data import LazyTensorStorage, TensorDictReplayBuffer
 
-        from torchrl_liir.algorithms.base import Recipe, optimizer_group
+        from torchrl_liir.algorithms.base import optimizer_group
         from torchrl_liir.algorithms.feeds import EpisodeReplayFeed, EpsilonSchedule, ReplayFeed, TargetCopies
+        from torchrl_liir.algorithms.recipe import Recipe
         from torchrl_liir.modules import make_egreedy_actor, make_gru_q_network, make_mlp_q_network
 
         if algo.policy == "gru":

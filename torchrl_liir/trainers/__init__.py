@@ -10,7 +10,7 @@ __getattr__, __dir__ = lazy_attributes(__name__, {
     "CheckpointFileError": "torchrl_liir.trainers.checkpoints",
     "ConfigError": "torchrl_liir.config_checks",
     "EpisodeTrainer": "torchrl_liir.trainers.trainer",
-    "NonFiniteError": "torchrl_liir.algorithms.base",
+    "NonFiniteError": "torchrl_liir.optimizer_steps",
     "RunDirectoryError": "torchrl_liir.trainers.run_directory",
     "RunInterrupted": "torchrl_liir.trainers.signals",
     "check_config": "torchrl_liir.trainers.config",
@@ -20,8 +20,8 @@ __getattr__, __dir__ = lazy_attributes(__name__, {
 })
 
 if TYPE_CHECKING:
-    from torchrl_liir.algorithms.base import NonFiniteError
     from torchrl_liir.config_checks import ConfigError
+    from torchrl_liir.optimizer_steps import NonFiniteError
     from torchrl_liir.trainers.checkpoints import CheckpointFileError
     from torchrl_liir.trainers.config import check_config
     from torchrl_liir.trainers.run_directory import RunDirectoryError

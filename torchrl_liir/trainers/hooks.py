@@ -10,8 +10,9 @@ from tensordict import TensorDictBase
 from torchrl.trainers import OptimizationStepper, Trainer, TrainerHookBase
 
 from torchrl_liir.algorithms import OptimizerGroup
-from torchrl_liir.algorithms.base import StatelessHook, guarded_step
 from torchrl_liir.collectors import PADDING_MASK
+from torchrl_liir.hook_bases import StatelessHook
+from torchrl_liir.optimizer_steps import guarded_step
 
 
 def episode_metrics(batch: TensorDictBase) -> dict[str, float]:
@@ -80,9 +81,9 @@ class RunProgress(TrainerHookBase):
 
 
 class RecipeStepper(OptimizationStepper):
-    """One optimiser step of every group (:func:`~torchrl_liir.algorithms.base.guarded_step`): backward of the
+    """One optimiser step of every group (:func:`~torchrl_liir.optimizer_steps.guarded_step`): backward of the
     summed loss terms, each group's own clip, then a check that no loss term, gradient norm or parameter is NaN
-    or infinite (:class:`~torchrl_liir.algorithms.base.NonFiniteError`)."""
+    or infinite (:class:`~torchrl_liir.optimizer_steps.NonFiniteError`)."""
 
     def __init__(self, optimizers: dict[str, OptimizerGroup], progress: RunProgress) -> None:
         self.optimizers, self.progress = optimizers, progress

@@ -25,10 +25,10 @@ from torchrl.trainers import Trainer, UpdateWeights
 from tqdm import tqdm
 
 from torchrl_liir.algorithms import EnvDims, Recipe, get_algorithm
-from torchrl_liir.algorithms.base import NonFiniteError
 from torchrl_liir.collectors import EpisodeCollector
 from torchrl_liir.config_checks import with_added_defaults
 from torchrl_liir.modules import policy_primer
+from torchrl_liir.optimizer_steps import NonFiniteError
 from torchrl_liir.runtime import configure_runtime
 from torchrl_liir.studies import STUDIES, StudyHook
 from torchrl_liir.tasks import Task, get_task

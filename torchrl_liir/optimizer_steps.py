@@ -1,0 +1,50 @@
+"""One guarded optimiser step over groups of parameters, each with its own gradient clip: the step every trainer
+and hook of this package takes, below the algorithms and the trainers that use it."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class OptimizerGroup:
+    """An optimiser and the clip of its parameters' gradient norm (``None``: not clipped)."""
+
+    optimizer: torch.optim.Optimizer
+    max_grad_norm: float | None
+
+    @property
+    def params(self) -> list[torch.nn.Parameter]:
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
+
+
+class NonFiniteError(RuntimeError):
+    """A loss term, gradient norm or parameter became NaN or infinite."""
+
+
+def _check_finite(values: dict[str, torch.Tensor], message: str, update: int) -> None:
+    if not torch.stack([v.detach().float() for v in values.values()]).isfinite().all():
+        name, value = next((n, v) for n, v in values.items() if not torch.isfinite(v))
+        raise NonFiniteError(message.format(name=name, value=value.item(), update=update))
+
+
+def guarded_step(groups: dict[str, OptimizerGroup], terms: dict[str, torch.Tensor], update: int
+                 ) -> dict[str, torch.Tensor]:
+    """One optimiser step of every group on the summed loss ``terms``: backward, each group's own clip, step;
+    returns the ``grad_norm_<group>`` before clipping. Raises :class:`NonFiniteError` (naming ``update``) as soon
+    as a term, a gradient norm or, after the step, a parameter is NaN or infinite."""
+    _check_finite(terms, "{name}={value} at update {update}", update)
+    for group in groups.values():
+        group.optimizer.zero_grad(set_to_none=True)
+    sum(terms.values()).backward()
+    norms = {f"grad_norm_{name}": torch.nn.utils.clip_grad_norm_(group.params, group.max_grad_norm or math.inf)
+             for name, group in groups.items()}
+    _check_finite(norms, "{name}={value} at update {update}", update)
+    for group in groups.values():
+        group.optimizer.step()
+    # The largest |parameter| of each group (foreach max-norm): NaN or inf exactly when one of them is.
+    largest = {name: torch.nn.utils.get_total_norm(group.params, norm_type=math.inf) for name, group in groups.items()}
+    _check_finite(largest, "{name} parameters became {value} in the step of update {update}", update)
+    return {name: norm.detach() for name, norm in norms.items()}
