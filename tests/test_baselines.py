@@ -100,8 +100,8 @@ def recorded_run(algo: str, policy: str, tmp_path_factory, *extra: str) -> Run:
 
     build_trainer = trainer_module._build_trainer
 
-    def recording_trainer(cfg, run_dir) -> EpisodeTrainer:
-        trainer = build_trainer(cfg, run_dir)
+    def recording_trainer(cfg, run_dir, experiment) -> EpisodeTrainer:
+        trainer = build_trainer(cfg, run_dir, experiment)
         run.recipe = trainer.recipe
         record(trainer, run)
         return trainer

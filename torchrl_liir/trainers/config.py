@@ -4,6 +4,7 @@ runs them before hydra creates a run directory."""
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -78,13 +79,27 @@ def _check_sections(cfg: DictConfig) -> None:
         check_section(cfg.get(name), f"{name}.", checks)
 
 
-def check_config(cfg: DictConfig) -> None:
+@dataclass(frozen=True)
+class Experiment:
+    """The task and the algorithm a config names, resolved once for the checks and the build."""
+
+    task: Task
+    algorithm: Algorithm
+
+    @classmethod
+    def of(cls, cfg: DictConfig) -> Experiment:
+        for section in ("env", "algo"):
+            if not isinstance(cfg.get(section), DictConfig) or "name" not in cfg[section]:
+                fail(f"{section}.name", None, "missing from the configuration")
+        return cls(get_task(cfg.env.name), get_algorithm(cfg.algo.name))
+
+
+def check_config(cfg: DictConfig) -> Experiment:
     """Checks every value the trainer reads (experiment, env, algo); raises :class:`ConfigError` (or
-    ``ImportError`` for a missing optional package) on the first bad one, before anything is built."""
-    for section in ("env", "algo"):
-        if not isinstance(cfg.get(section), DictConfig) or "name" not in cfg[section]:
-            fail(f"{section}.name", None, "missing from the configuration")
-    task, algorithm = get_task(cfg.env.name), get_algorithm(cfg.algo.name)
+    ``ImportError`` for a missing optional package) on the first bad one, before anything is built. Returns the
+    resolved :class:`Experiment`."""
+    experiment = Experiment.of(cfg)
+    task, algorithm = experiment.task, experiment.algorithm
     _check_sections(cfg)
     task.check(cfg)
     algorithm.check(cfg.algo)
@@ -95,6 +110,7 @@ def check_config(cfg: DictConfig) -> None:
     if cfg.logger.backend in ("tensorboard", "wandb") and importlib.util.find_spec(cfg.logger.backend) is None:
         raise ImportError(f"logger.backend={cfg.logger.backend} needs {cfg.logger.backend}: "
                           f"pip install 'torchrl_liir[{cfg.logger.backend}]'")
+    return experiment
 
 
 def check_capabilities(cfg: DictConfig, task: Task, algorithm: Algorithm) -> None:
@@ -133,4 +149,4 @@ def check_resume_overrides(keys: list[str]) -> None:
             raise ConfigError(f"{key}: cannot be changed when resuming (allowed: {', '.join(RESUMABLE_KEYS)})")
 
 
-__all__ = ["ConfigError", "RESUMABLE_KEYS", "check_config", "check_resume_overrides"]
+__all__ = ["ConfigError", "Experiment", "RESUMABLE_KEYS", "check_config", "check_resume_overrides"]

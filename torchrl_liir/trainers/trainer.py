@@ -24,14 +24,14 @@ from torchrl.record.loggers import Logger, get_logger
 from torchrl.trainers import Trainer, UpdateWeights
 from tqdm import tqdm
 
-from torchrl_liir.algorithms import EnvDims, Recipe, get_algorithm
+from torchrl_liir.algorithms import EnvDims, Recipe
 from torchrl_liir.collectors import EpisodeCollector
 from torchrl_liir.config_checks import with_added_defaults
 from torchrl_liir.modules import policy_primer
 from torchrl_liir.optimizer_steps import NonFiniteError
 from torchrl_liir.runtime import configure_runtime
 from torchrl_liir.studies import STUDIES, StudyHook
-from torchrl_liir.tasks import Task, get_task
+from torchrl_liir.tasks import Task
 from torchrl_liir.trainers.checkpoints import (
     CHECKPOINTS,
     EnvRandomState,
@@ -39,7 +39,7 @@ from torchrl_liir.trainers.checkpoints import (
     load_checkpoint,
     rotation,
 )
-from torchrl_liir.trainers.config import check_config, load_saved_config
+from torchrl_liir.trainers.config import Experiment, check_config, load_saved_config
 from torchrl_liir.trainers.evaluation import evaluate
 from torchrl_liir.trainers.hooks import (
     CheckpointSchedule,
@@ -86,15 +86,15 @@ def make_env(task: Task, cfg: DictConfig, device: torch.device, num_envs: int, s
     return TransformedEnv(task.make_env(cfg, device, num_envs, seed), Compose(*transforms), auto_unwrap=True)
 
 
-def build_recipe(cfg: DictConfig, device: torch.device) -> Recipe:
+def build_recipe(cfg: DictConfig, device: torch.device, experiment: Experiment | None = None) -> Recipe:
     """The configured algorithm's recipe for the configured env (sizes read from a one-env probe)."""
-    task = get_task(cfg.env.name)
+    experiment = experiment or Experiment.of(cfg)
+    task, algorithm = experiment.task, experiment.algorithm
     probe = task.make_env(cfg, device, 1, cfg.seed)
     try:
         dims = EnvDims.from_env(probe)
     finally:
         probe.close(raise_if_closed=False)  # a batched probe is never started
-    algorithm = get_algorithm(cfg.algo.name)
     algo = with_added_defaults(cfg.algo, algorithm.config_checks())  # runs saved before a key was added
     return algorithm.build(algo, dims, task.episode_limit(cfg), device)
 
@@ -245,19 +245,18 @@ def seed_everything(seed: int) -> None:
 
 def make_trainer(cfg: DictConfig, run_dir: str | Path) -> EpisodeTrainer:
     """The configured experiment as a TorchRL trainer writing into ``run_dir`` (``trainer.train()`` runs it)."""
-    check_config(cfg)
-    return _build_trainer(cfg, Path(run_dir))
+    return _build_trainer(cfg, Path(run_dir), check_config(cfg))
 
 
-def _build_trainer(cfg: DictConfig, run_dir: Path) -> EpisodeTrainer:
-    """:func:`make_trainer` for a config already checked."""
+def _build_trainer(cfg: DictConfig, run_dir: Path, experiment: Experiment) -> EpisodeTrainer:
+    """:func:`make_trainer` for a config already checked into ``experiment``."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     configure_runtime(cfg.threads, cfg.jax_cache_dir)
     seed_everything(cfg.seed)
     device = torch.device(cfg.device)
-    task = get_task(cfg.env.name)
-    recipe = build_recipe(cfg, device)
+    task = experiment.task
+    recipe = build_recipe(cfg, device, experiment)
     env = make_env(task, cfg, device, cfg.env.num_envs, cfg.seed, recipe.actor)
     test_env = make_env(task, cfg, device, task.test_envs(cfg), cfg.seed + 10_000, recipe.actor)
     collector = EpisodeCollector(env, recipe.actor, task.episode_limit(cfg), total_frames=cfg.collector.total_frames)
@@ -276,11 +275,11 @@ def train(cfg: DictConfig, run_dir: str | Path, *, resume: bool = False) -> dict
     Raises :class:`NonFiniteError` (the bad state saved aside, the last good checkpoint kept) and
     :class:`RunInterrupted` on SIGTERM / SIGINT (after a checkpoint).
     """
-    check_config(cfg)
+    experiment = check_config(cfg)
     run_dir = claim_run_dir(Path(run_dir), resume)
     checkpoint = latest_checkpoint(run_dir) if resume else None
     with GracefulStop() as stop:
-        trainer = _build_trainer(cfg, run_dir)
+        trainer = _build_trainer(cfg, run_dir, experiment)
         try:
             if checkpoint is not None:
                 trainer.restore(checkpoint)
