@@ -32,7 +32,7 @@ MASK = ("collector", "mask")
 PURSUIT_LIMIT = 20  # torchrl_liir/conf/env/pursuit.yaml's max_steps
 OVERRIDES = {
     "coma": ["algo.target_update_interval=2"],
-    "qmix": ["algo.buffer_episodes=200", "algo.batch_episodes=2", "algo.updates_per_batch=1",
+    "qmix": ["algo.buffer_episodes=200", "algo.batch_episodes=2", "algo.steps_per_batch=1",
              "algo.target_update_interval=2", "algo.eps_anneal_frames=2000"],
     "mappo": ["algo.ppo_epochs=2", "algo.minibatches=3"],
 }
@@ -551,7 +551,7 @@ def test_mappo_epochs_shuffle_the_valid_steps_and_replay_collection_log_probs(tm
 @pytest.mark.parametrize("algo, override, message", [
     ("qmix", "algo.eps_end=1.5", "algo.eps_end=1.5"),
     ("iql", "algo.eps_end=0.5", "algo.eps_end=0.5: must be <= algo.eps_start"),
-    ("qmix", "algo.updates_per_batch=0", "algo.updates_per_batch=0"),
+    ("qmix", "algo.steps_per_batch=0", "algo.steps_per_batch=0"),
     ("iql", "algo.buffer_episodes=2.5", "algo.buffer_episodes=2.5"),
     ("qmix", "algo.mixing_embed_dim=0", "algo.mixing_embed_dim=0"),
     ("coma", "algo.target_update_interval=0", "algo.target_update_interval=0"),

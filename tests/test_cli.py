@@ -204,7 +204,8 @@ def test_the_smac_preset_sets_what_each_algorithm_reads(algo):
 
 @pytest.mark.parametrize("algo", ["qmix", "mappo"])
 def test_a_config_saved_before_the_presets_loads(tmp_path, algo):
-    """Runs saved when the StarCraft envs wrote lr_critic and normalize_advantage into every algorithm."""
+    """Runs saved when the StarCraft envs wrote lr_critic and normalize_advantage into every algorithm, and QMIX's
+    steps per batch were named updates_per_batch."""
     from torchrl_liir.config_checks import ConfigError
     from torchrl_liir.trainers.config import check_config, load_saved_config
 
@@ -212,9 +213,12 @@ def test_a_config_saved_before_the_presets_loads(tmp_path, algo):
     OmegaConf.set_struct(cfg, False)
     cfg.pop("preset")
     cfg.algo.lr_critic, cfg.algo.normalize_advantage = 5e-4, True
+    if algo == "qmix":  # named updates_per_batch then
+        cfg.algo.updates_per_batch = cfg.algo.pop("steps_per_batch")
     (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     with pytest.raises(ConfigError, match="(lr_critic=0.0005|normalize_advantage=True): unknown key"):
         check_config(OmegaConf.load(tmp_path / "config.yaml"))
     saved = load_saved_config(tmp_path / "config.yaml")
     check_config(saved)
     assert "normalize_advantage" not in saved.algo and saved.algo.lr_policy == 5e-4
+    assert algo != "qmix" or saved.algo.steps_per_batch == 32

@@ -38,7 +38,7 @@ TRAIN = str(ROOT / "scripts" / "train.py")
 PURSUIT = ["collector.total_frames=2400", "env.num_envs=8", "study.episodes=50", "eval.interval_episodes=40"]
 SMAX = ["env=smax", "map=3m", "collector.total_frames=1000", "env.num_envs=4", "eval.episodes=4",
         "eval.interval_episodes=8", "algo.rnn_hidden=8", "algo.num_cells=[16]"]
-QMIX = ["algo=qmix", "algo.buffer_episodes=100", "algo.batch_episodes=2", "algo.updates_per_batch=2",
+QMIX = ["algo=qmix", "algo.buffer_episodes=100", "algo.batch_episodes=2", "algo.steps_per_batch=2",
         "algo.target_update_interval=3", "algo.eps_anneal_frames=1000"]
 
 

@@ -30,10 +30,10 @@ from torchrl_liir.optimizer_steps import OptimizerGroup, guarded_step
 
 class ReplayFeed(BatchFeed):
     """IQL and QMIX: each batch's valid steps (``keys`` only) go into ``buffer``; each of the batch's
-    ``updates`` optimiser steps gets a fresh sample."""
+    ``steps`` optimiser steps gets a fresh sample."""
 
-    def __init__(self, buffer: TensorDictReplayBuffer, keys: list[NestedKey], updates: int) -> None:
-        self.buffer, self.keys, self.steps_per_epoch = buffer, keys, updates
+    def __init__(self, buffer: TensorDictReplayBuffer, keys: list[NestedKey], steps: int) -> None:
+        self.buffer, self.keys, self.steps_per_epoch = buffer, keys, steps
 
     def extend(self, batch: TensorDictBase) -> TensorDictBase:
         self.buffer.extend(batch[batch.get(PADDING_MASK)].select(*self.keys, strict=False))
@@ -79,9 +79,9 @@ class EpisodeReplayFeed(ReplayFeed):
     pymarl's: ``buffer_episodes × episode_limit`` steps once full (SMAX 8m: 5000 × 120 × 18 KB, about 11 GB).
     """
 
-    def __init__(self, buffer: TensorDictReplayBuffer, keys: list[NestedKey], updates: int,
+    def __init__(self, buffer: TensorDictReplayBuffer, keys: list[NestedKey], steps: int,
                  episode_limit: int) -> None:
-        super().__init__(buffer, [*keys, PADDING_MASK], updates)
+        super().__init__(buffer, [*keys, PADDING_MASK], steps)
         self.episode_limit = episode_limit
 
     def extend(self, batch: TensorDictBase) -> TensorDictBase:

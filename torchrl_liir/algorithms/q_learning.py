@@ -27,16 +27,17 @@ def transition_keys(q_network: TensorDictModuleBase, state_key: NestedKey | None
 
 
 class IQL(Algorithm):
-    """Independent Q-learning: one optimiser over the Q-networks; ``updates_per_batch`` replayed samples per
-    collected batch, each the valid steps of ``batch_episodes`` stored episodes (``algo.replay=episodes``,
-    pymarl's) or ``batch_episodes × episode_limit`` stored steps (``transitions``, the runs before it existed)."""
+    """Independent Q-learning: one optimiser over the Q-networks; ``steps_per_batch`` optimiser steps per
+    collected batch, each on a replayed sample: the valid steps of ``batch_episodes`` stored episodes
+    (``algo.replay=episodes``, pymarl's) or ``batch_episodes × episode_limit`` stored steps (``transitions``, the
+    runs before it existed)."""
 
     name = "iql"
     supports_continuous_actions = False
 
     def config_checks(self) -> dict[str, Check]:
         return {**network_checks(), "eps_start": UNIT, "eps_end": UNIT, "eps_anneal_frames": COUNT,
-                "buffer_episodes": COUNT, "batch_episodes": COUNT, "updates_per_batch": COUNT,
+                "buffer_episodes": COUNT, "batch_episodes": COUNT, "steps_per_batch": COUNT,
                 "target_update_interval": COUNT,
                 "replay": Added(Choice(("transitions", "episodes")), "transitions")}
 
@@ -77,12 +78,12 @@ class IQL(Algorithm):
         if algo.replay == "episodes":
             buffer = TensorDictReplayBuffer(storage=LazyTensorStorage(algo.buffer_episodes, device=device),
                                             batch_size=algo.batch_episodes)
-            feed = EpisodeReplayFeed(buffer, keys, algo.updates_per_batch, episode_limit)
+            feed = EpisodeReplayFeed(buffer, keys, algo.steps_per_batch, episode_limit)
         else:
             buffer = TensorDictReplayBuffer(
                 storage=LazyTensorStorage(algo.buffer_episodes * episode_limit, device=device),
                 batch_size=algo.batch_episodes * episode_limit)
-            feed = ReplayFeed(buffer, keys, algo.updates_per_batch)
+            feed = ReplayFeed(buffer, keys, algo.steps_per_batch)
         hooks = {"target_copies": TargetCopies(loss, algo.target_update_interval, per="optim_step"),
                  "epsilon_schedule": EpsilonSchedule(actor[-1])}
         optimizers = {"policy": optimizer_group(algo, params, algo.lr_policy)}

@@ -32,6 +32,8 @@ PRESETS = tuple(sorted(path.stem for path in (Path(__file__).parents[1] / "conf"
 # Keys the StarCraft env configs wrote into every algorithm's section before preset=smac_paper gave each algorithm
 # only its own: a run saved then still holds them where its algorithm never read them.
 FORMER_PRESET_KEYS = ("lr_critic", "normalize_advantage")
+# Keys renamed since runs were saved (old name: new name); "update" is a collected batch's, a "step" an optimiser's.
+RENAMED_ALGO_KEYS = {"updates_per_batch": "steps_per_batch"}
 # What a resumed run may change; everything else comes from its saved config.yaml.
 RESUMABLE_KEYS = ("collector.total_frames", "device", "progress_bar", "threads", "jax_cache_dir", "resume")
 
@@ -124,9 +126,13 @@ def check_capabilities(cfg: DictConfig, task: Task, algorithm: Algorithm) -> Non
 
 
 def load_saved_config(path: Path) -> DictConfig:
-    """A run's saved ``config.yaml``, less the :data:`FORMER_PRESET_KEYS` its algorithm does not read."""
+    """A run's saved ``config.yaml``, less the :data:`FORMER_PRESET_KEYS` its algorithm does not read and with the
+    :data:`RENAMED_ALGO_KEYS` under their names of today."""
     cfg = OmegaConf.load(path)
     if isinstance(cfg.get("algo"), DictConfig) and "name" in cfg.algo:
+        for old, new in RENAMED_ALGO_KEYS.items():
+            if old in cfg.algo:
+                cfg.algo[new] = cfg.algo.pop(old)
         known = get_algorithm(cfg.algo.name).config_checks()
         for key in FORMER_PRESET_KEYS:
             if key in cfg.algo and key not in known:
