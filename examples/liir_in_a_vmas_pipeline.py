@@ -76,7 +76,8 @@ optimizers = [policy_optimizer, torch.optim.Adam(intrinsic.parameters(), lr=1e-3
               torch.optim.Adam([*proxy_critic.parameters(), *extrinsic_critic.parameters()], lr=5e-4)]
 
 # TorchRL's Collector: [envs, steps] batches in which VMAS restarts finished episodes (done flags mark them).
-collector = Collector(env, actor, frames_per_batch=args.envs * args.max_steps, total_frames=args.frames)
+collector = Collector(env, actor, frames_per_batch=args.envs * args.max_steps, total_frames=args.frames,
+                      auto_register_policy_transforms=False)  # an MLP policy needs no InitTracker
 progress = tqdm(total=args.frames, unit="frames")
 for batch in collector:
     terms = loss(batch)

@@ -82,7 +82,7 @@ def agent_done_flags(batch):
 
 
 collector = Collector(env, policy, frames_per_batch=args.frames_per_batch, total_frames=args.frames,
-                      postproc=agent_done_flags, auto_register_policy_transforms=False)
+                      postproc=agent_done_flags, auto_register_policy_transforms=False)  # an MLP needs no InitTracker
 
 # <<< differs from the twin: the loss and its optimiser (MAPPO: with a replay buffer of the batch's steps)
 loss_module = ClipPPOLoss(actor_network=policy, critic_network=critic, clip_epsilon=0.2, entropy_coeff=1e-4,
