@@ -429,7 +429,7 @@ def test_episode_replay_feed_pads_to_the_limit_replays_valid_steps_and_drops_the
     batch = TensorDict({"x": torch.arange(12.0).reshape(3, 4), MASK: torch.arange(4) < lengths.unsqueeze(-1),
                         "unused": torch.zeros(3, 4)}, [3, 4])
     buffer = TensorDictReplayBuffer(storage=LazyTensorStorage(4), sampler=SamplerWithoutReplacement(), batch_size=3)
-    feed = EpisodeReplayFeed(buffer, ["x"], updates=1, episode_limit=6)
+    feed = EpisodeReplayFeed(buffer, ["x"], steps=1, episode_limit=6)
     feed.extend(batch)
     stored = buffer.storage[torch.arange(3)]
     assert stored.shape == (3, 6) and "unused" not in stored.keys()
@@ -442,7 +442,7 @@ def test_episode_replay_feed_pads_to_the_limit_replays_valid_steps_and_drops_the
     kept = buffer.storage[torch.arange(4)]
     assert sorted(kept[kept.get(MASK)]["x"].tolist()) == [4, 5, 6, 7, 8, 104, 105, 106, 107, 108]
     restored = EpisodeReplayFeed(TensorDictReplayBuffer(storage=LazyTensorStorage(4), batch_size=3), ["x"],
-                                 updates=1, episode_limit=6)
+                                 steps=1, episode_limit=6)
     state = feed.state_dict()
     # The valid steps only; row 0, the oldest, now holds the newest episode.
     assert state["steps"].shape == (10,) and state["lengths"].tolist() == [1, 4, 1, 4]

@@ -154,6 +154,7 @@ def run_installed(site: Path, *overrides: str, timeout: float = 300) -> tuple[su
     return result, cwd
 
 
+@pytest.mark.slow
 def test_installed_entry_point_trains_pursuit_from_an_empty_directory(installed):
     result, cwd = run_installed(installed, *TINY, "env.num_envs=4", "eval.episodes=4", "collector.total_frames=80",
                                 "study.episodes=10")
@@ -163,6 +164,7 @@ def test_installed_entry_point_trains_pursuit_from_an_empty_directory(installed)
     assert json.loads((runs[0] / "summary.json").read_text())["status"] == "finished"
 
 
+@pytest.mark.slow
 def test_installed_entry_point_trains_smax_from_an_empty_directory(installed):
     if importlib.util.find_spec("jax") is None or importlib.util.find_spec("jaxmarl") is None:
         pytest.skip("SMAX needs jax and jaxmarl")

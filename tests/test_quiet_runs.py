@@ -49,6 +49,7 @@ def assert_quiet(stdout: str, stderr: str) -> None:
     assert "100%|" in last and count and count[1] == count[2], last
 
 
+@pytest.mark.slow
 def test_pursuit_run_and_its_resume_print_only_their_lines(tmp_path):
     run = tmp_path / "run"
     tiny = ["env.num_envs=8", "study.episodes=50", "eval.episodes=4", "eval.interval_episodes=16"]
@@ -60,6 +61,7 @@ def test_pursuit_run_and_its_resume_print_only_their_lines(tmp_path):
     assert re.search(r"\b[1-9]\d*/1200 \[00:00<\?", stderr), stderr  # the bar starts from the frames played
 
 
+@pytest.mark.slow
 def test_smax_run_prints_only_its_lines(tmp_path):
     pytest.importorskip("jaxmarl")
     stdout, stderr = train("env=smax", "map=3m", "collector.total_frames=300", "env.num_envs=4", "eval.episodes=2",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 DEFAULT_JAX_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "torchrl_liir" / "jax"
@@ -68,25 +69,25 @@ def quiet_torchrl_info() -> None:
 def configure_jax(cache_dir: str | Path | None = DEFAULT_JAX_CACHE) -> None:
     """JAX's persistent compilation cache in ``cache_dir`` (``None``: off).
 
-    With the cache, SMAX's kernels are compiled once per machine, map and battle
-    count, and later processes load them from disk. Nothing is imported when JAX is
-    not installed.
+    With the cache, SMAX's kernels are compiled once per machine, map and battle count, and later processes load
+    them from disk. JAX is not imported for this: until it is, the settings go into the ``JAX_*`` environment
+    variables it reads at import (a run that never uses JAX, on pursuit, VMAS or MPE, saves the 0.8 s of JAX's
+    import); once it is, into ``jax.config``.
     """
     prepare_jax()
-    try:
-        import jax
-    except ImportError:
-        return
-    if cache_dir is None:
-        jax.config.update("jax_enable_compilation_cache", False)
-        return
-    cache_dir = Path(cache_dir).expanduser()
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    jax.config.update("jax_enable_compilation_cache", True)
-    jax.config.update("jax_compilation_cache_dir", str(cache_dir))
-    # Cache every kernel: SMAX's compile in about a second each, under JAX's default threshold.
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    settings = {"jax_enable_compilation_cache": cache_dir is not None}
+    if cache_dir is not None:
+        cache_dir = Path(cache_dir).expanduser()
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        # Cache every kernel: SMAX's compile in about a second each, under JAX's default threshold.
+        settings.update({"jax_compilation_cache_dir": str(cache_dir), "jax_persistent_cache_min_compile_time_secs": 0.0,
+                         "jax_persistent_cache_min_entry_size_bytes": -1})
+    jax = sys.modules.get("jax")
+    for name, value in settings.items():
+        if jax is not None:
+            jax.config.update(name, value)
+        else:
+            os.environ[name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def configure_runtime(threads: int = 1, jax_cache_dir: str | Path | None = DEFAULT_JAX_CACHE) -> None:
