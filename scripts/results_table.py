@@ -48,9 +48,10 @@ def run_row(run_dir: Path, last: int, metric: str = "test_win_rate", train_metri
         tests, train_wins = tests[tests[:, 0] <= up_to_frames], train_wins[train_wins[:, 0] <= up_to_frames]
         frames = int(train_wins[-1, 0])
     tests, train_wins = tests[:, 1], train_wins[:, 1]
+    networks = cfg.model if "model" in cfg else cfg.algo  # runs saved before the model section: the algo's
     return {
         "method": method_of(cfg), "env": cfg.env.get("run_name", cfg.env.name), "seed": cfg.seed,
-        "policy": cfg.algo.get("policy", "-"), "frames": frames, "final": float(tests[-last:].mean()),
+        "policy": networks.get("policy", "-"), "frames": frames, "final": float(tests[-last:].mean()),
         "best": float(tests.max()), "train": float(train_wins[-10:].mean()), "device": summary.get("device", "?"),
         "date": summary.get("finished", "?")[:10], "episodes_per_test": cfg.eval.episodes,
     }

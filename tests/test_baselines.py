@@ -106,7 +106,7 @@ def recorded_run(algo: str, policy: str, tmp_path_factory, *extra: str) -> Run:
         record(trainer, run)
         return trainer
 
-    cfg = config(f"algo={algo}", f"algo.policy={policy}", "collector.total_frames=600", "env.num_envs=8",
+    cfg = config(f"algo={algo}", f"model.policy={policy}", "collector.total_frames=600", "env.num_envs=8",
                  "eval.episodes=8", *OVERRIDES[algo], *extra)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(trainer_module, "_build_trainer", recording_trainer)

@@ -71,6 +71,7 @@ PROBES = [
     (["env=pettingzoo", "env.continuous_actions=true", "algo=liir_authors"],
      "error: algo=liir: the exploration floor mixes categorical policies"),
     (["preset=nosuch"], "error: preset='nosuch': must be one of none, smac_paper"),
+    (["algo.policy=gru"], "error: algo.policy='gru': the agents' networks are the model section's now: model.policy"),
     (["env=smax", "algo=qmix", "algo.normalize_advantage=true"], "error: algo.normalize_advantage=True: unknown key"),
     (["env=smax", "map=99m"], "error: map='99m': must be one of 3m, " if importlib.util.find_spec("jaxmarl")
      else "error: env=smax needs JaxMARL"),
@@ -169,7 +170,7 @@ def test_installed_entry_point_trains_smax_from_an_empty_directory(installed):
     if importlib.util.find_spec("jax") is None or importlib.util.find_spec("jaxmarl") is None:
         pytest.skip("SMAX needs jax and jaxmarl")
     result, cwd = run_installed(installed, *TINY, "env=smax", "map=3m", "env.num_envs=2", "eval.episodes=2",
-                                "collector.total_frames=120", "algo.rnn_hidden=8", "algo.num_cells=[16]")
+                                "collector.total_frames=120", "model.rnn_hidden=8", "model.num_cells=[16]")
     assert result.returncode == 0, result.stderr[-3000:]
     runs = list((cwd / "runs").iterdir())
     assert len(runs) == 1 and "_smax_3m_liir_" in runs[0].name
@@ -196,7 +197,7 @@ def test_the_smac_preset_sets_what_each_algorithm_reads(algo):
     the algorithm has the choice; nothing the algorithm does not read."""
     cfg = compose("env=smax", f"algo={algo}")
     assert cfg.preset == "smac_paper"
-    assert (cfg.algo.policy, cfg.algo.rnn_hidden, cfg.algo.lr_policy) == ("gru", 64, 5e-4)
+    assert (cfg.model.policy, cfg.model.rnn_hidden, cfg.algo.lr_policy) == ("gru", 64, 5e-4)
     assert cfg.algo.get("lr_critic", 5e-4) == 5e-4
     assert ("normalize_advantage" in cfg.algo) == (algo in ("liir", "iac", "central_v"))
     assert cfg.algo.get("normalize_advantage", True) is True
@@ -206,8 +207,8 @@ def test_the_smac_preset_sets_what_each_algorithm_reads(algo):
 
 @pytest.mark.parametrize("algo", ["qmix", "mappo"])
 def test_a_config_saved_before_the_presets_loads(tmp_path, algo):
-    """Runs saved when the StarCraft envs wrote lr_critic and normalize_advantage into every algorithm, and QMIX's
-    steps per batch were named updates_per_batch."""
+    """Runs saved when the StarCraft envs wrote lr_critic and normalize_advantage into every algorithm, the
+    agents' networks were the algo section's and QMIX's steps per batch were named updates_per_batch."""
     from torchrl_liir.config_checks import ConfigError
     from torchrl_liir.trainers.config import check_config, load_saved_config
 
@@ -217,10 +218,13 @@ def test_a_config_saved_before_the_presets_loads(tmp_path, algo):
     cfg.algo.lr_critic, cfg.algo.normalize_advantage = 5e-4, True
     if algo == "qmix":  # named updates_per_batch then
         cfg.algo.updates_per_batch = cfg.algo.pop("steps_per_batch")
+    for key, value in cfg.pop("model").items():
+        cfg.algo[key] = value
     (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    with pytest.raises(ConfigError, match="(lr_critic=0.0005|normalize_advantage=True): unknown key"):
+    with pytest.raises(ConfigError, match="model=None: must be a mapping"):
         check_config(OmegaConf.load(tmp_path / "config.yaml"))
     saved = load_saved_config(tmp_path / "config.yaml")
     check_config(saved)
     assert "normalize_advantage" not in saved.algo and saved.algo.lr_policy == 5e-4
     assert algo != "qmix" or saved.algo.steps_per_batch == 32
+    assert (saved.model.policy, saved.model.rnn_hidden) == ("gru", 64) and "policy" not in saved.algo

@@ -232,7 +232,7 @@ RUNS = {"vmas_balance": VMAS_RUNS["balance"], "vmas_navigation": VMAS_RUNS["navi
 @pytest.mark.parametrize("run", list(RUNS))
 def test_short_training_run(tmp_path, run, algo):
     pytest.importorskip("mpe2" if run.startswith("pz") else "vmas")
-    summary = train(config(*RUNS[run], f"algo={algo}", "algo.num_cells=[16]", "collector.total_frames=200",
+    summary = train(config(*RUNS[run], f"algo={algo}", "model.num_cells=[16]", "collector.total_frames=200",
                            "eval.episodes=4", "eval.interval_episodes=0"), tmp_path)
     assert summary["status"] == "finished"
     with (tmp_path / "metrics.csv").open(newline="") as f:
@@ -250,7 +250,7 @@ def test_short_training_run(tmp_path, run, algo):
 
 @pytest.mark.parametrize("algo", ["coma", "qmix", "iql"])
 def test_discrete_only_baselines_train_without_mask_or_state(tmp_path, vmas, algo):
-    summary = train(config(*VMAS_RUNS["balance"], f"algo={algo}", "algo.num_cells=[16]", "collector.total_frames=80",
+    summary = train(config(*VMAS_RUNS["balance"], f"algo={algo}", "model.num_cells=[16]", "collector.total_frames=80",
                            "eval.episodes=4", "eval.interval_episodes=0"), tmp_path)
     assert summary["status"] == "finished"
     with (tmp_path / "metrics.csv").open(newline="") as f:

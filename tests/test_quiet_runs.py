@@ -65,7 +65,7 @@ def test_pursuit_run_and_its_resume_print_only_their_lines(tmp_path):
 def test_smax_run_prints_only_its_lines(tmp_path):
     pytest.importorskip("jaxmarl")
     stdout, stderr = train("env=smax", "map=3m", "collector.total_frames=300", "env.num_envs=4", "eval.episodes=2",
-                           "eval.interval_episodes=1000", "algo.rnn_hidden=8", "algo.num_cells=[16]",
+                           "eval.interval_episodes=1000", "model.rnn_hidden=8", "model.num_cells=[16]",
                            f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     assert_quiet(stdout, stderr)
 

@@ -21,7 +21,7 @@ from torchrl_liir.trainers import train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["progress_bar=false", "collector.total_frames=400", "env.num_envs=4",
-        "eval.episodes=4", "eval.interval_episodes=4", "algo.rnn_hidden=8", "algo.num_cells=[16]"]
+        "eval.episodes=4", "eval.interval_episodes=4", "model.rnn_hidden=8", "model.num_cells=[16]"]
 
 
 def config(*overrides: str):
@@ -96,7 +96,7 @@ def test_smax_run_reports_test_win_rate(smax_runs):
 @pytest.mark.parametrize("algo", ["central_v", "coma", "qmix", "iql", "mappo"])
 def test_every_baseline_trains_on_smax_battles(tmp_path, algo):
     pytest.importorskip("jaxmarl", reason="SMAX needs the [smax] extra (jaxmarl)")
-    summary = train(config("env=smax", "map=3m", f"algo={algo}", "algo.policy=mlp"), tmp_path)
+    summary = train(config("env=smax", "map=3m", f"algo={algo}", "model.policy=mlp"), tmp_path)
     assert summary["updates"] >= 2 and 0.0 <= summary["test"]["test_win_rate"] <= 1.0
     losses = {k: v for k, v in table(tmp_path, "metrics")[-1].items() if k.startswith("loss_")}
     assert losses and all(math.isfinite(v) for v in losses.values())

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TRAIN = str(ROOT / "scripts" / "train.py")
 PURSUIT = ["collector.total_frames=2400", "env.num_envs=8", "study.episodes=50", "eval.interval_episodes=40"]
 SMAX = ["env=smax", "map=3m", "collector.total_frames=1000", "env.num_envs=4", "eval.episodes=4",
-        "eval.interval_episodes=8", "algo.rnn_hidden=8", "algo.num_cells=[16]"]
+        "eval.interval_episodes=8", "model.rnn_hidden=8", "model.num_cells=[16]"]
 QMIX = ["algo=qmix", "algo.buffer_episodes=100", "algo.batch_episodes=2", "algo.steps_per_batch=2",
         "algo.target_update_interval=3", "algo.eps_anneal_frames=1000"]
 
@@ -88,7 +88,7 @@ def wait_for_checkpoints(process: subprocess.Popen, run_dir: Path, count: int, t
 
 @pytest.mark.parametrize("algo, policy", [("liir", "mlp"), ("liir", "gru"), ("iac", "mlp"), ("central_v", "mlp")])
 def test_short_run_writes_its_run_directory(tmp_path, algo, policy):
-    summary = train(config(f"algo={algo}", f"algo.policy={policy}", "collector.total_frames=600", "env.num_envs=8",
+    summary = train(config(f"algo={algo}", f"model.policy={policy}", "collector.total_frames=600", "env.num_envs=8",
                            "study.episodes=50"), tmp_path)
     assert summary["status"] == "finished" and summary["updates"] >= 1
     table = rows(tmp_path / "metrics.csv")
@@ -334,7 +334,7 @@ BAD_VALUES = [
     ("algo.lr_policy=nan", "algo.lr_policy=nan: must be a finite number > 0"),
     ("algo.lr_policy=inf", "algo.lr_policy=inf: must be a finite number > 0"),
     ("env.num_envs=2.5", "env.num_envs=2.5: must be an integer >= 1"),
-    ("algo.rnn_hidden=0", "algo.rnn_hidden=0: must be an integer >= 1"),
+    ("model.rnn_hidden=0", "model.rnn_hidden=0: must be an integer >= 1"),
     ("checkpoint.every_updates=abc", "checkpoint.every_updates='abc': must be an integer >= 0"),
     ("study.episodes=-5", "study.episodes=-5: must be an integer >= 1"),
     ("+algo.lamda_in=0.1", "algo.lamda_in=0.1: unknown key (did you mean algo.lambda_in?)"),
@@ -342,8 +342,8 @@ BAD_VALUES = [
     ("env.name=smacc", "env.name='smacc': must be one of pursuit, smax, smac, smacv2"),
     ("algo.lambda_in=-0.5", "algo.lambda_in=-0.5: must be a number >= 0"),
     ("algo.gamma=1.5", "algo.gamma=1.5: must be a number >= 0 and <= 1"),
-    ("algo.policy=transformer", "algo.policy='transformer': must be one of mlp, gru"),
-    ("algo.num_cells=[]", "algo.num_cells=[]: must be a list of layer sizes"),
+    ("model.policy=transformer", "model.policy='transformer': must be one of mlp, gru"),
+    ("model.num_cells=[]", "model.num_cells=[]: must be a list of layer sizes"),
     ("algo.agent_id=maybe", "algo.agent_id='maybe': must be true or false"),
     ("threads=0", "threads=0: must be an integer >= 1"),
     ("jax_cache_dir=3", "jax_cache_dir=3: must be a directory path, or null"),

@@ -21,10 +21,11 @@ class ActorCritic(Algorithm):
     def config_checks(self) -> dict[str, Check]:
         return {**actor_critic_checks(), "normalize_advantage": Boolean()}
 
-    def make_critic(self, algo: DictConfig, dims: EnvDims, device: torch.device) -> torch.nn.Module:
+    def make_critic(self, model: DictConfig, dims: EnvDims, device: torch.device) -> torch.nn.Module:
         raise NotImplementedError
 
-    def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
+    def build(self, algo: DictConfig, model: DictConfig, dims: EnvDims, episode_limit: int,
+              device: torch.device) -> Recipe:
         import torch
 
         from torchrl_liir.algorithms.base import clip, make_policy, optimizer_group
@@ -32,8 +33,8 @@ class ActorCritic(Algorithm):
         from torchrl_liir.objectives import MultiAgentActorCriticLoss
         from torchrl_liir.optimizer_steps import OptimizerGroup
 
-        actor = make_policy(algo, dims, device)
-        critic = self.make_critic(algo, dims, device)
+        actor = make_policy(algo, model, dims, device)
+        critic = self.make_critic(model, dims, device)
         loss = MultiAgentActorCriticLoss(actor, critic, dims.n_agents, entropy_coeff=algo.entropy_coeff,
                                          critic_coeff=algo.critic_coeff, normalize_advantage=algo.normalize_advantage,
                                          gamma=algo.gamma, lmbda=algo.lmbda)
@@ -49,10 +50,10 @@ class IAC(ActorCritic):
 
     name = "iac"
 
-    def make_critic(self, algo: DictConfig, dims: EnvDims, device: torch.device) -> torch.nn.Module:
+    def make_critic(self, model: DictConfig, dims: EnvDims, device: torch.device) -> torch.nn.Module:
         from torchrl_liir.modules.critics import make_proxy_critic
 
-        return make_proxy_critic(dims.obs_dim, dims.n_agents, num_cells=list(algo.num_cells),
+        return make_proxy_critic(dims.obs_dim, dims.n_agents, num_cells=list(model.num_cells),
                                  out_key=("agents", "state_value"), device=device)
 
 
@@ -61,8 +62,8 @@ class CentralV(ActorCritic):
 
     name = "central_v"
 
-    def make_critic(self, algo: DictConfig, dims: EnvDims, device: torch.device) -> torch.nn.Module:
+    def make_critic(self, model: DictConfig, dims: EnvDims, device: torch.device) -> torch.nn.Module:
         from torchrl_liir.modules.critics import make_extrinsic_critic
 
-        return make_extrinsic_critic(dims.state_dim, num_cells=list(algo.num_cells), state_key=dims.state_key,
+        return make_extrinsic_critic(dims.state_dim, num_cells=list(model.num_cells), state_key=dims.state_key,
                                      device=device)

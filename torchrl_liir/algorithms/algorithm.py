@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, ClassVar
 from omegaconf import DictConfig
 
 from torchrl_liir.config_checks import (
-    COUNT,
     NON_NEGATIVE,
     POSITIVE,
     UNIT,
@@ -17,7 +16,6 @@ from torchrl_liir.config_checks import (
     Check,
     Choice,
     Integer,
-    Sizes,
     Text,
     check_section,
 )
@@ -29,9 +27,9 @@ if TYPE_CHECKING:
 
 
 def network_checks() -> dict[str, Check]:
-    """The keys every algorithm reads: its name, agent network and policy optimiser."""
-    return {"name": Text(), "policy": Choice(("mlp", "gru")), "num_cells": Sizes(), "rnn_hidden": COUNT,
-            "policy_optimizer": Choice(("sgd", "rmsprop", "adam")), "lr_policy": POSITIVE,
+    """The keys every algorithm reads: its name and policy optimiser (its networks' sizes are the ``model``
+    section's)."""
+    return {"name": Text(), "policy_optimizer": Choice(("sgd", "rmsprop", "adam")), "lr_policy": POSITIVE,
             "max_grad_norm": NON_NEGATIVE, "gamma": UNIT}
 
 
@@ -86,5 +84,7 @@ class Algorithm(ABC):
         (``env.num_envs`` × the episode limit)."""
 
     @abstractmethod
-    def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
-        """Networks, loss, optimiser groups, batch feed and hooks for an env of ``dims``."""
+    def build(self, algo: DictConfig, model: DictConfig, dims: EnvDims, episode_limit: int,
+              device: torch.device) -> Recipe:
+        """Networks (sized by the ``model`` section), loss, optimiser groups, batch feed and hooks for an env of
+        ``dims``."""

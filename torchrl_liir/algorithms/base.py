@@ -14,21 +14,21 @@ from torchrl_liir.modules.exploration_floor import ExplorationFloor
 from torchrl_liir.optimizer_steps import OptimizerGroup
 
 
-def make_policy(algo: DictConfig, dims: EnvDims, device: torch.device,
+def make_policy(algo: DictConfig, model: DictConfig, dims: EnvDims, device: torch.device,
                 exploration_floor: ExplorationFloor | None = None) -> TensorDictModuleBase:
-    """The shared stochastic policy π_θ(u_i | o_i): ``algo.policy`` mlp or gru; categorical (masked when the env
+    """The shared stochastic policy π_θ(u_i | o_i): ``model.policy`` mlp or gru; categorical (masked when the env
     has an action mask, mixed with a uniform one under ``exploration_floor``) or, for continuous actions,
     TanhNormal within the action bounds."""
-    hidden = algo.rnn_hidden if algo.policy == "gru" else None
+    hidden = model.rnn_hidden if model.policy == "gru" else None
     if dims.continuous:
         return make_gaussian_policy(dims.n_agents, dims.obs_dim, dims.action_dim, action_low=dims.action_low.to(device),
-                                    action_high=dims.action_high.to(device), num_cells=list(algo.num_cells),
+                                    action_high=dims.action_high.to(device), num_cells=list(model.num_cells),
                                     hidden_size=hidden, device=device)
     if hidden is not None:
         return make_gru_policy(dims.n_agents, dims.obs_dim, dims.n_actions, hidden_size=hidden,
                                action_mask_key=dims.action_mask_key, exploration_floor=exploration_floor,
                                device=device)
-    return make_mlp_policy(dims.n_agents, dims.obs_dim, dims.n_actions, num_cells=list(algo.num_cells),
+    return make_mlp_policy(dims.n_agents, dims.obs_dim, dims.n_actions, num_cells=list(model.num_cells),
                            action_mask_key=dims.action_mask_key, exploration_floor=exploration_floor, device=device)
 
 

@@ -27,15 +27,16 @@ class COMA(Algorithm):
         return {**actor_critic_checks(), **exploration_floor_checks(), "target_update_interval": COUNT,
                 "critic_updates": Added(Choice(("batch", "time_step")), "batch")}
 
-    def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
+    def build(self, algo: DictConfig, model: DictConfig, dims: EnvDims, episode_limit: int,
+              device: torch.device) -> Recipe:
         from torchrl_liir.algorithms.base import optimizer_group
         from torchrl_liir.algorithms.feeds import CriticTimeSteps, TargetCopies, policy_with_exploration_floor
         from torchrl_liir.algorithms.recipe import Recipe
         from torchrl_liir.modules import make_coma_critic
         from torchrl_liir.objectives import COMALoss
 
-        actor, hooks = policy_with_exploration_floor(algo, dims, device)
-        critic = make_coma_critic(dims.state_dim, dims.n_agents, dims.n_actions, num_cells=list(algo.num_cells),
+        actor, hooks = policy_with_exploration_floor(algo, model, dims, device)
+        critic = make_coma_critic(dims.state_dim, dims.n_agents, dims.n_actions, num_cells=list(model.num_cells),
                                   state_key=dims.state_key, device=device)
         loss = COMALoss(actor, critic, dims.n_agents, entropy_coeff=algo.entropy_coeff,
                         critic_coeff=algo.critic_coeff, gamma=algo.gamma, lmbda=algo.lmbda,

@@ -237,12 +237,12 @@ class ExplorationFloorSchedule(StatelessHook):
         trainer.register_op("post_steps", self)
 
 
-def policy_with_exploration_floor(algo: DictConfig, dims: EnvDims,
+def policy_with_exploration_floor(algo: DictConfig, model: DictConfig, dims: EnvDims,
                                   device: torch.device) -> tuple[TensorDictModuleBase, dict[str, TrainerHookBase]]:
     """The policy of :func:`~torchrl_liir.algorithms.base.make_policy`, with the exploration floor and the hook
     that anneals it when ``algo.epsilon_floor_*`` ask for one (no hook otherwise)."""
     floor = ExplorationFloor() if has_exploration_floor(algo) else None
-    actor = make_policy(algo, dims, device, exploration_floor=floor)
+    actor = make_policy(algo, model, dims, device, exploration_floor=floor)
     if floor is None:
         return actor, {}
     schedule = ExplorationFloorSchedule(floor, algo.epsilon_floor_start, algo.epsilon_floor_end,

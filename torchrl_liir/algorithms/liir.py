@@ -27,7 +27,8 @@ class LIIR(Algorithm):
                 "normalize_advantage": Boolean(), "meta_gradient": Choice(("fast", "reference")),
                 "variant": Choice(("paper", "released_code")), **exploration_floor_checks()}
 
-    def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
+    def build(self, algo: DictConfig, model: DictConfig, dims: EnvDims, episode_limit: int,
+              device: torch.device) -> Recipe:
         import torch
 
         from torchrl_liir.algorithms.base import clip, optimizer_group
@@ -38,8 +39,8 @@ class LIIR(Algorithm):
         from torchrl_liir.objectives import InnerStep, LIIRLoss
         from torchrl_liir.optimizer_steps import OptimizerGroup
 
-        hidden = list(algo.num_cells)
-        actor, hooks = policy_with_exploration_floor(algo, dims, device)
+        hidden = list(model.num_cells)
+        actor, hooks = policy_with_exploration_floor(algo, model, dims, device)
         intrinsic = make_intrinsic_reward(dims.obs_dim, dims.n_actions, dims.n_agents, num_cells=hidden,
                                           bound=algo.intrinsic_bound, agent_id=algo.agent_id,
                                           action_dim=dims.action_dim, device=device)

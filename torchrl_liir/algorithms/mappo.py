@@ -30,15 +30,16 @@ class MAPPO(Algorithm):
                  f"must be <= {batch_steps}, the most valid steps one batch holds (env.num_envs × the episode "
                  "limit): each minibatch needs at least one")
 
-    def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
+    def build(self, algo: DictConfig, model: DictConfig, dims: EnvDims, episode_limit: int,
+              device: torch.device) -> Recipe:
         from torchrl_liir.algorithms.base import make_policy, optimizer_group
         from torchrl_liir.algorithms.feeds import MinibatchEpochs
         from torchrl_liir.algorithms.recipe import Recipe
         from torchrl_liir.modules import make_agent_value_critic
         from torchrl_liir.objectives import EpisodeMAPPOLoss
 
-        actor = make_policy(algo, dims, device)
-        critic = make_agent_value_critic(dims.state_dim, dims.n_agents, num_cells=list(algo.num_cells),
+        actor = make_policy(algo, model, dims, device)
+        critic = make_agent_value_critic(dims.state_dim, dims.n_agents, num_cells=list(model.num_cells),
                                          state_key=dims.state_key, device=device)
         loss = EpisodeMAPPOLoss(actor, critic, clip_epsilon=algo.clip_epsilon, entropy_coeff=algo.entropy_coeff,
                                 critic_coeff=algo.critic_coeff, gamma=algo.gamma, lmbda=algo.lmbda)

@@ -55,7 +55,8 @@ class IQL(Algorithm):
 
         return IQLLoss(q_network, gamma=algo.gamma), list(q_network.parameters())
 
-    def build(self, algo: DictConfig, dims: EnvDims, episode_limit: int, device: torch.device) -> Recipe:
+    def build(self, algo: DictConfig, model: DictConfig, dims: EnvDims, episode_limit: int,
+              device: torch.device) -> Recipe:
         from torchrl.data import LazyTensorStorage, TensorDictReplayBuffer
 
         from torchrl_liir.algorithms.base import optimizer_group
@@ -63,12 +64,12 @@ class IQL(Algorithm):
         from torchrl_liir.algorithms.recipe import Recipe
         from torchrl_liir.modules import make_egreedy_actor, make_gru_q_network, make_mlp_q_network
 
-        if algo.policy == "gru":
-            q_network = make_gru_q_network(dims.n_agents, dims.obs_dim, dims.n_actions, hidden_size=algo.rnn_hidden,
+        if model.policy == "gru":
+            q_network = make_gru_q_network(dims.n_agents, dims.obs_dim, dims.n_actions, hidden_size=model.rnn_hidden,
                                            action_mask_key=dims.action_mask_key, device=device)
         else:
             q_network = make_mlp_q_network(dims.n_agents, dims.obs_dim, dims.n_actions,
-                                           num_cells=list(algo.num_cells), action_mask_key=dims.action_mask_key,
+                                           num_cells=list(model.num_cells), action_mask_key=dims.action_mask_key,
                                            device=device)
         actor = make_egreedy_actor(q_network, dims.n_agents, dims.n_actions, action_mask_key=dims.action_mask_key,
                                    eps_init=algo.eps_start, eps_end=algo.eps_end,

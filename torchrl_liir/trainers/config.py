@@ -19,6 +19,7 @@ from torchrl_liir.config_checks import (
     Choice,
     ConfigError,
     Integer,
+    Sizes,
     Text,
     check_section,
     fail,
@@ -34,6 +35,8 @@ PRESETS = tuple(sorted(path.stem for path in (Path(__file__).parents[1] / "conf"
 FORMER_PRESET_KEYS = ("lr_critic", "normalize_advantage")
 # Keys renamed since runs were saved (old name: new name); "update" is a collected batch's, a "step" an optimiser's.
 RENAMED_ALGO_KEYS = {"updates_per_batch": "steps_per_batch"}
+# Keys of the agents' networks, in the algo section until the model section held them.
+MODEL_KEYS = ("policy", "num_cells", "rnn_hidden")
 # What a resumed run may change; everything else comes from its saved config.yaml.
 RESUMABLE_KEYS = ("collector.total_frames", "device", "progress_bar", "threads", "jax_cache_dir", "resume")
 
@@ -65,6 +68,7 @@ EXPERIMENT_CHECKS: dict[str, Check] = {
     "seed": Integer(0, 2**32 - 1), "map": Text("a map name such as 3m"), "device": Device(), "threads": COUNT,
     "jax_cache_dir": Text("a directory path", nullable=True), "progress_bar": Boolean(),
     "resume": Text("a run directory", nullable=True), "preset": Added(Choice(PRESETS), "none"),
+    "model": {"policy": Choice(("mlp", "gru")), "num_cells": Sizes(), "rnn_hidden": COUNT},
     "collector": {"total_frames": COUNT},
     "eval": {"interval_episodes": Integer(0), "episodes": COUNT},
     "checkpoint": {"every_updates": Integer(0), "every_minutes": NON_NEGATIVE},
@@ -104,6 +108,9 @@ def check_config(cfg: DictConfig) -> Experiment:
     task, algorithm = experiment.task, experiment.algorithm
     _check_sections(cfg)
     task.check(cfg)
+    for key in MODEL_KEYS:
+        if key in cfg.algo:
+            fail(f"algo.{key}", cfg.algo[key], f"the agents' networks are the model section's now: model.{key}")
     algorithm.check(cfg.algo)
     check_capabilities(cfg, task, algorithm)
     episode_limit = task.episode_limit(cfg)
@@ -126,10 +133,12 @@ def check_capabilities(cfg: DictConfig, task: Task, algorithm: Algorithm) -> Non
 
 
 def load_saved_config(path: Path) -> DictConfig:
-    """A run's saved ``config.yaml``, less the :data:`FORMER_PRESET_KEYS` its algorithm does not read and with the
-    :data:`RENAMED_ALGO_KEYS` under their names of today."""
+    """A run's saved ``config.yaml``, less the :data:`FORMER_PRESET_KEYS` its algorithm does not read, with the
+    :data:`RENAMED_ALGO_KEYS` under their names of today and the :data:`MODEL_KEYS` in the model section."""
     cfg = OmegaConf.load(path)
     if isinstance(cfg.get("algo"), DictConfig) and "name" in cfg.algo:
+        if "model" not in cfg:
+            cfg.model = {key: cfg.algo.pop(key) for key in MODEL_KEYS if key in cfg.algo}
         for old, new in RENAMED_ALGO_KEYS.items():
             if old in cfg.algo:
                 cfg.algo[new] = cfg.algo.pop(old)

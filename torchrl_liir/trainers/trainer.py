@@ -96,7 +96,7 @@ def build_recipe(cfg: DictConfig, device: torch.device, experiment: Experiment |
     finally:
         probe.close(raise_if_closed=False)  # a batched probe is never started
     algo = with_added_defaults(cfg.algo, algorithm.config_checks())  # runs saved before a key was added
-    return algorithm.build(algo, dims, task.episode_limit(cfg), device)
+    return algorithm.build(algo, cfg.model, dims, task.episode_limit(cfg), device)
 
 
 def make_logger(cfg: DictConfig, run_dir: Path) -> Logger | None:
