@@ -128,7 +128,7 @@ E2E_METHODS = {"liir": ["algo=liir"], "mappo": ["algo=mappo"], "qmix": ["algo=qm
 def end_to_end(device: torch.device, map_name: str, frames: int, repeats: int, jaxmarl_cmd: str | None) -> str:
     from benchmark_ceiling import fused_jax_ceiling
 
-    from torchrl_liir.envs.smac_layout import default_episode_limit
+    from torchrl_liir.envs.smac_maps import default_episode_limit
 
     algos = tuple(E2E_METHODS)
     seconds: dict[str, list[float]] = {name: [] for name in (*algos, *(["jaxmarl"] if jaxmarl_cmd else []))}

@@ -5,8 +5,6 @@ import torch
 from tensordict import TensorDictBase
 from torchrl.data import Bounded, Categorical, Composite, Unbounded
 
-from torchrl_liir.envs.smac_maps import SMAC_EPISODE_LIMITS, default_episode_limit  # noqa: F401  (re-exported)
-
 
 def smac_specs(
     batch: tuple[int, ...], n_agents: int, n_enemies: int, n_actions: int, obs_dim: int, state_dim: int,

@@ -9,7 +9,8 @@ from tensordict import TensorDict, TensorDictBase
 from torchrl.envs import EnvBase
 
 from torchrl_liir.envs.jaxmarl_import import import_smax
-from torchrl_liir.envs.smac_layout import check_actions, default_episode_limit, masked_rand_action, smac_specs
+from torchrl_liir.envs.smac_layout import check_actions, masked_rand_action, smac_specs
+from torchrl_liir.envs.smac_maps import default_episode_limit
 from torchrl_liir.runtime import prepare_jax
 
 

@@ -112,10 +112,7 @@ class COMALoss(MultiAgentLoss):
     ) -> TensorDictBase:
         """Writes the TD(λ) targets into ``tensordict``, from the target critic at ``target_params`` when given
         (the targets do not read the online critic, so ``params`` change nothing)."""
-        checked, _ = self.prepare(tensordict)
-        with torch.no_grad():
-            tensordict.update(self.estimate_values(checked, target_params))
-        return tensordict
+        return self.write_checked_estimates(tensordict, target_params=target_params)
 
     def estimate_values(
         self, tensordict: TensorDictBase, target_params: TensorDictBase | None = None

@@ -72,11 +72,9 @@ class InnerStep:
 
     def clip_factor(self, grads: Sequence[torch.Tensor]) -> torch.Tensor:
         """``clip_grad_norm_``'s scale factor for these gradients."""
-        one = torch.ones((), dtype=grads[0].dtype, device=grads[0].device)
         if self.max_grad_norm is None:
-            return one
-        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-        return torch.clamp(self.max_grad_norm / (norm + 1e-6), max=1.0)
+            return torch.ones((), dtype=grads[0].dtype, device=grads[0].device)
+        return torch.clamp(self.max_grad_norm / (torch.nn.utils.get_total_norm(grads) + 1e-6), max=1.0)
 
     def check_params(self, params: Sequence[torch.nn.Parameter]) -> None:
         """Refuses, in one line, policy parameters the optimiser does not step."""
@@ -123,25 +121,27 @@ class InnerStep:
             return
         params, grads, clip = self._modelled
         self._modelled = None
-        if any(p.grad is None for p in params):
+        actual = [p.grad for p in params]
+        if any(g is None for g in actual):
             raise RuntimeError("InnerStep: a policy parameter has no gradient at optimizer.step(); call backward() "
                                "on the sum of the loss's terms (loss_objective carries the policy's gradient)")
-        actual = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
-
-        def distance(scale: torch.Tensor) -> float:
-            return torch.linalg.vector_norm(torch.stack(
-                [torch.linalg.vector_norm(p.grad - scale * g) for p, g in zip(params, grads)])).item()
-
-        modelled = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(clip * g) for g in grads]))
-        tolerance = 1e-5 * modelled.item() + 1e-12
-        if distance(clip) <= tolerance:
+        norm = torch.nn.utils.get_total_norm
+        raw = norm(grads)
+        # One host read for all of them: the gradient's norm, its distances to the clipped and unclipped modelled
+        # gradients, and the clip factor.
+        actual_norm, to_clipped, to_raw, modelled_raw, factor = torch.stack([
+            norm(actual), norm(torch._foreach_sub(actual, torch._foreach_mul(grads, clip))),
+            norm(torch._foreach_sub(actual, grads)), raw, clip.to(raw.dtype)]).tolist()
+        tolerance = 1e-5 * factor * modelled_raw + 1e-12
+        if to_clipped <= tolerance:
             return
-        if clip.item() < 1 and distance(torch.ones_like(clip)) <= tolerance / clip.item():
-            torch._foreach_mul_([p.grad for p in params], clip)  # the policy's own clip, not applied yet
+        if factor < 1 and to_raw <= tolerance / factor:
+            torch._foreach_mul_(actual, clip)  # the policy's own clip, not applied yet
             return
         raise RuntimeError(
-            f"InnerStep: the policy's gradient at optimizer.step() (norm {actual.item():.4g}) is not the one the "
-            f"meta-gradient modelled (norm {modelled.item():.4g}, clipped to max_grad_norm={self.max_grad_norm}): "
+            f"InnerStep: the policy's gradient at optimizer.step() (norm {actual_norm:.4g}) is not the one the "
+            f"meta-gradient modelled (norm {factor * modelled_raw:.4g}, clipped to "
+            f"max_grad_norm={self.max_grad_norm}): "
             "leave the policy's clip to InnerStep and clip only other parameters (a clip over all of "
             "loss.parameters() changes the policy's step), zero the gradients before each backward, and step once "
             "per loss call"

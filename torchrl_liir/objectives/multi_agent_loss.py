@@ -111,7 +111,7 @@ class SelfBootstrappedCritic:
             raise ValueError(f"{type(self).__name__}: target_params differ from the critic's parameters; this loss "
                              "bootstraps its TD(λ) targets from the critic itself (pass params only)")
         with params.to_module(critic) if params is not None else nullcontext():
-            return super().write_estimates(tensordict)
+            return self.write_checked_estimates(tensordict)
 
 
 @dataclass
@@ -237,12 +237,15 @@ class MultiAgentLoss(LossModule):
         self, tensordict: TensorDictBase, params: TensorDictBase | None = None,
         target_params: TensorDictBase | None = None,
     ) -> TensorDictBase:
-        """Writes the estimates of :meth:`estimate_values` into ``tensordict`` (the critic at ``params``)."""
-        if params is not None or target_params is not None:
-            raise ValueError(f"{type(self).__name__}.value_estimator: this loss takes no params or target_params")
+        """``loss.value_estimator(tensordict, params=..., target_params=...)``: each loss says which of its critics
+        the parameters replace, then :meth:`write_checked_estimates`."""
+        raise NotImplementedError
+
+    def write_checked_estimates(self, tensordict: TensorDictBase, **kwargs) -> TensorDictBase:
+        """Checks ``tensordict`` and writes :meth:`estimate_values` (given ``kwargs``) into it."""
         checked, _ = self.prepare(tensordict)
         with torch.no_grad():
-            tensordict.update(self.estimate_values(checked).exclude("next"))
+            tensordict.update(self.estimate_values(checked, **kwargs).exclude("next"))
         return tensordict
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
