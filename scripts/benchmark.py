@@ -83,7 +83,7 @@ def timed_run(command: list[str], env: dict[str, str] | None = None) -> float:
 
 
 def train_command(run_dir: Path, *overrides: str) -> list[str]:
-    return [*TRAIN, "progress_bar=false", f"hydra.run.dir={run_dir}", *overrides]
+    return [*TRAIN, "experiment.progress_bar=false", f"hydra.run.dir={run_dir}", *overrides]
 
 
 # --- end to end ---------------------------------------------------------------------------------------------
@@ -136,8 +136,8 @@ def end_to_end(device: torch.device, map_name: str, frames: int, repeats: int, j
     loads = []
     with tempfile.TemporaryDirectory() as tmp:
         # A first LIIR run fills JAX's compilation cache, as any earlier run on the machine would have.
-        timed_run(train_command(Path(tmp) / "fill", "env=smax", f"map={map_name}", "collector.total_frames=2000",
-                                f"device={device}"))
+        timed_run(train_command(Path(tmp) / "fill", "task=smax", f"task.map={map_name}", "experiment.total_frames=2000",
+                                f"experiment.device={device}"))
         for i in range(repeats):  # interleaved, so a change in machine load touches every method alike
             for name in seconds:
                 loads.append(os.getloadavg()[0])
@@ -146,14 +146,14 @@ def end_to_end(device: torch.device, map_name: str, frames: int, repeats: int, j
                     continue
                 run_dir = Path(tmp) / f"{algos.index(name)}_{i}"
                 seconds[name].append(timed_run(train_command(
-                    run_dir, "env=smax", f"map={map_name}", *E2E_METHODS[name], f"collector.total_frames={frames}",
-                    "seed=0", f"device={device}")))
+                    run_dir, "task=smax", f"task.map={map_name}", *E2E_METHODS[name],
+                    f"experiment.total_frames={frames}", "seed=0", f"experiment.device={device}")))
                 frames_done[name] = json.loads((run_dir / "summary.json").read_text())["frames"]
     limit = default_episode_limit(map_name)
     ceilings = {p: fused_jax_ceiling(map_name, 32, limit, p) for p in ("mlp", "gru")}
     median = {k: statistics.median(v) for k, v in seconds.items()}
     lines = [
-        f"SMAX {map_name}, 32 battles, GRU-64 agents, `collector.total_frames={frames}` (frames of played episodes), "
+        f"SMAX {map_name}, 32 battles, GRU-64 agents, `experiment.total_frames={frames}` (frames of played episodes), "
         f"seed 0, `device={device}`, process start to exit, median of {repeats} interleaved runs (load average "
         f"{min(loads):.2f}–{max(loads):.2f} at their starts); JAX's compilation cache warm.",
         "",
@@ -273,7 +273,8 @@ def thread_sensitivity(frames: int) -> str:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for threads in (1, cores):
-            overrides = [f"threads={threads}", f"collector.total_frames={frames}", "study.episodes=100"]
+            overrides = [f"experiment.threads={threads}", f"experiment.total_frames={frames}",
+                         "experiment.study_episodes=100"]
             lone = timed_run(train_command(Path(tmp) / f"lone{threads}", *overrides))
             procs, start = [], time.perf_counter()
             for k in range(2):
@@ -287,8 +288,8 @@ def thread_sensitivity(frames: int) -> str:
                 walls.append(time.perf_counter() - start)
             rows.append((threads, lone, max(walls)))
     lines = [
-        f"`scripts/train.py` (pursuit, LIIR, `collector.total_frames={frames}`, `study.episodes=100`), alone and "
-        f"as two runs started together on this machine's {cores} cores; wall seconds, process start to exit.",
+        f"`scripts/train.py` (pursuit, LIIR, `experiment.total_frames={frames}`, `experiment.study_episodes=100`), "
+        f"alone and as two runs started together on this machine's {cores} cores; wall seconds, process start to exit.",
         "",
         "| torch threads per run | alone (s) | two together (s, the slower) | slow-down |",
         "|---:|---:|---:|---:|",

@@ -21,11 +21,11 @@ from torchrl_liir.algorithms import ALGORITHMS
 from torchrl_liir.cli import CONFIG_DIR
 from torchrl_liir.config_checks import Check
 from torchrl_liir.tasks import TASKS
-from torchrl_liir.trainers.config import EXPERIMENT_CHECKS
+from torchrl_liir.trainers.config import EXPERIMENT_CHECKS, MODEL_CHECKS, TOP_LEVEL_CHECKS
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCK = re.compile(r"<!-- config-reference -->\n.*?<!-- /config-reference -->", re.S)
-SKIPPED = ("name", "run_name")  # set by choosing the config (env=..., algo=...), not by hand
+SKIPPED = ("name", "run_name")  # set by choosing the config (task=..., algo=...), not by hand
 
 
 def yaml_comments(path: Path, prefix: str = "") -> dict[str, str]:
@@ -93,23 +93,24 @@ def table(title: str, head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str
 def reference() -> str:
     comments = yaml_comments(CONFIG_DIR / "config.yaml")
     default = composed()
-    by_env = {name: composed(f"env={name}") for name in TASKS}
+    by_task = {name: composed(f"task={name}") for name in TASKS}
     experiment = []
-    for key, check in flattened(EXPERIMENT_CHECKS).items():
-        values = {env: lookup(config, key) for env, config in by_env.items()} if key != "preset" else \
-            {env: config["preset"] for env, config in by_env.items()}
+    checks = {**TOP_LEVEL_CHECKS, "experiment": EXPERIMENT_CHECKS, "model": MODEL_CHECKS}
+    for key, check in flattened(checks).items():
+        values = {task: lookup(config, key) for task, config in by_task.items()} if key != "preset" else \
+            {task: config["preset"] for task, config in by_task.items()}
         if len({shown(v) for v in values.values()}) == 1:
             values = {"": lookup(default, key)}
         cell = grouped_defaults(values) if "" not in values else shown(values[""])
         experiment.append((f"`{key}`", cell, check.allowed, comments.get(key, "")))
 
-    envs = []
+    task_rows = []
     for name, task in TASKS.items():
-        task_comments = yaml_comments(CONFIG_DIR / "env" / f"{name}.yaml")
+        task_comments = yaml_comments(CONFIG_DIR / "task" / f"{name}.yaml")
         for key, check in task().config_checks().items():
             if key not in SKIPPED:
-                envs.append((f"`{name}`", f"`env.{key}`", shown(by_env[name]["env"][key]), check.allowed,
-                             task_comments.get(f"env.{key}", "")))
+                task_rows.append((f"`{name}`", f"`task.{key}`", shown(by_task[name]["task"][key]), check.allowed,
+                             task_comments.get(f"task.{key}", "")))
 
     algos: dict[str, dict] = defaultdict(dict)
     algo_comments: dict[str, str] = {}
@@ -127,8 +128,8 @@ def reference() -> str:
                  for key, defaults in algos.items()]
 
     return "\n\n".join([
-        table("The experiment", ("key", "default", "allowed", "meaning"), experiment),
-        table("The task (`env=`)", ("env", "key", "default", "allowed", "meaning"), envs),
+        table("The experiment and the model", ("key", "default", "allowed", "meaning"), experiment),
+        table("The task (`task=`)", ("task", "key", "default", "allowed", "meaning"), task_rows),
         table("The algorithm (`algo=`; `preset=smac_paper` changes some defaults, above)",
               ("key", "algorithms", "default", "allowed", "meaning"), algo_rows),
     ])

@@ -32,8 +32,8 @@ POLICIES = {"greedy": ExplorationType.DETERMINISTIC, "stochastic": ExplorationTy
 def evaluate_run(run_dir: Path, episodes: int, seed: int, device: str) -> dict:
     """Greedy and stochastic results of one run on ``episodes`` episodes from envs seeded with ``seed``."""
     cfg, recipe = load_run(run_dir, device)
-    task = get_task(cfg.env.name)
-    out = {"run": str(run_dir), "env": cfg.env.get("run_name", cfg.env.name), "algo": cfg.algo.name,
+    task = get_task(cfg.task.name)
+    out = {"run": str(run_dir), "env": cfg.task.get("run_name", cfg.task.name), "algo": cfg.algo.name,
            "method": method_of(cfg),
            "train_seed": cfg.seed, "episodes": episodes, "eval_seed": seed}
     for name, exploration in POLICIES.items():

@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from omegaconf import OmegaConf
 from run_records import METHOD_NAMES, METHOD_ORDER, method_of, read_metric
 from scipy import stats
+
+from torchrl_liir.trainers.config import load_saved_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_table import add_evaluation  # noqa: E402
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
             config = run_dir / "config.yaml"
             if not config.exists():
                 raise FileNotFoundError(f"{config} is missing: is {run_dir} a training run directory?")
-            cfg = OmegaConf.load(config)
+            cfg = load_saved_config(config)
             curve = read_metric(run_dir, "win_rate")
             rows.append({"run": run_dir.name, "method": method_of(cfg), "seed": cfg.seed,
                          "frames": float(curve[-1, 0]), "onset": onset(curve, args.threshold, args.window)})

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from omegaconf import OmegaConf
 from run_records import METHOD_NAMES, METHOD_ORDER, method_of, read_metric
+
+from torchrl_liir.trainers.config import load_saved_config
 
 
 def group_runs(run_dirs: list[Path], metric: str) -> dict[str, list[np.ndarray]]:
@@ -28,7 +29,7 @@ def group_runs(run_dirs: list[Path], metric: str) -> dict[str, list[np.ndarray]]
         config = run_dir / "config.yaml"
         if not config.exists():
             raise FileNotFoundError(f"{config} is missing: is {run_dir} a training run directory?")
-        groups[method_of(OmegaConf.load(config))].append(read_metric(run_dir, metric))
+        groups[method_of(load_saved_config(config))].append(read_metric(run_dir, metric))
     return dict(groups)
 
 

@@ -38,17 +38,17 @@ def main(argv: list[str] | None = None) -> None:
         cfg, recipe = load_run(args.run_dir, args.device)
     except (FileNotFoundError, CheckpointFileError) as err:
         sys.exit(f"error: {err}")
-    if recipe.intrinsic_reward is None or cfg.env.name == "pursuit":
+    if recipe.intrinsic_reward is None or cfg.task.name == "pursuit":
         sys.exit(f"error: {args.run_dir} is not a LIIR run on a StarCraft env (algo={cfg.algo.name}, "
-                 f"env={cfg.env.name}); for pursuit see fig2_intrinsic_reward.png in the run directory")
+                 f"task={cfg.task.name}); for pursuit see fig2_intrinsic_reward.png in the run directory")
     if args.episodes < 1:
         sys.exit(f"error: --episodes={args.episodes} must be >= 1")
-    task = get_task(cfg.env.name)
+    task = get_task(cfg.task.name)
     env = make_env(task, cfg, torch.device(args.device), args.episodes, args.seed + 20_000, recipe.actor)
     n_enemies = int(env.observation_spec["info", "dead_enemies"].space.high.max())
     stats = intrinsic_reward_case_study(
         env, recipe.actor, recipe.intrinsic_reward, n_enemies, task.episode_limit(cfg),
-        args.out or args.run_dir, title=f"LIIR on {cfg.env.name} {cfg.map}", episode=args.episode, seed=args.seed,
+        args.out or args.run_dir, title=f"LIIR on {cfg.task.name} {cfg.task.map}", episode=args.episode, seed=args.seed,
     )
     print(json.dumps(stats, indent=2))
 

@@ -23,8 +23,9 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from omegaconf import OmegaConf
 from run_records import METHOD_NAMES, METHOD_ORDER, method_of, read_metric
+
+from torchrl_liir.trainers.config import load_saved_config
 
 
 def run_row(run_dir: Path, last: int, metric: str = "test_win_rate", train_metric: str = "win_rate",
@@ -34,7 +35,7 @@ def run_row(run_dir: Path, last: int, metric: str = "test_win_rate", train_metri
     for name in ("config.yaml", "summary.json"):
         if not (run_dir / name).exists():
             raise FileNotFoundError(f"{run_dir / name} is missing: did this run finish?")
-    cfg = OmegaConf.load(run_dir / "config.yaml")
+    cfg = load_saved_config(run_dir / "config.yaml")
     summary = json.loads((run_dir / "summary.json").read_text())
     if summary.get("status", "finished") != "finished" and not unfinished:  # older runs: summary only when finished
         raise ValueError(f"{run_dir} did not finish (status {summary['status']!r}): resume it first, or pass "
@@ -48,12 +49,11 @@ def run_row(run_dir: Path, last: int, metric: str = "test_win_rate", train_metri
         tests, train_wins = tests[tests[:, 0] <= up_to_frames], train_wins[train_wins[:, 0] <= up_to_frames]
         frames = int(train_wins[-1, 0])
     tests, train_wins = tests[:, 1], train_wins[:, 1]
-    networks = cfg.model if "model" in cfg else cfg.algo  # runs saved before the model section: the algo's
     return {
-        "method": method_of(cfg), "env": cfg.env.get("run_name", cfg.env.name), "seed": cfg.seed,
-        "policy": networks.get("policy", "-"), "frames": frames, "final": float(tests[-last:].mean()),
+        "method": method_of(cfg), "env": cfg.task.get("run_name", cfg.task.name), "seed": cfg.seed,
+        "policy": cfg.model.get("policy", "-"), "frames": frames, "final": float(tests[-last:].mean()),
         "best": float(tests.max()), "train": float(train_wins[-10:].mean()), "device": summary.get("device", "?"),
-        "date": summary.get("finished", "?")[:10], "episodes_per_test": cfg.eval.episodes,
+        "date": summary.get("finished", "?")[:10], "episodes_per_test": cfg.experiment.evaluation_episodes,
     }
 
 

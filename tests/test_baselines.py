@@ -43,7 +43,7 @@ RUNS = [("coma", "mlp"), ("coma", "gru"), ("qmix", "mlp"), ("qmix", "gru"), ("iq
 
 def config(*overrides: str):
     with initialize_config_dir(config_dir=str(ROOT / "torchrl_liir" / "conf"), version_base="1.3"):
-        return compose(config_name="config", overrides=["progress_bar=false", *overrides])
+        return compose(config_name="config", overrides=["experiment.progress_bar=false", *overrides])
 
 
 def targets_equal(loss) -> bool | None:
@@ -106,8 +106,8 @@ def recorded_run(algo: str, policy: str, tmp_path_factory, *extra: str) -> Run:
         record(trainer, run)
         return trainer
 
-    cfg = config(f"algo={algo}", f"model.policy={policy}", "collector.total_frames=600", "env.num_envs=8",
-                 "eval.episodes=8", *OVERRIDES[algo], *extra)
+    cfg = config(f"algo={algo}", f"model.policy={policy}", "experiment.total_frames=600", "task.num_envs=8",
+                 "experiment.evaluation_episodes=8", *OVERRIDES[algo], *extra)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(trainer_module, "_build_trainer", recording_trainer)
         run.summary = train(cfg, run.run_dir)

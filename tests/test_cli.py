@@ -21,7 +21,7 @@ from torchrl_liir.cli import CONFIG_DIR
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = str(ROOT / "scripts" / "train.py")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-TINY = ["progress_bar=false", "eval.interval_episodes=0"]
+TINY = ["experiment.progress_bar=false", "experiment.evaluation_interval_episodes=0"]
 
 
 def train_cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -35,7 +35,7 @@ def saved_run(tmp_path) -> Path:
     manifest (764 frames played, of a 640-frame budget)."""
     run_dir = tmp_path / "saved_run"
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose_config(config_name="config", overrides=["collector.total_frames=640", "env.num_envs=8"])
+        cfg = compose_config(config_name="config", overrides=["experiment.total_frames=640", "task.num_envs=8"])
     (run_dir / "checkpoints" / "checkpoint-000000000764").mkdir(parents=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     manifest = {"format": "torchrl.checkpoint", "metadata": {"collected_frames": 764, "update": 5}}
@@ -46,8 +46,16 @@ def saved_run(tmp_path) -> Path:
 PROBES = [
     (["algo.lamda_in=0.1"], "error: algo.lamda_in=0.1: unknown key (did you mean algo.lambda_in?)"),
     (["+algo.lamda_in=0.1"], "error: algo.lamda_in=0.1: unknown key (did you mean algo.lambda_in?)"),
-    (["collector.total_frame=5"], "error: collector.total_frame=5: unknown key (did you mean collector.total_frames?)"),
-    (["env=nosuchenv"], "error: env='nosuchenv': must be one of pettingzoo, pursuit, smac, smacv2, smax, vmas"),
+    (["experiment.total_frame=5"],
+     "error: experiment.total_frame=5: unknown key (did you mean experiment.total_frames?)"),
+    (["task=nosuchenv"], "error: task='nosuchenv': must be one of pettingzoo, pursuit, smac, smacv2, smax, vmas"),
+    # keys of the layout before the experiment and task sections: their path of today
+    (["collector.total_frames=5"], "error: collector.total_frames: moved to experiment.total_frames "
+                                   "(experiment.total_frames=5)"),
+    (["env=smax", "map=8m"], "error: env: moved to task (task=smax)"),
+    (["map=8m"], "error: map: moved to task.map (task.map=8m)"),
+    (["+env.max_steps=3"], "error: env.max_steps: moved to task.episode_limit (task.episode_limit=3)"),
+    (["task.max_steps=3"], "error: task.max_steps=3: moved: task.episode_limit"),
     (["algo="], "error: algo='': must be one of central_v, coma, iac, iql, liir, liir_authors, mappo, qmix"),
     (["=5"], "error: '=5': not an override of the form key=value"),
     (["seed"], "error: 'seed': not an override of the form key=value"),
@@ -56,25 +64,25 @@ PROBES = [
     (["algo=mappo", "algo.minibatches=1000"], "error: algo.minibatches=1000: must be <= 640"),
     (["algo=qmix", "algo.buffer_episodes=4", "algo.batch_episodes=32"],
      "error: algo.buffer_episodes=4: must be >= algo.batch_episodes=32"),
-    (["env.num_envs=100000"], "error: env.num_envs=100000: one batch of 100000 episodes of up to 20 steps "
-                              "(2000000 frames) is more than collector.total_frames=120000"),
-    (["resume={saved}", "collector.total_frames=700"],
-     "error: collector.total_frames=700: the run in {saved} has already played 764 frames"),
-    (["resume={saved}"], "error: collector.total_frames=640: the run in {saved} has already played 764 frames"),
+    (["task.num_envs=100000"], "error: task.num_envs=100000: one batch of 100000 episodes of up to 20 steps "
+                              "(2000000 frames) is more than experiment.total_frames=120000"),
+    (["resume={saved}", "experiment.total_frames=700"],
+     "error: experiment.total_frames=700: the run in {saved} has already played 764 frames"),
+    (["resume={saved}"], "error: experiment.total_frames=640: the run in {saved} has already played 764 frames"),
     (["resume={saved}", "algo.lambda_in=0"], "error: algo.lambda_in: cannot be changed when resuming"),
     (["-m", "seed=0,1", "algo=liir,mappo", "algo.minibatches=1000"], "error: algo.minibatches=1000: unknown key"),
-    (["-m", "seed=0,1", "env.num_envs=100000"], "error: env.num_envs=100000: one batch of 100000 episodes"),
+    (["-m", "seed=0,1", "task.num_envs=100000"], "error: task.num_envs=100000: one batch of 100000 episodes"),
     (["seed=0,1"], "error: Ambiguous value for argument 'seed=0,1'"),
-    (["env=vmas", "env.continuous_actions=true", "algo=qmix"],
-     "error: algo=qmix needs discrete actions; env=vmas's actions are continuous here (use liir, iac, central_v or "
+    (["task=vmas", "task.continuous_actions=true", "algo=qmix"],
+     "error: algo=qmix needs discrete actions; task=vmas's actions are continuous here (use liir, iac, central_v or "
      "mappo)"),
-    (["env=pettingzoo", "env.continuous_actions=true", "algo=liir_authors"],
+    (["task=pettingzoo", "task.continuous_actions=true", "algo=liir_authors"],
      "error: algo=liir: the exploration floor mixes categorical policies"),
     (["preset=nosuch"], "error: preset='nosuch': must be one of none, smac_paper"),
     (["algo.policy=gru"], "error: algo.policy='gru': the agents' networks are the model section's now: model.policy"),
-    (["env=smax", "algo=qmix", "algo.normalize_advantage=true"], "error: algo.normalize_advantage=True: unknown key"),
-    (["env=smax", "map=99m"], "error: map='99m': must be one of 3m, " if importlib.util.find_spec("jaxmarl")
-     else "error: env=smax needs JaxMARL"),
+    (["task=smax", "algo=qmix", "algo.normalize_advantage=true"], "error: algo.normalize_advantage=True: unknown key"),
+    (["task=smax", "task.map=99m"], "error: task.map='99m': must be one of 3m, " if importlib.util.find_spec("jaxmarl")
+     else "error: task=smax needs JaxMARL"),
 ]
 
 
@@ -97,9 +105,9 @@ def test_command_line_checks_import_neither_torch_nor_jax(tmp_path):
     probe = (
         "import sys\n"
         "from torchrl_liir.cli import check_command_line\n"
-        "for args in (['algo=mappo', 'algo.minibatches=1000'], ['env.num_envs=100000'], ['algo.lamda_in=0.1'],\n"
-        "             ['algo=qmix', 'env.num_envs=4'], ['algo=coma', 'seed=3'], ['env=smax', 'map=99m'],\n"
-        "             ['env=smax', 'map=3m', 'env.num_envs=2']):\n"
+        "for args in (['algo=mappo', 'algo.minibatches=1000'], ['task.num_envs=100000'], ['algo.lamda_in=0.1'],\n"
+        "             ['algo=qmix', 'task.num_envs=4'], ['algo=coma', 'seed=3'], ['task=smax', 'task.map=99m'],\n"
+        "             ['task=smax', 'task.map=3m', 'task.num_envs=2']):\n"
         "    try:\n"
         "        check_command_line(args)\n"
         "    except Exception:\n"
@@ -113,7 +121,7 @@ def test_command_line_checks_import_neither_torch_nor_jax(tmp_path):
 
 
 def test_hydra_flags_pass_through_unchecked(tmp_path):
-    shown = train_cli("--cfg", "job", "env.num_envs=100000", cwd=tmp_path)
+    shown = train_cli("--cfg", "job", "task.num_envs=100000", cwd=tmp_path)
     assert shown.returncode == 0 and "num_envs: 100000" in shown.stdout
     helped = train_cli("--help", cwd=tmp_path)
     assert helped.returncode == 0 and "torchrl-liir-train" in helped.stdout
@@ -135,7 +143,7 @@ def installed(tmp_path_factory) -> Path:
                          timeout=300)
     assert pip.returncode == 0, pip.stderr[-3000:]
     assert (site / "torchrl_liir" / "conf" / "config.yaml").is_file()
-    assert (site / "torchrl_liir" / "conf" / "env" / "smax.yaml").is_file()
+    assert (site / "torchrl_liir" / "conf" / "task" / "smax.yaml").is_file()
     assert (site / "torchrl_liir" / "conf" / "hydra" / "launcher" / "slurm.yaml").is_file()
     return site
 
@@ -157,8 +165,9 @@ def run_installed(site: Path, *overrides: str, timeout: float = 300) -> tuple[su
 
 @pytest.mark.slow
 def test_installed_entry_point_trains_pursuit_from_an_empty_directory(installed):
-    result, cwd = run_installed(installed, *TINY, "env.num_envs=4", "eval.episodes=4", "collector.total_frames=80",
-                                "study.episodes=10")
+    result, cwd = run_installed(installed, *TINY, "task.num_envs=4", "experiment.evaluation_episodes=4",
+                                "experiment.total_frames=80",
+                                "experiment.study_episodes=10")
     assert result.returncode == 0, result.stderr[-3000:]
     runs = list((cwd / "runs").iterdir())
     assert len(runs) == 1 and runs[0].name.split("_")[2:4] == ["pursuit", "liir"]
@@ -169,8 +178,9 @@ def test_installed_entry_point_trains_pursuit_from_an_empty_directory(installed)
 def test_installed_entry_point_trains_smax_from_an_empty_directory(installed):
     if importlib.util.find_spec("jax") is None or importlib.util.find_spec("jaxmarl") is None:
         pytest.skip("SMAX needs jax and jaxmarl")
-    result, cwd = run_installed(installed, *TINY, "env=smax", "map=3m", "env.num_envs=2", "eval.episodes=2",
-                                "collector.total_frames=120", "model.rnn_hidden=8", "model.num_cells=[16]")
+    result, cwd = run_installed(installed, *TINY, "task=smax", "task.map=3m", "task.num_envs=2",
+                                "experiment.evaluation_episodes=2",
+                                "experiment.total_frames=120", "model.rnn_hidden=8", "model.num_cells=[16]")
     assert result.returncode == 0, result.stderr[-3000:]
     runs = list((cwd / "runs").iterdir())
     assert len(runs) == 1 and "_smax_3m_liir_" in runs[0].name
@@ -195,36 +205,55 @@ def compose(*overrides: str):
 def test_the_smac_preset_sets_what_each_algorithm_reads(algo):
     """The paper's SMAC settings (§5.2): GRU-64 agents, learning rates 5e-4, the advantage standardised where
     the algorithm has the choice; nothing the algorithm does not read."""
-    cfg = compose("env=smax", f"algo={algo}")
+    cfg = compose("task=smax", f"algo={algo}")
     assert cfg.preset == "smac_paper"
     assert (cfg.model.policy, cfg.model.rnn_hidden, cfg.algo.lr_policy) == ("gru", 64, 5e-4)
     assert cfg.algo.get("lr_critic", 5e-4) == 5e-4
     assert ("normalize_advantage" in cfg.algo) == (algo in ("liir", "iac", "central_v"))
     assert cfg.algo.get("normalize_advantage", True) is True
-    own = compose("env=smax", f"algo={algo}", "preset=none")
+    own = compose("task=smax", f"algo={algo}", "preset=none")
     assert own.algo == compose(f"algo={algo}").algo
 
 
-@pytest.mark.parametrize("algo", ["qmix", "mappo"])
-def test_a_config_saved_before_the_presets_loads(tmp_path, algo):
-    """Runs saved when the StarCraft envs wrote lr_critic and normalize_advantage into every algorithm, the
-    agents' networks were the algo section's and QMIX's steps per batch were named updates_per_batch."""
+@pytest.mark.parametrize("run", ["smax_3m_qmix_s0", "smax_3m_mappo_s0", "smax_3m_liir_s0"])
+def test_a_committed_run_of_the_former_layout_loads(run):
+    """Committed runs were saved when the StarCraft envs wrote lr_critic and normalize_advantage into every
+    algorithm, the agents' networks were the algo section's, QMIX's steps per batch were named updates_per_batch,
+    and the experiment's keys sat at the top level and in collector/eval/checkpoint/logger/study sections."""
     from torchrl_liir.config_checks import ConfigError
     from torchrl_liir.trainers.config import check_config, load_saved_config
 
-    cfg = compose("env=smax", f"algo={algo}")
-    OmegaConf.set_struct(cfg, False)
-    cfg.pop("preset")
-    cfg.algo.lr_critic, cfg.algo.normalize_advantage = 5e-4, True
-    if algo == "qmix":  # named updates_per_batch then
-        cfg.algo.updates_per_batch = cfg.algo.pop("steps_per_batch")
-    for key, value in cfg.pop("model").items():
-        cfg.algo[key] = value
-    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    with pytest.raises(ConfigError, match="model=None: must be a mapping"):
-        check_config(OmegaConf.load(tmp_path / "config.yaml"))
-    saved = load_saved_config(tmp_path / "config.yaml")
+    path = ROOT / "results" / "smax_3m_3M" / "runs" / run / "config.yaml"
+    raw = OmegaConf.load(path)
+    assert {"env", "map", "collector", "eval", "algo"} <= set(raw) and "policy" in raw.algo  # the former layout
+    with pytest.raises(ConfigError):
+        check_config(raw)
+    saved = load_saved_config(path)
     check_config(saved)
-    assert "normalize_advantage" not in saved.algo and saved.algo.lr_policy == 5e-4
-    assert algo != "qmix" or saved.algo.steps_per_batch == 32
+    assert set(saved) == {"seed", "resume", "experiment", "task", "algo", "model"}
+    assert saved.experiment.total_frames == raw.collector.total_frames == 3_000_000
+    assert saved.experiment.evaluation_episodes == raw.eval.episodes
+    assert saved.experiment.checkpoint_interval_minutes == raw.checkpoint.every_minutes
+    assert (saved.experiment.device, saved.experiment.logger, saved.experiment.study) == ("cpu", "csv", None)
+    assert (saved.task.name, saved.task.map, saved.task.num_envs) == ("smax", "3m", raw.env.num_envs)
+    assert "normalize_advantage" not in saved.algo or run != "smax_3m_qmix_s0"
+    assert run != "smax_3m_qmix_s0" or saved.algo.steps_per_batch == raw.algo.updates_per_batch == 32
     assert (saved.model.policy, saved.model.rnn_hidden) == ("gru", 64) and "policy" not in saved.algo
+
+
+def test_a_former_pettingzoo_config_loads(tmp_path):
+    """``env.task`` and ``env.max_steps`` became ``task.scenario`` and ``task.episode_limit``; the ``map`` every
+    former config held stays only where the task has maps."""
+    from torchrl_liir.trainers.config import load_saved_config
+
+    former = compose("task=pettingzoo")
+    OmegaConf.set_struct(former, False)
+    layout = {"seed": 4, "map": "3m", "device": "cpu", "collector": {"total_frames": 900}, "algo": former.algo,
+              "model": former.model}
+    (tmp_path / "pz.yaml").write_text(OmegaConf.to_yaml({**layout, "env": {
+        "name": "pettingzoo", "run_name": "pz_simple_reference_v3", "task": "simple_reference_v3", "num_envs": 4,
+        "max_steps": 25, "n_agents": None, "continuous_actions": False}}))
+    pz = load_saved_config(tmp_path / "pz.yaml")
+    assert (pz.task.scenario, pz.task.episode_limit, pz.seed) == ("simple_reference_v3", 25, 4)
+    assert "task" not in pz.task and "max_steps" not in pz.task and "map" not in pz.task and "map" not in pz
+    assert (pz.experiment.total_frames, pz.experiment.device) == (900, "cpu") and "collector" not in pz

@@ -20,5 +20,5 @@ def test_every_key_has_a_default_allowed_values_and_a_meaning():
     for row in rows:
         cells = [cell.strip() for cell in row.strip("|").split(" | ")]
         assert all(cells), row
-    for key in ("| `algo.lambda_in` |", "| `collector.total_frames` |", "| `preset` |", "| `env.scenario` |"):
+    for key in ("| `algo.lambda_in` |", "| `experiment.total_frames` |", "| `preset` |", "| `task.scenario` |"):
         assert any(key in row for row in rows), key

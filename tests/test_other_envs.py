@@ -25,19 +25,19 @@ from torchrl_liir.trainers import ConfigError, check_config, train
 from torchrl_liir.trainers.trainer import make_env
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = ["env.num_envs=4", "env.max_steps=10"]
-VMAS_RUNS = {"balance": ["env=vmas", "env.scenario=balance", *SMALL],
-             "navigation": ["env=vmas", "env.scenario=navigation", "env.continuous_actions=true", *SMALL]}
-PZ_RUN = ["env=pettingzoo", *SMALL]
+SMALL = ["task.num_envs=4", "task.episode_limit=10"]
+VMAS_RUNS = {"balance": ["task=vmas", "task.scenario=balance", *SMALL],
+             "navigation": ["task=vmas", "task.scenario=navigation", "task.continuous_actions=true", *SMALL]}
+PZ_RUN = ["task=pettingzoo", *SMALL]
 
 
 def config(*overrides: str):
     with initialize_config_dir(config_dir=str(ROOT / "torchrl_liir" / "conf"), version_base="1.3"):
-        return compose(config_name="config", overrides=["progress_bar=false", *overrides])
+        return compose(config_name="config", overrides=["experiment.progress_bar=false", *overrides])
 
 
 def build(cfg, num_envs: int = 4, seed: int = 0) -> EnvBase:
-    return get_task(cfg.env.name).make_env(cfg, torch.device(cfg.device), num_envs, seed)
+    return get_task(cfg.task.name).make_env(cfg, torch.device(cfg.experiment.device), num_envs, seed)
 
 
 def one_line_error(cfg, match: str, build_it: bool = False) -> None:
@@ -80,7 +80,7 @@ def vmas():
 
 
 def test_vmas_discrete_layout(vmas):
-    cfg = config(*VMAS_RUNS["balance"], "env.n_agents=4")
+    cfg = config(*VMAS_RUNS["balance"], "task.n_agents=4")
     env = build(cfg)
     check_layout(env, 4)
     action = env.full_action_spec["agents", "action"]
@@ -122,21 +122,22 @@ def test_vmas_seed_sets_the_games(vmas):
 
 
 def test_vmas_config_errors(vmas):
-    one_line_error(config("env=vmas", "env.scenario=balanse"), r"env\.scenario='balanse': must be a VMAS .*navigation")
-    one_line_error(config("env=vmas", "~env.continuous_actions"), r"env\.continuous_actions=None: missing")
-    one_line_error(config("env=vmas", "env.n_agents=0"), r"env\.n_agents=0: must be an integer >= 1")
-    one_line_error(config("env=vmas", "env.continuous_actions=1"), r"env\.continuous_actions=1: must be true or")
+    one_line_error(config("task=vmas", "task.scenario=balanse"),
+                   r"task\.scenario='balanse': must be a VMAS .*navigation")
+    one_line_error(config("task=vmas", "~task.continuous_actions"), r"task\.continuous_actions=None: missing")
+    one_line_error(config("task=vmas", "task.n_agents=0"), r"task\.n_agents=0: must be an integer >= 1")
+    one_line_error(config("task=vmas", "task.continuous_actions=1"), r"task\.continuous_actions=1: must be true or")
     with warnings.catch_warnings():
         # VMAS warns that give_way takes no n_agents before the check that the built scenario has 3 agents fails.
         warnings.filterwarnings("ignore", r"Scenario kwargs: .* passed but not used", UserWarning, "vmas")
-        one_line_error(config("env=vmas", "env.scenario=give_way", "env.n_agents=3"), r"give_way has 2 agents",
+        one_line_error(config("task=vmas", "task.scenario=give_way", "task.n_agents=3"), r"give_way has 2 agents",
                        build_it=True)
-    one_line_error(config("env=vmas", "env.scenario=simple_adversary"), r"agents differ", build_it=True)
+    one_line_error(config("task=vmas", "task.scenario=simple_adversary"), r"agents differ", build_it=True)
 
 
 def test_missing_vmas_names_its_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "vmas", None)
-    one_line_error(config("env=vmas"), r'pip install -e "\.\[vmas\]"')
+    one_line_error(config("task=vmas"), r'pip install -e "\.\[vmas\]"')
 
 
 # ---------------------------------------------------------------- PettingZoo (MPE)
@@ -150,7 +151,7 @@ def mpe2():
 
 @pytest.mark.parametrize("continuous", [False, True])
 def test_mpe_layout(mpe2, continuous):
-    env = build(config(*PZ_RUN, f"env.continuous_actions={str(continuous).lower()}"))
+    env = build(config(*PZ_RUN, f"task.continuous_actions={str(continuous).lower()}"))
     check_layout(env, 3)
     assert env.full_done_spec["truncated"].shape == (4, 1)
     action = env.full_action_spec["agents", "action"]
@@ -163,7 +164,7 @@ def test_mpe_layout(mpe2, continuous):
 
 def test_mpe_plays_mpes_games_and_every_game_lasts_max_steps(mpe2):
     """Env ``i`` of a batch seeded ``s`` plays the game mpe2 plays with seed ``s + i``, step for step."""
-    cfg = config(*PZ_RUN, "env.n_agents=4")
+    cfg = config(*PZ_RUN, "task.n_agents=4")
     env = make_env(get_task("pettingzoo"), cfg, torch.device("cpu"), 4, 7)
     assert env_episode_limit(env) == 10
     batch = EpisodeCollector(env, RandomPolicy(env), 10).rollout()
@@ -187,28 +188,29 @@ def test_mpe_plays_mpes_games_and_every_game_lasts_max_steps(mpe2):
 
 def test_mpe_other_cooperative_tasks_build(mpe2):
     for task, n_agents in (("simple_reference_v3", 2), ("simple_formation_v1", 4), ("simple_line_v1", 4)):
-        check_layout(build(config(*PZ_RUN, f"env.task={task}")), n_agents)
+        check_layout(build(config(*PZ_RUN, f"task.scenario={task}")), n_agents)
 
 
 def test_mpe_config_errors(mpe2):
-    one_line_error(config("env=pettingzoo", "env.task=simple_tag_v3"), r"env\.task='simple_tag_v3': must be one of")
-    one_line_error(config("env=pettingzoo", "env.task=simple_reference_v3", "env.n_agents=3"),
-                   r"env\.n_agents=3: must be null: simple_reference_v3 has a fixed number of agents")
-    one_line_error(config("env=pettingzoo", "~env.max_steps"), r"env\.max_steps=None: missing")
-    one_line_error(config("env=pettingzoo", "+env.local_ratio=0.5"), r"env\.local_ratio=0\.5: unknown key")
+    one_line_error(config("task=pettingzoo", "task.scenario=simple_tag_v3"),
+                   r"task\.scenario='simple_tag_v3': must be one of")
+    one_line_error(config("task=pettingzoo", "task.scenario=simple_reference_v3", "task.n_agents=3"),
+                   r"task\.n_agents=3: must be null: simple_reference_v3 has a fixed number of agents")
+    one_line_error(config("task=pettingzoo", "~task.episode_limit"), r"task\.episode_limit=None: missing")
+    one_line_error(config("task=pettingzoo", "+task.local_ratio=0.5"), r"task\.local_ratio=0\.5: unknown key")
 
 
 @pytest.mark.parametrize("package", ["pettingzoo", "mpe2"])
 def test_missing_pettingzoo_names_its_extra(monkeypatch, package):
     monkeypatch.setitem(sys.modules, package, None)
-    one_line_error(config("env=pettingzoo"), r'pip install -e "\.\[pettingzoo\]"')
+    one_line_error(config("task=pettingzoo"), r'pip install -e "\.\[pettingzoo\]"')
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 @pytest.mark.parametrize("run", ["vmas", "pettingzoo"])
 def test_envs_run_on_the_gpu(run):
     pytest.importorskip("vmas" if run == "vmas" else "mpe2")
-    env = build(config(*(VMAS_RUNS["balance"] if run == "vmas" else PZ_RUN), "device=cuda"))
+    env = build(config(*(VMAS_RUNS["balance"] if run == "vmas" else PZ_RUN), "experiment.device=cuda"))
     check_env_specs(env)
     rollout = env.rollout(3)
     assert rollout["next", "reward"].device.type == rollout["agents", "observation"].device.type == "cuda"
@@ -219,10 +221,10 @@ def test_envs_run_on_the_gpu(run):
 
 def test_default_configs_pass_their_checks_and_name_their_runs(vmas, mpe2):
     for algo in ("liir", "iac", "central_v", "coma", "mappo"):
-        check_config(config("env=vmas", f"algo={algo}"))
-        check_config(config("env=pettingzoo", f"algo={algo}"))
-    assert config("env=vmas", "env.scenario=navigation").env.run_name == "vmas_navigation"
-    assert config("env=pettingzoo").env.run_name == "pz_simple_spread_v3"
+        check_config(config("task=vmas", f"algo={algo}"))
+        check_config(config("task=pettingzoo", f"algo={algo}"))
+    assert config("task=vmas", "task.scenario=navigation").task.run_name == "vmas_navigation"
+    assert config("task=pettingzoo").task.run_name == "pz_simple_spread_v3"
 
 
 RUNS = {"vmas_balance": VMAS_RUNS["balance"], "vmas_navigation": VMAS_RUNS["navigation"], "pz_spread": PZ_RUN}
@@ -232,8 +234,8 @@ RUNS = {"vmas_balance": VMAS_RUNS["balance"], "vmas_navigation": VMAS_RUNS["navi
 @pytest.mark.parametrize("run", list(RUNS))
 def test_short_training_run(tmp_path, run, algo):
     pytest.importorskip("mpe2" if run.startswith("pz") else "vmas")
-    summary = train(config(*RUNS[run], f"algo={algo}", "model.num_cells=[16]", "collector.total_frames=200",
-                           "eval.episodes=4", "eval.interval_episodes=0"), tmp_path)
+    summary = train(config(*RUNS[run], f"algo={algo}", "model.num_cells=[16]", "experiment.total_frames=200",
+                           "experiment.evaluation_episodes=4", "experiment.evaluation_interval_episodes=0"), tmp_path)
     assert summary["status"] == "finished"
     with (tmp_path / "metrics.csv").open(newline="") as f:
         table = list(csv.DictReader(f))
@@ -250,8 +252,8 @@ def test_short_training_run(tmp_path, run, algo):
 
 @pytest.mark.parametrize("algo", ["coma", "qmix", "iql"])
 def test_discrete_only_baselines_train_without_mask_or_state(tmp_path, vmas, algo):
-    summary = train(config(*VMAS_RUNS["balance"], f"algo={algo}", "model.num_cells=[16]", "collector.total_frames=80",
-                           "eval.episodes=4", "eval.interval_episodes=0"), tmp_path)
+    summary = train(config(*VMAS_RUNS["balance"], f"algo={algo}", "model.num_cells=[16]", "experiment.total_frames=80",
+                           "experiment.evaluation_episodes=4", "experiment.evaluation_interval_episodes=0"), tmp_path)
     assert summary["status"] == "finished"
     with (tmp_path / "metrics.csv").open(newline="") as f:
         table = list(csv.DictReader(f))
@@ -262,19 +264,20 @@ def test_discrete_only_baselines_train_without_mask_or_state(tmp_path, vmas, alg
 @pytest.mark.parametrize("algo", ["coma", "qmix", "iql"])
 def test_discrete_only_baselines_refuse_continuous_actions(tmp_path, vmas, algo):
     with pytest.raises(ConfigError, match=f"algo={algo} needs discrete actions"):
-        train(config(*VMAS_RUNS["navigation"], f"algo={algo}", "collector.total_frames=40"), tmp_path)
+        train(config(*VMAS_RUNS["navigation"], f"algo={algo}", "experiment.total_frames=40"), tmp_path)
 
 
 @pytest.mark.slow
 def test_command_line_runs_and_rejects_an_unknown_scenario(tmp_path, vmas):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     script = str(ROOT / "scripts" / "train.py")
-    common = ["progress_bar=false", "collector.total_frames=40", "eval.episodes=4", "eval.interval_episodes=0"]
+    common = ["experiment.progress_bar=false", "experiment.total_frames=40", "experiment.evaluation_episodes=4",
+              "experiment.evaluation_interval_episodes=0"]
     ok = subprocess.run([sys.executable, script, *VMAS_RUNS["balance"], *common, f"hydra.run.dir={tmp_path / 'ok'}"],
                         env=env, capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert (tmp_path / "ok" / "summary.json").exists()
-    bad = subprocess.run([sys.executable, script, "env=vmas", "env.scenario=nowhere", *common,
+    bad = subprocess.run([sys.executable, script, "task=vmas", "task.scenario=nowhere", *common,
                           f"hydra.run.dir={tmp_path / 'bad'}"], env=env, capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and bad.stderr.strip().startswith("error: env.scenario='nowhere': must be a VMAS")
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("error: task.scenario='nowhere': must be a VMAS")
     assert len(bad.stderr.strip().splitlines()) == 1

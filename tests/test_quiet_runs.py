@@ -52,11 +52,12 @@ def assert_quiet(stdout: str, stderr: str) -> None:
 @pytest.mark.slow
 def test_pursuit_run_and_its_resume_print_only_their_lines(tmp_path):
     run = tmp_path / "run"
-    tiny = ["env.num_envs=8", "study.episodes=50", "eval.episodes=4", "eval.interval_episodes=16"]
-    stdout, stderr = train("collector.total_frames=600", *tiny, f"hydra.run.dir={run}", cwd=tmp_path)
+    tiny = ["task.num_envs=8", "experiment.study_episodes=50", "experiment.evaluation_episodes=4",
+            "experiment.evaluation_interval_episodes=16"]
+    stdout, stderr = train("experiment.total_frames=600", *tiny, f"hydra.run.dir={run}", cwd=tmp_path)
     assert_quiet(stdout, stderr)
     assert "Fig. 2: " in stdout  # the study (which wraps the trainer's env again) ran
-    stdout, stderr = train(f"resume={run}", "collector.total_frames=1200", cwd=tmp_path)
+    stdout, stderr = train(f"resume={run}", "experiment.total_frames=1200", cwd=tmp_path)
     assert_quiet(stdout, stderr)
     assert re.search(r"\b[1-9]\d*/1200 \[00:00<\?", stderr), stderr  # the bar starts from the frames played
 
@@ -64,8 +65,9 @@ def test_pursuit_run_and_its_resume_print_only_their_lines(tmp_path):
 @pytest.mark.slow
 def test_smax_run_prints_only_its_lines(tmp_path):
     pytest.importorskip("jaxmarl")
-    stdout, stderr = train("env=smax", "map=3m", "collector.total_frames=300", "env.num_envs=4", "eval.episodes=2",
-                           "eval.interval_episodes=1000", "model.rnn_hidden=8", "model.num_cells=[16]",
+    stdout, stderr = train("task=smax", "task.map=3m", "experiment.total_frames=300", "task.num_envs=4",
+                           "experiment.evaluation_episodes=2",
+                           "experiment.evaluation_interval_episodes=1000", "model.rnn_hidden=8", "model.num_cells=[16]",
                            f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     assert_quiet(stdout, stderr)
 

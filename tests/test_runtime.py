@@ -14,7 +14,7 @@ from torchrl_liir.runtime import DEFAULT_JAX_CACHE, configure_jax, set_threads
 def test_threads_are_set_and_checked():
     set_threads(1)
     assert torch.get_num_threads() == 1
-    with pytest.raises(ValueError, match="threads=0"):
+    with pytest.raises(ValueError, match="experiment.threads=0"):
         set_threads(0)
 
 

@@ -20,8 +20,9 @@ from torchrl_liir.studies.starcraft_case_study import attack_health_statistic
 from torchrl_liir.trainers import train
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["progress_bar=false", "collector.total_frames=400", "env.num_envs=4",
-        "eval.episodes=4", "eval.interval_episodes=4", "model.rnn_hidden=8", "model.num_cells=[16]"]
+TINY = ["experiment.progress_bar=false", "experiment.total_frames=400", "task.num_envs=4",
+        "experiment.evaluation_episodes=4", "experiment.evaluation_interval_episodes=4", "model.rnn_hidden=8",
+        "model.num_cells=[16]"]
 
 
 def config(*overrides: str):
@@ -73,7 +74,7 @@ def smax_runs(tmp_path_factory):
     runs = {}
     for algo in ("liir", "iac"):
         run_dir = tmp_path_factory.mktemp(f"smax_{algo}")
-        runs[algo] = (run_dir, train(config("env=smax", "map=3m", f"algo={algo}"), run_dir))
+        runs[algo] = (run_dir, train(config("task=smax", "task.map=3m", f"algo={algo}"), run_dir))
     return runs
 
 
@@ -96,7 +97,7 @@ def test_smax_run_reports_test_win_rate(smax_runs):
 @pytest.mark.parametrize("algo", ["central_v", "coma", "qmix", "iql", "mappo"])
 def test_every_baseline_trains_on_smax_battles(tmp_path, algo):
     pytest.importorskip("jaxmarl", reason="SMAX needs the [smax] extra (jaxmarl)")
-    summary = train(config("env=smax", "map=3m", f"algo={algo}", "model.policy=mlp"), tmp_path)
+    summary = train(config("task=smax", "task.map=3m", f"algo={algo}", "model.policy=mlp"), tmp_path)
     assert summary["updates"] >= 2 and 0.0 <= summary["test"]["test_win_rate"] <= 1.0
     losses = {k: v for k, v in table(tmp_path, "metrics")[-1].items() if k.startswith("loss_")}
     assert losses and all(math.isfinite(v) for v in losses.values())
@@ -104,7 +105,8 @@ def test_every_baseline_trains_on_smax_battles(tmp_path, algo):
 
 def test_smac_code_path_trains_on_smax_battles(tmp_path):
     pytest.importorskip("jaxmarl", reason="SMAX needs the [smax] extra (jaxmarl)")
-    summary = train(config("env=smac", "env.backend=smax", "map=3m", "env.num_envs=2", "eval.episodes=2"), tmp_path)
+    summary = train(config("task=smac", "task.backend=smax", "task.map=3m", "task.num_envs=2",
+                           "experiment.evaluation_episodes=2"), tmp_path)
     assert summary["updates"] >= 1 and "test_win_rate" in summary["test"]
 
 

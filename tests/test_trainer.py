@@ -35,16 +35,18 @@ from torchrl_liir.trainers.run_directory import default_run_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = str(ROOT / "scripts" / "train.py")
-PURSUIT = ["collector.total_frames=2400", "env.num_envs=8", "study.episodes=50", "eval.interval_episodes=40"]
-SMAX = ["env=smax", "map=3m", "collector.total_frames=1000", "env.num_envs=4", "eval.episodes=4",
-        "eval.interval_episodes=8", "model.rnn_hidden=8", "model.num_cells=[16]"]
+PURSUIT = ["experiment.total_frames=2400", "task.num_envs=8", "experiment.study_episodes=50",
+           "experiment.evaluation_interval_episodes=40"]
+SMAX = ["task=smax", "task.map=3m", "experiment.total_frames=1000", "task.num_envs=4",
+        "experiment.evaluation_episodes=4",
+        "experiment.evaluation_interval_episodes=8", "model.rnn_hidden=8", "model.num_cells=[16]"]
 QMIX = ["algo=qmix", "algo.buffer_episodes=100", "algo.batch_episodes=2", "algo.steps_per_batch=2",
         "algo.target_update_interval=3", "algo.eps_anneal_frames=1000"]
 
 
 def config(*overrides: str):
     with initialize_config_dir(config_dir=str(ROOT / "torchrl_liir" / "conf"), version_base="1.3"):
-        return compose(config_name="config", overrides=["progress_bar=false", *overrides])
+        return compose(config_name="config", overrides=["experiment.progress_bar=false", *overrides])
 
 
 def rows(path: Path) -> list[dict[str, str]]:
@@ -60,7 +62,8 @@ def cli(*args: str, cwd: Path, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     flags = [a for a in args if a.startswith("-")]
     overrides = [a for a in args if not a.startswith("-")]
-    return subprocess.Popen([sys.executable, TRAIN, *flags, "progress_bar=false", *overrides], cwd=cwd, env=env,
+    return subprocess.Popen([sys.executable, TRAIN, *flags, "experiment.progress_bar=false", *overrides], cwd=cwd,
+                            env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
@@ -88,8 +91,8 @@ def wait_for_checkpoints(process: subprocess.Popen, run_dir: Path, count: int, t
 
 @pytest.mark.parametrize("algo, policy", [("liir", "mlp"), ("liir", "gru"), ("iac", "mlp"), ("central_v", "mlp")])
 def test_short_run_writes_its_run_directory(tmp_path, algo, policy):
-    summary = train(config(f"algo={algo}", f"model.policy={policy}", "collector.total_frames=600", "env.num_envs=8",
-                           "study.episodes=50"), tmp_path)
+    summary = train(config(f"algo={algo}", f"model.policy={policy}", "experiment.total_frames=600", "task.num_envs=8",
+                           "experiment.study_episodes=50"), tmp_path)
     assert summary["status"] == "finished" and summary["updates"] >= 1
     table = rows(tmp_path / "metrics.csv")
     assert len(table) == summary["updates"] and [int(r["update"]) for r in table] == list(range(1, len(table) + 1))
@@ -106,8 +109,8 @@ def test_short_run_writes_its_run_directory(tmp_path, algo, policy):
 
 def test_losses_are_averaged_over_the_update_steps(tmp_path):
     """MAPPO's row holds the mean over its epochs × minibatches, not the last minibatch's values."""
-    cfg = config("algo=mappo", "algo.ppo_epochs=2", "algo.minibatches=2", "collector.total_frames=300",
-                 "env.num_envs=8")
+    cfg = config("algo=mappo", "algo.ppo_epochs=2", "algo.minibatches=2", "experiment.total_frames=300",
+                 "task.num_envs=8")
     trainer = make_trainer(cfg, tmp_path)
     seen: list[float] = []
     stepper_step = trainer.optimization_stepper.step
@@ -126,17 +129,17 @@ def test_losses_are_averaged_over_the_update_steps(tmp_path):
 
 
 def test_env_configs_set_their_budget_and_the_command_line_wins():
-    assert config().collector.total_frames == 120_000
-    assert config("env=smax").collector.total_frames == 1_000_000  # README: 1M steps of SMAX by default
-    assert config("env=smac").collector.total_frames == 3_000_000
-    assert config("env=smax", "collector.total_frames=5").collector.total_frames == 5
+    assert config().experiment.total_frames == 120_000
+    assert config("task=smax").experiment.total_frames == 1_000_000  # README: 1M steps of SMAX by default
+    assert config("task=smac").experiment.total_frames == 3_000_000
+    assert config("task=smax", "experiment.total_frames=5").experiment.total_frames == 5
 
 
 def test_every_default_config_passes_its_checks():
     for algo in [*ALGORITHMS, "liir_authors"]:
         check_config(config(f"algo={algo}"))
         pytest.importorskip("jaxmarl")
-        check_config(config(f"algo={algo}", "env=smax"))
+        check_config(config(f"algo={algo}", "task=smax"))
 
 
 # ---------------------------------------------------------------- exact resume
@@ -151,9 +154,9 @@ def test_every_default_config_passes_its_checks():
     pytest.param([*PURSUIT, "algo=coma", "algo.critic_updates=time_step"], id="coma-time-step-pursuit"),
 ])
 def test_sigkill_then_resume_ends_with_the_same_metrics_row_for_row(tmp_path, case):
-    if "env=smax" in case:
+    if "task=smax" in case:
         pytest.importorskip("jaxmarl")
-    every = ["checkpoint.every_updates=3"]
+    every = ["experiment.checkpoint_interval_updates=3"]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     # The uninterrupted run trains in this process, through the train() that train.py calls.
     assert train(config(*case, *every), whole)["status"] == "finished"
@@ -190,7 +193,7 @@ def test_exploration_floor_follows_the_frames_and_is_checkpointed(tmp_path, over
 @pytest.mark.parametrize("algo", ["iql", "qmix"])
 def test_load_run_restores_the_epsilon_greedy_schedule(tmp_path, algo):
     """A loaded IQL or QMIX run explores with the ε it reached (linear 1 → 0.05 over 1000 frames), not ε = 1."""
-    summary = train(config(*QMIX, f"algo={algo}", "collector.total_frames=600", "env.num_envs=8"), tmp_path)
+    summary = train(config(*QMIX, f"algo={algo}", "experiment.total_frames=600", "task.num_envs=8"), tmp_path)
     expected = 1.0 + (0.05 - 1.0) * summary["frames"] / 1000
     _, recipe = load_run(tmp_path)
     explorers = [m for m in recipe.actor.modules() if isinstance(m, EGreedyModule)]
@@ -202,13 +205,13 @@ def test_load_run_restores_the_epsilon_greedy_schedule(tmp_path, algo):
 def test_a_run_saved_before_a_key_was_added_loads_and_resumes(tmp_path):
     """Runs saved before ``algo.epsilon_floor_*`` existed read the behaviour they had: no floor."""
     run_dir = tmp_path / "run"
-    assert train(config(*PURSUIT, "collector.total_frames=800"), run_dir)["status"] == "finished"
+    assert train(config(*PURSUIT, "experiment.total_frames=800"), run_dir)["status"] == "finished"
     config_file = run_dir / "config.yaml"
     old = [line for line in config_file.read_text().splitlines() if "epsilon_floor" not in line]
     config_file.write_text("\n".join(old) + "\n")
     _, recipe = load_run(run_dir)
     assert not any(isinstance(m, ExplorationFloor) for m in recipe.actor.modules())
-    resumed = run_cli(f"resume={run_dir}", "collector.total_frames=1600", cwd=tmp_path)
+    resumed = run_cli(f"resume={run_dir}", "experiment.total_frames=1600", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads((run_dir / "summary.json").read_text())["frames"] >= 1600
 
@@ -216,7 +219,7 @@ def test_a_run_saved_before_a_key_was_added_loads_and_resumes(tmp_path):
 @pytest.mark.parametrize("algo", ["iql", "qmix"])
 def test_a_q_learning_run_saved_before_replay_was_a_key_resumes_replaying_transitions(tmp_path, algo):
     """IQL and QMIX runs saved before ``algo.replay`` existed replayed transitions; they load and resume so."""
-    train(config(*QMIX, f"algo={algo}", "algo.replay=transitions", "collector.total_frames=600", "env.num_envs=8"),
+    train(config(*QMIX, f"algo={algo}", "algo.replay=transitions", "experiment.total_frames=600", "task.num_envs=8"),
           tmp_path)
     config_file = tmp_path / "config.yaml"
     old = [line for line in config_file.read_text().splitlines() if line.strip() != "replay: transitions"]
@@ -225,21 +228,21 @@ def test_a_q_learning_run_saved_before_replay_was_a_key_resumes_replaying_transi
     _, recipe = load_run(tmp_path)
     assert type(recipe.feed) is ReplayFeed
     cfg = OmegaConf.load(config_file)
-    cfg.collector.total_frames = 1200
+    cfg.experiment.total_frames = 1200
     assert train(cfg, tmp_path, resume=True)["frames"] >= 1200
 
 
 @pytest.mark.slow
 def test_resume_may_extend_the_budget_but_not_change_the_run(tmp_path):
     run_dir = tmp_path / "run"
-    first = train(config("collector.total_frames=600", "env.num_envs=8", "study.episodes=20"), run_dir)
+    first = train(config("experiment.total_frames=600", "task.num_envs=8", "experiment.study_episodes=20"), run_dir)
     assert first["status"] == "finished"
     refused = run_cli(f"resume={run_dir}", "algo.lambda_in=0.5", cwd=tmp_path)
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines() == [
-        "error: algo.lambda_in: cannot be changed when resuming (allowed: collector.total_frames, device, "
-        "progress_bar, threads, jax_cache_dir, resume)"]
-    extended = run_cli(f"resume={run_dir}", "collector.total_frames=1200", cwd=tmp_path)
+        "error: algo.lambda_in: cannot be changed when resuming (allowed: experiment.total_frames, experiment.device, "
+        "experiment.progress_bar, experiment.threads, experiment.jax_cache_dir, resume)"]
+    extended = run_cli(f"resume={run_dir}", "experiment.total_frames=1200", cwd=tmp_path)
     assert extended.returncode == 0, extended.stderr[-2000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["frames"] >= 1200 and len(rows(run_dir / "metrics.csv")) == summary["updates"]
@@ -252,7 +255,7 @@ def test_resume_may_extend_the_budget_but_not_change_the_run(tmp_path):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_checkpoints_marks_the_summary_and_says_how_to_resume(tmp_path, signum):
     run_dir = tmp_path / "run"
-    process = cli("collector.total_frames=200000", "env.num_envs=8", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    process = cli("experiment.total_frames=200000", "task.num_envs=8", f"hydra.run.dir={run_dir}", cwd=tmp_path)
     wait_for_checkpoints(process, run_dir, 1)
     process.send_signal(signum)
     _, err = process.communicate(timeout=120)
@@ -271,7 +274,7 @@ def test_signal_checkpoints_marks_the_summary_and_says_how_to_resume(tmp_path, s
 
 
 def test_nan_loss_stops_naming_term_and_update_keeping_the_good_checkpoint(tmp_path, monkeypatch):
-    cfg = config("collector.total_frames=3000", "env.num_envs=8", "checkpoint.every_updates=1")
+    cfg = config("experiment.total_frames=3000", "task.num_envs=8", "experiment.checkpoint_interval_updates=1")
     forward = LIIRLoss.forward
     calls = {"n": 0}
 
@@ -299,7 +302,7 @@ def test_nan_loss_stops_naming_term_and_update_keeping_the_good_checkpoint(tmp_p
 
 def test_exploding_parameters_stop_after_the_step(tmp_path):
     with pytest.raises(NonFiniteError, match=r"^policy parameters became (inf|nan) in the step of update 1"):
-        train(config("algo=iac", "algo.lr_policy=1e38", "collector.total_frames=3000", "env.num_envs=8"), tmp_path)
+        train(config("algo=iac", "algo.lr_policy=1e38", "experiment.total_frames=3000", "task.num_envs=8"), tmp_path)
 
 
 # ---------------------------------------------------------------- run directories
@@ -307,14 +310,14 @@ def test_exploding_parameters_stop_after_the_step(tmp_path):
 
 def test_run_directories_never_collide(tmp_path):
     assert default_run_dir("pursuit", "liir", 0) != default_run_dir("pursuit", "liir", 0)
-    train(config("collector.total_frames=300", "env.num_envs=8", "study.episodes=10"), tmp_path)
+    train(config("experiment.total_frames=300", "task.num_envs=8", "experiment.study_episodes=10"), tmp_path)
     with pytest.raises(RunDirectoryError, match="not empty; resume it with resume="):
-        train(config("collector.total_frames=300", "env.num_envs=8"), tmp_path)
+        train(config("experiment.total_frames=300", "task.num_envs=8"), tmp_path)
 
 
 @pytest.mark.slow
 def test_same_command_twice_at_once_gets_two_run_directories(tmp_path):
-    args = ("collector.total_frames=300", "env.num_envs=8", "study.episodes=10")
+    args = ("experiment.total_frames=300", "task.num_envs=8", "experiment.study_episodes=10")
     first, second = cli(*args, cwd=tmp_path), cli(*args, cwd=tmp_path)
     for process in (first, second):
         _, err = process.communicate(timeout=300)  # reads and closes the pipes
@@ -327,28 +330,29 @@ def test_same_command_twice_at_once_gets_two_run_directories(tmp_path):
 
 
 BAD_VALUES = [
-    ("map=99m", "map='99m': must be one of 3m, 2s3z, "),
-    ("device=mps", "device='mps': must be cpu, cuda or cuda:N"),
+    ("task.map=99m", "task.map='99m': must be one of 3m, 2s3z, "),
+    ("experiment.device=mps", "experiment.device='mps': must be cpu, cuda or cuda:N"),
     ("seed=abc", "seed='abc': must be an integer in [0, 4294967295]"),
     ("seed=-1", "seed=-1: must be an integer in [0, 4294967295]"),
     ("algo.lr_policy=nan", "algo.lr_policy=nan: must be a finite number > 0"),
     ("algo.lr_policy=inf", "algo.lr_policy=inf: must be a finite number > 0"),
-    ("env.num_envs=2.5", "env.num_envs=2.5: must be an integer >= 1"),
+    ("task.num_envs=2.5", "task.num_envs=2.5: must be an integer >= 1"),
     ("model.rnn_hidden=0", "model.rnn_hidden=0: must be an integer >= 1"),
-    ("checkpoint.every_updates=abc", "checkpoint.every_updates='abc': must be an integer >= 0"),
-    ("study.episodes=-5", "study.episodes=-5: must be an integer >= 1"),
+    ("experiment.checkpoint_interval_updates=abc",
+     "experiment.checkpoint_interval_updates='abc': must be an integer >= 0"),
+    ("experiment.study_episodes=-5", "experiment.study_episodes=-5: must be an integer >= 1"),
     ("+algo.lamda_in=0.1", "algo.lamda_in=0.1: unknown key (did you mean algo.lambda_in?)"),
     ("+sead=1", "sead=1: unknown key (did you mean seed?)"),
-    ("env.name=smacc", "env.name='smacc': must be one of pursuit, smax, smac, smacv2"),
+    ("task.name=smacc", "task.name='smacc': must be one of pursuit, smax, smac, smacv2"),
     ("algo.lambda_in=-0.5", "algo.lambda_in=-0.5: must be a number >= 0"),
     ("algo.gamma=1.5", "algo.gamma=1.5: must be a number >= 0 and <= 1"),
     ("model.policy=transformer", "model.policy='transformer': must be one of mlp, gru"),
     ("model.num_cells=[]", "model.num_cells=[]: must be a list of layer sizes"),
     ("algo.agent_id=maybe", "algo.agent_id='maybe': must be true or false"),
-    ("threads=0", "threads=0: must be an integer >= 1"),
-    ("jax_cache_dir=3", "jax_cache_dir=3: must be a directory path, or null"),
-    ("eval.episodes=0", "eval.episodes=0: must be an integer >= 1"),
-    ("logger.backend=mlflow", "logger.backend='mlflow': must be one of csv, tensorboard, wandb"),
+    ("experiment.threads=0", "experiment.threads=0: must be an integer >= 1"),
+    ("experiment.jax_cache_dir=3", "experiment.jax_cache_dir=3: must be a directory path, or null"),
+    ("experiment.evaluation_episodes=0", "experiment.evaluation_episodes=0: must be an integer >= 1"),
+    ("experiment.logger=mlflow", "experiment.logger='mlflow': must be one of csv, tensorboard, wandb"),
     ("algo=qmix algo.eps_end=0.9 algo.eps_start=0.5", "algo.eps_end=0.9: must be <= algo.eps_start=0.5"),
     ("algo=liir algo.policy_optimizer=adamw", "algo.policy_optimizer='adamw': must be one of sgd, rmsprop, adam"),
 ]
@@ -356,9 +360,9 @@ BAD_VALUES = [
 
 @pytest.mark.parametrize("overrides, message", BAD_VALUES, ids=[b[0] for b in BAD_VALUES])
 def test_bad_value_fails_in_one_line_before_any_env_is_built(tmp_path, monkeypatch, overrides, message):
-    if "map=" in overrides:
+    if "task.map=" in overrides:
         pytest.importorskip("jaxmarl")
-        overrides = f"env=smax {overrides}"
+        overrides = f"task=smax {overrides}"
     for task in TASKS.values():
         monkeypatch.setattr(task, "make_env", lambda *a, **k: pytest.fail("an env was built"))
     with pytest.raises(ConfigError) as err:
@@ -381,10 +385,10 @@ def test_bad_value_on_the_command_line_is_one_line_and_exit_code_2(tmp_path, ove
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("override, message", [("env=smac", "oxwhirl's SMAC"), ("env=smacv2", "smacv2 package")])
+@pytest.mark.parametrize("override, message", [("task=smac", "oxwhirl's SMAC"), ("task=smacv2", "smacv2 package")])
 def test_missing_starcraft_ii_is_one_line(tmp_path, override, message):
     pytest.importorskip("jaxmarl", reason="the StarCraft configs import the SMAX-backed envs")
-    if override == "env=smac":
+    if override == "task=smac":
         try:
             import smac.env  # noqa: F401
             pytest.skip("oxwhirl's SMAC is installed")
@@ -399,13 +403,13 @@ def test_missing_starcraft_ii_is_one_line(tmp_path, override, message):
 @pytest.mark.slow
 def test_corrupt_checkpoint_is_one_line_naming_the_file(tmp_path):
     run_dir = tmp_path / "run"
-    first = train(config("collector.total_frames=600", "env.num_envs=8", "study.episodes=10"), run_dir)
+    first = train(config("experiment.total_frames=600", "task.num_envs=8", "experiment.study_episodes=10"), run_dir)
     assert first["status"] == "finished"
     latest = checkpoints(run_dir)[-1]
     for payload in latest.rglob("*"):
         if payload.is_file() and payload.name != "manifest.json" and payload.stat().st_size > 100:
             payload.write_bytes(payload.read_bytes()[:50])
-    result = run_cli(f"resume={run_dir}", "collector.total_frames=1200", cwd=tmp_path)
+    result = run_cli(f"resume={run_dir}", "experiment.total_frames=1200", cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {latest}: unreadable checkpoint")
@@ -415,7 +419,7 @@ def test_corrupt_checkpoint_is_one_line_naming_the_file(tmp_path):
 
 
 def test_the_trainer_builds_and_runs_from_python(tmp_path):
-    trainer = make_trainer(config("algo=central_v", "collector.total_frames=400", "env.num_envs=8"), tmp_path)
+    trainer = make_trainer(config("algo=central_v", "experiment.total_frames=400", "task.num_envs=8"), tmp_path)
     trainer.train()
     trainer.close()
     assert trainer.progress.updates == len(rows(tmp_path / "metrics.csv")) >= 2
@@ -426,7 +430,8 @@ def test_the_trainer_builds_and_runs_from_python(tmp_path):
 def test_tensorboard_and_offline_wandb_log_beside_the_csv_tables(tmp_path, monkeypatch, backend, produced):
     pytest.importorskip(backend)
     monkeypatch.setenv("WANDB_SILENT", "true")
-    train(config(f"logger.backend={backend}", "collector.total_frames=300", "env.num_envs=8", "study.episodes=10"),
+    train(config(f"experiment.logger={backend}", "experiment.total_frames=300", "task.num_envs=8",
+                 "experiment.study_episodes=10"),
           tmp_path)
     assert any(produced in str(path) for path in (tmp_path / backend).rglob("*"))
     assert rows(tmp_path / "metrics.csv")
@@ -437,13 +442,13 @@ def test_sweep_with_the_joblib_launcher_gives_each_member_its_own_run(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     sweep = tmp_path / "sweep"
     result = run_cli("-m", "seed=0,1", "algo=liir,central_v", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                     f"hydra.sweep.dir={sweep}", "collector.total_frames=300", "env.num_envs=8", "study.episodes=10",
-                     cwd=tmp_path, timeout=600)
+                     f"hydra.sweep.dir={sweep}", "experiment.total_frames=300", "task.num_envs=8",
+                     "experiment.study_episodes=10", cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     members = sorted(p for p in sweep.iterdir() if p.is_dir())
     assert [m.name for m in members] == ["0_pursuit_liir_seed0", "1_pursuit_central_v_seed0",
                                          "2_pursuit_liir_seed1", "3_pursuit_central_v_seed1"]
     for member in members:
         assert json.loads((member / "summary.json").read_text())["status"] == "finished"
-    resumed = run_cli(f"resume={members[0]}", "collector.total_frames=600", cwd=tmp_path)
+    resumed = run_cli(f"resume={members[0]}", "experiment.total_frames=600", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]

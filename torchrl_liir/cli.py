@@ -3,7 +3,7 @@
 
     torchrl-liir-train                          # LIIR on 1D Pursuit
     torchrl-liir-train algo=central_v seed=3    # a baseline
-    torchrl-liir-train env=smax map=3m          # LIIR on SMAX battles
+    torchrl-liir-train task=smax task.map=3m    # LIIR on SMAX battles
     torchrl-liir-train resume=runs/<run>        # continue a run from its latest checkpoint
     torchrl-liir-train -m seed=0,1,2 algo=liir,central_v hydra/launcher=joblib   # a sweep
 
@@ -44,9 +44,15 @@ def compose_config(overrides: list[str]) -> DictConfig:
     from hydra import compose, initialize_config_dir
     from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
 
+    from torchrl_liir.trainers.config import moved_key
     from torchrl_liir.trainers.run_directory import register_resolvers
 
     register_resolvers()
+    for override in overrides:
+        key, _, value = override.partition("=")
+        moved = moved_key(key.lstrip("+~"))
+        if moved is not None:
+            raise UsageError(f"{key.lstrip('+~')}: moved to {moved} ({moved}={value})")
     overrides = list(overrides)
     for _ in range(len(overrides) + 1):
         try:
@@ -88,10 +94,10 @@ def resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     resumed = load_saved_config(saved)
     for key in keys:
         OmegaConf.update(resumed, key.lstrip("+~"), OmegaConf.select(cfg, key.lstrip("+~")), force_add=True)
-    played, total = frames_played(run_dir), resumed.collector.total_frames
+    played, total = frames_played(run_dir), resumed.experiment.total_frames
     if played is not None and isinstance(total, int) and total <= played:
-        raise UsageError(f"collector.total_frames={total}: the run in {run_dir} has already played {played} frames; "
-                         "resume with a larger collector.total_frames to train for longer")
+        raise UsageError(f"experiment.total_frames={total}: the run in {run_dir} has already played {played} "
+                         "frames; resume with a larger experiment.total_frames to train for longer")
     return resumed
 
 

@@ -23,7 +23,7 @@ def set_threads(threads: int) -> None:
     import torch  # here: the JAX settings below are read before torch is needed (the config checks)
 
     if threads < 1:
-        raise ValueError(f"threads={threads}: must be >= 1")
+        raise ValueError(f"experiment.threads={threads}: must be >= 1")
     torch.set_num_threads(threads)
     if threads == 1 and torch.get_num_interop_threads() != 1:
         try:

@@ -1,6 +1,6 @@
 """The paper's studies of a trained LIIR run: Fig. 2 on pursuit, the StarCraft case study (Figs. 4/5, §5.2.3).
 
-A study named by the ``study.name`` config key runs as the trainer's shutdown hook once training has finished.
+A study named by the ``experiment.study`` config key runs as the trainer's shutdown hook once training has finished.
 Its code (torch, TorchRL, matplotlib) is imported when it runs: the config checks read :data:`STUDIES` alone.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 class PursuitFig2:
-    """Fig. 2: r_in of Good vs Bad actions over ``study.episodes`` pursuit episodes (LIIR runs only)."""
+    """Fig. 2: r_in of Good vs Bad actions over ``experiment.study_episodes`` pursuit episodes (LIIR runs only)."""
 
     summary_key = "fig2"
 
@@ -27,7 +27,7 @@ class PursuitFig2:
 
         if intrinsic_reward is None:
             return None
-        env = make_env(cfg.study.episodes, cfg.seed + 1)
+        env = make_env(cfg.experiment.study_episodes, cfg.seed + 1)
         try:
             return intrinsic_reward_study(env, actor, intrinsic_reward, run_dir, max_steps=episode_limit)
         finally:

@@ -1,4 +1,4 @@
-"""Environment families the trainer can build, by the name ``env=`` selects (BenchMARL's tasks)."""
+"""Environment families the trainer can build, by the name ``task=`` selects (BenchMARL's tasks)."""
 from torchrl_liir.config_checks import ConfigError
 from torchrl_liir.tasks.base import Task
 from torchrl_liir.tasks.pettingzoo import PettingZooTask
@@ -14,7 +14,7 @@ TASKS: dict[str, type[Task]] = {
 def get_task(name: str) -> Task:
     """The task registered as ``name``."""
     if name not in TASKS:
-        raise ConfigError(f"env.name={name!r}: must be one of {', '.join(TASKS)}")
+        raise ConfigError(f"task.name={name!r}: must be one of {', '.join(TASKS)}")
     return TASKS[name]()
 
 

@@ -24,11 +24,11 @@ class Task(ABC):
 
     @abstractmethod
     def config_checks(self) -> dict[str, Check]:
-        """The rule of every key of the ``env`` config section."""
+        """The rule of every key of the ``task`` config section."""
 
     def check(self, cfg: DictConfig) -> None:
-        """Checks ``cfg.env`` (and the keys outside it that the task reads) without building anything."""
-        check_section(cfg.env, "env.", self.config_checks())
+        """Checks ``cfg.task`` (and the keys outside it that the task reads) without building anything."""
+        check_section(cfg.task, "task.", self.config_checks())
 
     @abstractmethod
     def episode_limit(self, cfg: DictConfig) -> int:
@@ -45,4 +45,4 @@ class Task(ABC):
 
     def test_envs(self, cfg: DictConfig) -> int:
         """Envs of the test env: as many as training ones, so compiled kernels serve both."""
-        return int(cfg.env.num_envs)
+        return int(cfg.task.num_envs)

@@ -26,17 +26,17 @@ AGENT_DONE_KEYS = (("agents", "done"), ("agents", "terminated"), ("agents", "tru
 def import_mpe_task(task: str) -> ModuleType:
     """The ``mpe2`` module of ``task``, or a one-line error saying how to install PettingZoo and MPE."""
     if importlib.util.find_spec("pettingzoo") is None or importlib.util.find_spec("mpe2") is None:
-        raise ConfigError('env=pettingzoo needs the pettingzoo and mpe2 packages: pip install -e ".[pettingzoo]"')
+        raise ConfigError('task=pettingzoo needs the pettingzoo and mpe2 packages: pip install -e ".[pettingzoo]"')
     return importlib.import_module(f"mpe2.{task}")
 
 
 def make_mpe_env(cfg: DictConfig, seed: int) -> EnvBase:
-    """One MPE game of ``cfg.env`` in TorchRL's ``PettingZooWrapper``, its agents in one ``"agents"`` group."""
+    """One MPE game of ``cfg.task`` in TorchRL's ``PettingZooWrapper``, its agents in one ``"agents"`` group."""
     from torchrl.envs import PettingZooWrapper
 
-    n_agents = {} if cfg.env.n_agents is None else {"N": cfg.env.n_agents}
-    game = import_mpe_task(cfg.env.task).parallel_env(max_cycles=cfg.env.max_steps,
-                                                      continuous_actions=cfg.env.continuous_actions, **n_agents)
+    n_agents = {} if cfg.task.n_agents is None else {"N": cfg.task.n_agents}
+    game = import_mpe_task(cfg.task.scenario).parallel_env(max_cycles=cfg.task.episode_limit,
+                                                      continuous_actions=cfg.task.continuous_actions, **n_agents)
     with warnings.catch_warnings():
         # TorchRL warns that it was tested on an older PettingZoo; this package's tests cover the one installed.
         warnings.filterwarnings("ignore", message="PettingZoo in TorchRL is tested")
@@ -47,7 +47,7 @@ def make_mpe_env(cfg: DictConfig, seed: int) -> EnvBase:
 class PettingZooTask(Task):
     """MPE games (numpy, on the CPU) stepped one after another in a ``SerialEnv``, their outputs moved to ``device``.
 
-    MPE ends every game after ``max_steps`` (``max_cycles``) steps as a truncation. Each agent's reward stays
+    MPE ends every game after ``task.episode_limit`` (``max_cycles``) steps as a truncation. Each agent's reward stays
     at ``("agents", "reward")``; ``"reward"`` is the team's. MPE's global state is the agents' observations
     concatenated, so it is not requested.
     """
@@ -55,27 +55,27 @@ class PettingZooTask(Task):
     name = "pettingzoo"
 
     def config_checks(self) -> dict[str, Check]:
-        return {"name": Text(), "run_name": Text(), "task": Choice(tuple(MPE_TASKS)), "num_envs": COUNT,
-                "max_steps": COUNT, "n_agents": Integer(1, nullable=True), "continuous_actions": Boolean()}
+        return {"name": Text(), "run_name": Text(), "scenario": Choice(tuple(MPE_TASKS)), "num_envs": COUNT,
+                "episode_limit": COUNT, "n_agents": Integer(1, nullable=True), "continuous_actions": Boolean()}
 
     def check(self, cfg: DictConfig) -> None:
         super().check(cfg)
-        if cfg.env.n_agents is not None and not MPE_TASKS[cfg.env.task]:
-            fail("env.n_agents", cfg.env.n_agents, f"must be null: {cfg.env.task} has a fixed number of agents")
-        import_mpe_task(cfg.env.task)
+        if cfg.task.n_agents is not None and not MPE_TASKS[cfg.task.scenario]:
+            fail("task.n_agents", cfg.task.n_agents, f"must be null: {cfg.task.scenario} has a fixed number of agents")
+        import_mpe_task(cfg.task.scenario)
 
     def continuous_actions(self, cfg: DictConfig) -> bool:
-        return bool(cfg.env.continuous_actions)
+        return bool(cfg.task.continuous_actions)
 
     def episode_limit(self, cfg: DictConfig) -> int:
-        return int(cfg.env.max_steps)
+        return int(cfg.task.episode_limit)
 
     def make_env(self, cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
         from torchrl.envs import Compose, ExcludeTransform, SerialEnv, TransformedEnv
 
         from torchrl_liir.transforms.team_reward import TeamReward
 
-        import_mpe_task(cfg.env.task)  # the install hint before SerialEnv builds a game to read its specs
+        import_mpe_task(cfg.task.scenario)  # the install hint before SerialEnv builds a game to read its specs
         # One maker with per-game seeds: SerialEnv then builds a single game for the specs, not one per game.
         seeds = [{"cfg": cfg, "seed": seed + i} for i in range(num_envs)]
         env = SerialEnv(num_envs, make_mpe_env, create_env_kwargs=seeds, device=device)

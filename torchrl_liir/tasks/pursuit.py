@@ -17,13 +17,13 @@ class PursuitTask(Task):
     name = "pursuit"
 
     def config_checks(self) -> dict[str, Check]:
-        return {"name": Text(), "run_name": Text(), "num_envs": COUNT, "max_steps": COUNT, "max_value": COUNT}
+        return {"name": Text(), "run_name": Text(), "num_envs": COUNT, "episode_limit": COUNT, "max_value": COUNT}
 
     def episode_limit(self, cfg: DictConfig) -> int:
-        return int(cfg.env.max_steps)
+        return int(cfg.task.episode_limit)
 
     def make_env(self, cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
         from torchrl_liir.envs.pursuit import PursuitEnv
 
-        return PursuitEnv(num_envs=num_envs, max_steps=cfg.env.max_steps, max_value=cfg.env.max_value,
+        return PursuitEnv(num_envs=num_envs, max_steps=cfg.task.episode_limit, max_value=cfg.task.max_value,
                           device=device, seed=seed)

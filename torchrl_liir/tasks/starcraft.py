@@ -1,5 +1,5 @@
 """StarCraft-style battles as trainer tasks: SMAX (JaxMARL), SMAC v1 (StarCraft II or SMAX behind SMAC's API)
-and SMACv2 (TorchRL's ``SMACv2Env``). All read the top-level ``map`` key."""
+and SMACv2 (TorchRL's ``SMACv2Env``). All read ``task.map``."""
 from __future__ import annotations
 
 import importlib.machinery
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import torch
     from torchrl.envs import EnvBase
 
-SMACV2_INSTALL = ("env=smacv2 needs StarCraft II and the smacv2 package: "
+SMACV2_INSTALL = ("task=smacv2 needs StarCraft II and the smacv2 package: "
                   "pip install 'smacv2 @ git+https://github.com/oxwhirl/smacv2.git' (see README)")
 DIFFICULTIES = (1, 2, 3, 4, 5, 6, 7, 8, 9, "A")
 
@@ -30,7 +30,7 @@ def smax_maps() -> tuple[str, ...]:
     if module is not None:
         return tuple(module.MAP_NAME_TO_SCENARIO)
     if importlib.util.find_spec("jax") is None or importlib.util.find_spec("jaxmarl") is None:
-        raise ImportError("env=smax needs JaxMARL: pip install 'torchrl_liir[smax]'")
+        raise ImportError("task=smax needs JaxMARL: pip install 'torchrl_liir[smax]'")
     names = _scenario_names(importlib.util.find_spec("jaxmarl"))
     if names:
         return names
@@ -39,7 +39,7 @@ def smax_maps() -> tuple[str, ...]:
     try:
         import_smax()
     except ImportError as err:
-        raise ImportError("env=smax needs JaxMARL: pip install 'torchrl_liir[smax]'") from err
+        raise ImportError("task=smax needs JaxMARL: pip install 'torchrl_liir[smax]'") from err
     return tuple(sys.modules["jaxmarl.environments.smax.smax_env"].MAP_NAME_TO_SCENARIO)
 
 
@@ -70,21 +70,22 @@ def smac_maps() -> tuple[str, ...]:
 
 
 def check_map(cfg: DictConfig, maps: tuple[str, ...]) -> None:
-    value = cfg.get("map")
+    value = cfg.task.get("map")
     if not isinstance(value, str) or value not in maps:
-        fail("map", value, f"must be one of {', '.join(maps)}")
+        fail("task.map", value, f"must be one of {', '.join(maps)}")
 
 
 class StarCraftTask(Task):
     """A StarCraft-style task: a ``map``, an episode limit (SMAC's per map by default), battles batched."""
 
     def config_checks(self) -> dict[str, Check]:
-        return {"name": Text(), "run_name": Text(), "num_envs": COUNT, "episode_limit": Integer(1, nullable=True)}
+        return {"name": Text(), "map": Text("a map name such as 3m"), "run_name": Text(), "num_envs": COUNT,
+                "episode_limit": Integer(1, nullable=True)}
 
     def episode_limit(self, cfg: DictConfig) -> int:
-        if cfg.env.episode_limit is not None:
-            return int(cfg.env.episode_limit)
-        return default_episode_limit(cfg.map)
+        if cfg.task.episode_limit is not None:
+            return int(cfg.task.episode_limit)
+        return default_episode_limit(cfg.task.map)
 
 
 class SMAXTask(StarCraftTask):
@@ -100,8 +101,8 @@ class SMAXTask(StarCraftTask):
     def make_env(self, cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
         from torchrl_liir.envs.smax import SMAXEnv
 
-        return SMAXEnv(cfg.map, num_envs, episode_limit=self.episode_limit(cfg), device=device, seed=seed,
-                       reward_scale=cfg.env.reward_scale)
+        return SMAXEnv(cfg.task.map, num_envs, episode_limit=self.episode_limit(cfg), device=device, seed=seed,
+                       reward_scale=cfg.task.reward_scale)
 
 
 class SMACTask(StarCraftTask):
@@ -115,11 +116,11 @@ class SMACTask(StarCraftTask):
 
     def check(self, cfg: DictConfig) -> None:
         super().check(cfg)
-        check_map(cfg, smax_maps() if cfg.env.backend == "smax" else smac_maps())
+        check_map(cfg, smax_maps() if cfg.task.backend == "smax" else smac_maps())
 
     def test_envs(self, cfg: DictConfig) -> int:
         # StarCraft II: no more game processes than test episodes.
-        return min(int(cfg.eval.episodes), int(cfg.env.num_envs))
+        return min(int(cfg.experiment.evaluation_episodes), int(cfg.task.num_envs))
 
     def make_env(self, cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
         from torchrl.envs import ParallelEnv, SerialEnv
@@ -128,12 +129,12 @@ class SMACTask(StarCraftTask):
         from torchrl_liir.envs.smax_smac_api import SMAXSmacAPI
 
         limit = self.episode_limit(cfg)
-        if cfg.env.backend == "smax":
+        if cfg.task.backend == "smax":
             def factory(i: int):
-                return lambda: SMACEnv(SMAXSmacAPI(cfg.map, episode_limit=limit, seed=seed + i), device=device)
+                return lambda: SMACEnv(SMAXSmacAPI(cfg.task.map, episode_limit=limit, seed=seed + i), device=device)
             return SerialEnv(num_envs, [factory(i) for i in range(num_envs)], device=device)
-        return ParallelEnv(num_envs, lambda: SMACEnv.from_map(cfg.map, device=device, seed=seed,
-                                                              difficulty=str(cfg.env.difficulty)), device=device)
+        return ParallelEnv(num_envs, lambda: SMACEnv.from_map(cfg.task.map, device=device, seed=seed,
+                                                              difficulty=str(cfg.task.difficulty)), device=device)
 
 
 class SMACv2Task(StarCraftTask):
@@ -145,10 +146,11 @@ class SMACv2Task(StarCraftTask):
         super().check(cfg)
         if importlib.util.find_spec("smacv2") is None:
             raise ImportError(SMACV2_INSTALL)
-        if not isinstance(cfg.get("map"), str):
-            fail("map", cfg.get("map"), "must be a SMACv2 map name such as 10gen_protoss")
+        if not isinstance(cfg.task.get("map"), str):
+            fail("task.map", cfg.task.get("map"), "must be a SMACv2 map name such as 10gen_protoss")
 
     def make_env(self, cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
         from torchrl.envs import ParallelEnv, SMACv2Env
 
-        return ParallelEnv(num_envs, lambda: SMACv2Env(cfg.map, categorical_actions=True, seed=seed), device=device)
+        return ParallelEnv(num_envs, lambda: SMACv2Env(cfg.task.map, categorical_actions=True, seed=seed),
+                           device=device)

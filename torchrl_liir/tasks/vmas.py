@@ -20,13 +20,13 @@ def import_vmas() -> ModuleType:
     try:
         return importlib.import_module("vmas")
     except ImportError:
-        raise ConfigError('env=vmas needs the vmas package: pip install -e ".[vmas]"') from None
+        raise ConfigError('task=vmas needs the vmas package: pip install -e ".[vmas]"') from None
 
 
 class VmasTask(Task):
     """A VMAS scenario whose agents all look and act alike, in one ``"agents"`` group.
 
-    The env is vectorised in torch (``device`` cpu or cuda). ``max_steps`` ends every episode (VMAS reports
+    The env is vectorised in torch (``device`` cpu or cuda). ``task.episode_limit`` ends every episode (VMAS reports
     it as a termination). Each agent's reward stays at ``("agents", "reward")``; ``"reward"`` is the team's.
     """
 
@@ -34,23 +34,23 @@ class VmasTask(Task):
 
     def config_checks(self) -> dict[str, Check]:
         return {"name": Text(), "run_name": Text(), "scenario": Text("a VMAS scenario name such as balance"),
-                "num_envs": COUNT, "max_steps": COUNT, "n_agents": Integer(1, nullable=True),
+                "num_envs": COUNT, "episode_limit": COUNT, "n_agents": Integer(1, nullable=True),
                 "continuous_actions": Boolean()}
 
     def check(self, cfg: DictConfig) -> None:
         super().check(cfg)
         vmas = import_vmas()
         known = (*vmas.scenarios, *vmas.mpe_scenarios, *vmas.debug_scenarios)
-        if cfg.env.scenario not in known:
-            fail("env.scenario", cfg.env.scenario,
+        if cfg.task.scenario not in known:
+            fail("task.scenario", cfg.task.scenario,
                  f"must be a VMAS scenario such as {', '.join(vmas.scenarios)} (or one of VMAS's MPE and "
                  "debug scenarios)")
 
     def continuous_actions(self, cfg: DictConfig) -> bool:
-        return bool(cfg.env.continuous_actions)
+        return bool(cfg.task.continuous_actions)
 
     def episode_limit(self, cfg: DictConfig) -> int:
-        return int(cfg.env.max_steps)
+        return int(cfg.task.episode_limit)
 
     def make_env(self, cfg: DictConfig, device: torch.device, num_envs: int, seed: int) -> EnvBase:
         import_vmas()
@@ -59,18 +59,18 @@ class VmasTask(Task):
 
         from torchrl_liir.transforms.team_reward import TeamReward
 
-        scenario, n_agents = cfg.env.scenario, cfg.env.n_agents
-        env = VmasEnv(scenario, num_envs=num_envs, device=device, continuous_actions=cfg.env.continuous_actions,
+        scenario, n_agents = cfg.task.scenario, cfg.task.n_agents
+        env = VmasEnv(scenario, num_envs=num_envs, device=device, continuous_actions=cfg.task.continuous_actions,
                       categorical_actions=True, max_steps=self.episode_limit(cfg), seed=seed,
                       group_map=MarlGroupMapType.ALL_IN_ONE_GROUP,
                       **({} if n_agents is None else {"n_agents": n_agents}))
         if env.het_specs:
             env.close()
-            fail("env.scenario", scenario, "its agents differ in observation or action size; only scenarios "
+            fail("task.scenario", scenario, "its agents differ in observation or action size; only scenarios "
                  "whose agents are alike can share one agents group")
         if n_agents is not None and env.n_agents != n_agents:
             env.close()
-            fail("env.n_agents", n_agents, f"scenario {scenario} has {env.n_agents} agents and does not take "
+            fail("task.n_agents", n_agents, f"scenario {scenario} has {env.n_agents} agents and does not take "
                  "n_agents; use null")
         # ("agents", "info") holds per-scenario reward terms that no algorithm reads: dropped so that every
         # scenario gives the same keys.

@@ -37,8 +37,22 @@ FORMER_PRESET_KEYS = ("lr_critic", "normalize_advantage")
 RENAMED_ALGO_KEYS = {"updates_per_batch": "steps_per_batch"}
 # Keys of the agents' networks, in the algo section until the model section held them.
 MODEL_KEYS = ("policy", "num_cells", "rnn_hidden")
+# Keys moved into the experiment and task sections (BenchMARL's split; old path: new path, in the order they move):
+# runs saved before still load, and a command line with an old path is told the new one.
+MOVED_KEYS = {
+    "collector.total_frames": "experiment.total_frames", "device": "experiment.device",
+    "threads": "experiment.threads", "eval.interval_episodes": "experiment.evaluation_interval_episodes",
+    "eval.episodes": "experiment.evaluation_episodes",
+    "checkpoint.every_updates": "experiment.checkpoint_interval_updates",
+    "checkpoint.every_minutes": "experiment.checkpoint_interval_minutes", "logger.backend": "experiment.logger",
+    "logger.project": "experiment.wandb_project", "logger.wandb_mode": "experiment.wandb_mode",
+    "progress_bar": "experiment.progress_bar", "jax_cache_dir": "experiment.jax_cache_dir",
+    "study.name": "experiment.study", "study.episodes": "experiment.study_episodes",
+    "env.max_steps": "env.episode_limit", "env.task": "env.scenario", "env": "task", "map": "task.map",
+}
 # What a resumed run may change; everything else comes from its saved config.yaml.
-RESUMABLE_KEYS = ("collector.total_frames", "device", "progress_bar", "threads", "jax_cache_dir", "resume")
+RESUMABLE_KEYS = ("experiment.total_frames", "experiment.device", "experiment.progress_bar", "experiment.threads",
+                  "experiment.jax_cache_dir", "resume")
 
 
 class Device(Check):
@@ -64,25 +78,43 @@ class Device(Check):
             fail(key, value, allowed)
 
 
-EXPERIMENT_CHECKS: dict[str, Check] = {
-    "seed": Integer(0, 2**32 - 1), "map": Text("a map name such as 3m"), "device": Device(), "threads": COUNT,
-    "jax_cache_dir": Text("a directory path", nullable=True), "progress_bar": Boolean(),
-    "resume": Text("a run directory", nullable=True), "preset": Added(Choice(PRESETS), "none"),
-    "model": {"policy": Choice(("mlp", "gru")), "num_cells": Sizes(), "rnn_hidden": COUNT},
-    "collector": {"total_frames": COUNT},
-    "eval": {"interval_episodes": Integer(0), "episodes": COUNT},
-    "checkpoint": {"every_updates": Integer(0), "every_minutes": NON_NEGATIVE},
-    "logger": {"backend": Choice(LOGGERS), "project": Text(), "wandb_mode": Choice(("offline", "online"))},
-    "study": {"name": Choice((None, *STUDIES)), "episodes": COUNT},
+def moved_key(key: str) -> str | None:
+    """The path of today of a key given under a former one (``env.max_steps``: ``task.episode_limit``), else
+    ``None``."""
+    parts = key.split(".")
+    for end in range(len(parts), 0, -1):
+        old = ".".join(parts[:end])
+        if old in MOVED_KEYS:
+            new = ".".join([MOVED_KEYS[old], *parts[end:]])
+            return moved_key(new) or new
+    return None
+
+
+TOP_LEVEL_CHECKS: dict[str, Check] = {
+    "seed": Integer(0, 2**32 - 1), "resume": Text("a run directory", nullable=True),
+    "preset": Added(Choice(PRESETS), "none"),
 }
+EXPERIMENT_CHECKS: dict[str, Check] = {
+    "total_frames": COUNT, "device": Device(), "threads": COUNT,
+    "evaluation_interval_episodes": Integer(0), "evaluation_episodes": COUNT,
+    "checkpoint_interval_updates": Integer(0), "checkpoint_interval_minutes": NON_NEGATIVE,
+    "logger": Choice(LOGGERS), "wandb_project": Text(), "wandb_mode": Choice(("offline", "online")),
+    "progress_bar": Boolean(), "jax_cache_dir": Text("a directory path", nullable=True),
+    "study": Choice((None, *STUDIES)), "study_episodes": COUNT,
+}
+MODEL_CHECKS: dict[str, Check] = {"policy": Choice(("mlp", "gru")), "num_cells": Sizes(), "rnn_hidden": COUNT}
+SECTIONS = ("experiment", "task", "algo", "model")
 
 
 def _check_sections(cfg: DictConfig) -> None:
-    top = {key: check for key, check in EXPERIMENT_CHECKS.items() if not isinstance(check, dict)}
-    sections = {key: checks for key, checks in EXPERIMENT_CHECKS.items() if isinstance(checks, dict)}
-    check_section({k: v for k, v in cfg.items() if k not in ("env", "algo", *sections)}, "", top)
-    for name, checks in sections.items():
-        check_section(cfg.get(name), f"{name}.", checks)
+    absent = object()
+    for old in MOVED_KEYS:  # e.g. +collector.total_frames=...: named with its path of today
+        value = OmegaConf.select(cfg, old, default=absent)
+        if value is not absent:
+            fail(old, value, f"moved: {moved_key(old)}")
+    check_section({k: v for k, v in cfg.items() if k not in SECTIONS}, "", TOP_LEVEL_CHECKS)
+    check_section(cfg.get("experiment"), "experiment.", EXPERIMENT_CHECKS)
+    check_section(cfg.get("model"), "model.", MODEL_CHECKS)
 
 
 @dataclass(frozen=True)
@@ -94,19 +126,23 @@ class Experiment:
 
     @classmethod
     def of(cls, cfg: DictConfig) -> Experiment:
-        for section in ("env", "algo"):
+        for section in ("task", "algo"):
             if not isinstance(cfg.get(section), DictConfig) or "name" not in cfg[section]:
                 fail(f"{section}.name", None, "missing from the configuration")
-        return cls(get_task(cfg.env.name), get_algorithm(cfg.algo.name))
+        return cls(get_task(cfg.task.name), get_algorithm(cfg.algo.name))
 
 
 def check_config(cfg: DictConfig) -> Experiment:
-    """Checks every value the trainer reads (experiment, env, algo); raises :class:`ConfigError` (or
+    """Checks every value the trainer reads (experiment, task, algo, model); raises :class:`ConfigError` (or
     ``ImportError`` for a missing optional package) on the first bad one, before anything is built. Returns the
     resolved :class:`Experiment`."""
     experiment = Experiment.of(cfg)
     task, algorithm = experiment.task, experiment.algorithm
     _check_sections(cfg)
+    for key in cfg.task:  # a task key renamed since (task.max_steps): named with its name of today
+        moved = moved_key(f"env.{key}")
+        if key not in task.config_checks() and moved != f"task.{key}":
+            fail(f"task.{key}", cfg.task[key], f"moved: {moved}")
     task.check(cfg)
     for key in MODEL_KEYS:
         if key in cfg.algo:
@@ -115,10 +151,10 @@ def check_config(cfg: DictConfig) -> Experiment:
     check_capabilities(cfg, task, algorithm)
     episode_limit = task.episode_limit(cfg)
     check_budget(cfg, episode_limit)
-    algorithm.check_batch(cfg.algo, cfg.env.num_envs * episode_limit)
-    if cfg.logger.backend in ("tensorboard", "wandb") and importlib.util.find_spec(cfg.logger.backend) is None:
-        raise ImportError(f"logger.backend={cfg.logger.backend} needs {cfg.logger.backend}: "
-                          f"pip install 'torchrl_liir[{cfg.logger.backend}]'")
+    algorithm.check_batch(cfg.algo, cfg.task.num_envs * episode_limit)
+    logger = cfg.experiment.logger
+    if logger in ("tensorboard", "wandb") and importlib.util.find_spec(logger) is None:
+        raise ImportError(f"experiment.logger={logger} needs {logger}: pip install 'torchrl_liir[{logger}]'")
     return experiment
 
 
@@ -128,14 +164,28 @@ def check_capabilities(cfg: DictConfig, task: Task, algorithm: Algorithm) -> Non
         refusal = algorithm.takes_continuous_actions(cfg.algo)
         if refusal is not None:
             able = [name for name, kind in ALGORITHMS.items() if kind.supports_continuous_actions]
-            raise ConfigError(f"{refusal}; env={task.name}'s actions are continuous here "
+            raise ConfigError(f"{refusal}; task={task.name}'s actions are continuous here "
                               f"(use {', '.join(able[:-1])} or {able[-1]})")
 
 
 def load_saved_config(path: Path) -> DictConfig:
     """A run's saved ``config.yaml``, less the :data:`FORMER_PRESET_KEYS` its algorithm does not read, with the
-    :data:`RENAMED_ALGO_KEYS` under their names of today and the :data:`MODEL_KEYS` in the model section."""
+    :data:`RENAMED_ALGO_KEYS` under their names of today and the :data:`MODEL_KEYS` in the model section, and the
+    :data:`MOVED_KEYS` at their paths of today (a ``map`` only where the task has one)."""
     cfg = OmegaConf.load(path)
+    absent = object()
+    for old, new in MOVED_KEYS.items():
+        value = OmegaConf.select(cfg, old, default=absent)
+        if value is absent:
+            continue
+        parent, _, key = old.rpartition(".")
+        (OmegaConf.select(cfg, parent) if parent else cfg).pop(key)
+        if old == "map" and "map" not in get_task(cfg.task.name).config_checks():
+            continue
+        OmegaConf.update(cfg, new, value, force_add=True)
+    for section in ("collector", "eval", "checkpoint", "logger", "study"):
+        if cfg.get(section) == {}:
+            cfg.pop(section)
     if isinstance(cfg.get("algo"), DictConfig) and "name" in cfg.algo:
         if "model" not in cfg:
             cfg.model = {key: cfg.algo.pop(key) for key in MODEL_KEYS if key in cfg.algo}
@@ -150,11 +200,12 @@ def load_saved_config(path: Path) -> DictConfig:
 
 
 def check_budget(cfg: DictConfig, episode_limit: int) -> None:
-    """One batch (``env.num_envs`` episodes of up to ``episode_limit`` steps) fits in ``collector.total_frames``."""
-    num_envs, total = cfg.env.num_envs, cfg.collector.total_frames
+    """One batch (``task.num_envs`` episodes of up to ``episode_limit`` steps) fits in
+    ``experiment.total_frames``."""
+    num_envs, total = cfg.task.num_envs, cfg.experiment.total_frames
     if num_envs * episode_limit > total:
-        fail("env.num_envs", num_envs, f"one batch of {num_envs} episodes of up to {episode_limit} steps "
-             f"({num_envs * episode_limit} frames) is more than collector.total_frames={total}")
+        fail("task.num_envs", num_envs, f"one batch of {num_envs} episodes of up to {episode_limit} steps "
+             f"({num_envs * episode_limit} frames) is more than experiment.total_frames={total}")
 
 
 def check_resume_overrides(keys: list[str]) -> None:
@@ -164,4 +215,4 @@ def check_resume_overrides(keys: list[str]) -> None:
             raise ConfigError(f"{key}: cannot be changed when resuming (allowed: {', '.join(RESUMABLE_KEYS)})")
 
 
-__all__ = ["ConfigError", "Experiment", "RESUMABLE_KEYS", "check_config", "check_resume_overrides"]
+__all__ = ["ConfigError", "Experiment", "RESUMABLE_KEYS", "check_config", "check_resume_overrides", "moved_key"]

@@ -101,12 +101,13 @@ def build_recipe(cfg: DictConfig, device: torch.device, experiment: Experiment |
 
 def make_logger(cfg: DictConfig, run_dir: Path) -> Logger | None:
     """TensorBoard or wandb (TorchRL's loggers) beside the CSV tables; ``csv`` writes only the tables."""
-    if cfg.logger.backend == "csv":
+    if cfg.experiment.logger == "csv":
         return None
     kwargs = {}
-    if cfg.logger.backend == "wandb":
-        kwargs["wandb_kwargs"] = {"offline": cfg.logger.wandb_mode == "offline", "project": cfg.logger.project}
-    return get_logger(cfg.logger.backend, logger_name=str(run_dir / cfg.logger.backend),
+    if cfg.experiment.logger == "wandb":
+        kwargs["wandb_kwargs"] = {"offline": cfg.experiment.wandb_mode == "offline",
+                                  "project": cfg.experiment.wandb_project}
+    return get_logger(cfg.experiment.logger, logger_name=str(run_dir / cfg.experiment.logger),
                       experiment_name=run_dir.name, **kwargs)
 
 
@@ -146,10 +147,10 @@ class EpisodeTrainer(Trainer):
         self.cfg, self.run_dir, self.recipe, self.test_env = cfg, Path(run_dir), recipe, test_env
         self.progress = RunProgress()
         super().__init__(
-            collector=collector, total_frames=cfg.collector.total_frames, frame_skip=1,
+            collector=collector, total_frames=cfg.experiment.total_frames, frame_skip=1,
             optim_steps_per_batch=recipe.feed.steps_per_epoch, num_epochs=recipe.feed.epochs,
             loss_module=recipe.loss, optimization_stepper=RecipeStepper(recipe.optimizers, self.progress),
-            progress_bar=cfg.progress_bar, seed=None,  # seeded before the networks and envs were built
+            progress_bar=cfg.experiment.progress_bar, seed=None,  # seeded before the networks and envs were built
             save_trainer_interval=sys.maxsize,  # scheduled saves come from CheckpointSchedule
             checkpoint=Checkpoint(), checkpoint_rotation=rotation(self.run_dir),
             checkpoint_metadata=lambda trainer: {"test_score": metadata_test_score(self.progress),
@@ -164,21 +165,22 @@ class EpisodeTrainer(Trainer):
         for name, hook in recipe.hooks.items():
             hook.register(self, name)
         UpdateWeights(collector, 1).register(self)
-        Evaluation(lambda: evaluate(test_env, recipe.actor, cfg.eval.episodes, limit), cfg.eval.interval_episodes,
-                   cfg.collector.total_frames, self.progress, lambda row: self.tables.write("test", row)
+        Evaluation(lambda: evaluate(test_env, recipe.actor, cfg.experiment.evaluation_episodes, limit),
+                   cfg.experiment.evaluation_interval_episodes,
+                   cfg.experiment.total_frames, self.progress, lambda row: self.tables.write("test", row)
                    ).register(self)
         self.update_row = UpdateRow(self.progress, lambda row: self.tables.write("metrics", row))
         self.update_row.register(self)
-        CheckpointSchedule(self.save_checkpoint, self.progress, cfg.checkpoint.every_updates,
-                           cfg.checkpoint.every_minutes, cfg.collector.total_frames).register(self)
+        CheckpointSchedule(self.save_checkpoint, self.progress, cfg.experiment.checkpoint_interval_updates,
+                           cfg.experiment.checkpoint_interval_minutes, cfg.experiment.total_frames).register(self)
         self.register_module(ACTOR_MODULE, recipe.actor)  # exploration state (ε) beside the loss's networks
         self.register_module("metrics_tables", self.tables)
         self.register_module("rng", GlobalRNGState())
         self.register_module("env_random_state", EnvRandomState(train=collector.env, test=test_env))
         self.register_op("setup", self._start_progress_bar)
         self.study = None
-        if cfg.study.name is not None:
-            self.study = StudyHook(STUDIES[cfg.study.name](), self, cfg=cfg, actor=recipe.actor,
+        if cfg.experiment.study is not None:
+            self.study = StudyHook(STUDIES[cfg.experiment.study](), self, cfg=cfg, actor=recipe.actor,
                                    make_env=lambda n, seed: make_env(task, cfg, collector.env.device, n, seed,
                                                                      recipe.actor),
                                    intrinsic_reward=recipe.intrinsic_reward, run_dir=self.run_dir,
@@ -252,14 +254,14 @@ def _build_trainer(cfg: DictConfig, run_dir: Path, experiment: Experiment) -> Ep
     """:func:`make_trainer` for a config already checked into ``experiment``."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    configure_runtime(cfg.threads, cfg.jax_cache_dir)
+    configure_runtime(cfg.experiment.threads, cfg.experiment.jax_cache_dir)
     seed_everything(cfg.seed)
-    device = torch.device(cfg.device)
+    device = torch.device(cfg.experiment.device)
     task = experiment.task
     recipe = build_recipe(cfg, device, experiment)
-    env = make_env(task, cfg, device, cfg.env.num_envs, cfg.seed, recipe.actor)
+    env = make_env(task, cfg, device, cfg.task.num_envs, cfg.seed, recipe.actor)
     test_env = make_env(task, cfg, device, task.test_envs(cfg), cfg.seed + 10_000, recipe.actor)
-    collector = EpisodeCollector(env, recipe.actor, task.episode_limit(cfg), total_frames=cfg.collector.total_frames)
+    collector = EpisodeCollector(env, recipe.actor, task.episode_limit(cfg), total_frames=cfg.experiment.total_frames)
     return EpisodeTrainer(cfg=cfg, run_dir=run_dir, recipe=recipe, collector=collector, test_env=test_env,
                           task=task)
 
