@@ -203,11 +203,24 @@ def test_load_run_restores_the_epsilon_greedy_schedule(tmp_path, algo):
 
 @pytest.mark.slow
 def test_a_run_saved_before_a_key_was_added_loads_and_resumes(tmp_path):
-    """Runs saved before ``algo.epsilon_floor_*`` existed read the behaviour they had: no floor."""
+    """Runs saved before ``algo.epsilon_floor_*`` existed read the behaviour they had: no floor. They were saved
+    before the experiment and task sections too."""
     run_dir = tmp_path / "run"
     assert train(config(*PURSUIT, "experiment.total_frames=800"), run_dir)["status"] == "finished"
     config_file = run_dir / "config.yaml"
-    old = [line for line in config_file.read_text().splitlines() if "epsilon_floor" not in line]
+    saved = OmegaConf.load(config_file)
+    experiment, task = saved.pop("experiment"), saved.pop("task")
+    former = {**saved, "map": "3m", "device": experiment.device, "threads": experiment.threads,
+              "jax_cache_dir": experiment.jax_cache_dir, "progress_bar": experiment.progress_bar,
+              "collector": {"total_frames": experiment.total_frames},
+              "eval": {"interval_episodes": experiment.evaluation_interval_episodes,
+                       "episodes": experiment.evaluation_episodes},
+              "checkpoint": {"every_updates": experiment.checkpoint_interval_updates,
+                             "every_minutes": experiment.checkpoint_interval_minutes},
+              "logger": {"backend": "csv", "project": "torchrl_liir", "wandb_mode": "offline"},
+              "study": {"name": experiment.study, "episodes": experiment.study_episodes},
+              "env": {**{k: v for k, v in task.items() if k != "episode_limit"}, "max_steps": task.episode_limit}}
+    old = [line for line in OmegaConf.to_yaml(former).splitlines() if "epsilon_floor" not in line]
     config_file.write_text("\n".join(old) + "\n")
     _, recipe = load_run(run_dir)
     assert not any(isinstance(m, ExplorationFloor) for m in recipe.actor.modules())
