@@ -17,7 +17,7 @@ from torchrl_liir.trainers.trainer import EpisodeTrainer, FrameBar
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = str(ROOT / "scripts" / "train.py")
-RUN_LINES = re.compile(r"^(run directory: |test: |Fig\. 2: )")  # what the trainer itself prints on stdout
+RUN_LINES = re.compile(r"^(run directory: |collector: |test: |Fig\. 2: )")  # what the trainer itself prints on stdout
 BAR = re.compile(r"\d+/\d+ \[|\d+it \[")  # a render of the progress bar ("609/2000 [" or, without a total, "2501it [")
 # Settings that would hide what a normal run prints, or print more than it does.
 UNSET = ("JAX_PLATFORMS", "JAX_LOGGING_LEVEL", "RL_LOGGING_LEVEL", "PYTHONWARNINGS", "AUTO_UNWRAP_TRANSFORMED_ENV")

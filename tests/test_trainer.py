@@ -142,6 +142,25 @@ def test_every_default_config_passes_its_checks():
         check_config(config(f"algo={algo}", "task=smax"))
 
 
+@pytest.mark.parametrize("overrides, fused", [
+    ([], True),  # SMAX with the library's GRU policy
+    (["experiment.fused_rollout=false"], False),
+    (["~experiment.fused_rollout"], False),  # a run saved before the key: as it was collected then
+    (["algo=qmix"], False),  # an ε-greedy Q-network, not a categorical policy
+])
+def test_smax_runs_collect_with_the_fused_rollout_where_it_applies_and_say_so(tmp_path, capfd, overrides, fused):
+    pytest.importorskip("jaxmarl")
+    from torchrl_liir.collectors import FusedSMAXCollector
+
+    trainer = make_trainer(config(*SMAX, *overrides), tmp_path)
+    try:
+        assert isinstance(trainer.collector, FusedSMAXCollector) == fused
+        line = [s for s in capfd.readouterr().out.splitlines() if s.startswith("collector: ")]
+        assert len(line) == 1 and line[0].startswith("collector: fused" if fused else "collector: step by step (")
+    finally:
+        trainer.collector.shutdown()
+
+
 # ---------------------------------------------------------------- exact resume
 
 

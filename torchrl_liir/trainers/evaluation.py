@@ -8,22 +8,22 @@ from tensordict.nn import TensorDictModuleBase
 from torchrl.envs import EnvBase
 from torchrl.envs.utils import ExplorationType
 
-from torchrl_liir.collectors import EpisodeCollector, first_episodes
+from torchrl_liir.collectors import first_episodes, make_episode_collector
 
 
 @torch.no_grad()
 def play_episodes(
     env: EnvBase, actor: TensorDictModuleBase, episodes: int, max_steps: int,
-    exploration_type: ExplorationType = ExplorationType.DETERMINISTIC,
+    exploration_type: ExplorationType = ExplorationType.DETERMINISTIC, fused: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Return, length and (StarCraft envs) win flag of each of ``episodes`` episodes.
 
     Every env of the batched ``env`` plays one episode from its start per round
-    (:class:`EpisodeCollector`, stopping once all have ended), until ``episodes``
-    episodes are in; the first ``episodes`` count. ``DETERMINISTIC``: the greedy
-    policy; ``RANDOM``: the stochastic one.
+    (:class:`~torchrl_liir.collectors.EpisodeCollector`, stopping once all have ended, or with ``fused`` the
+    fused SMAX rollout where it applies: the same greedy episodes), until ``episodes`` episodes are in; the
+    first ``episodes`` count. ``DETERMINISTIC``: the greedy policy; ``RANDOM``: the stochastic one.
     """
-    collector = EpisodeCollector(env, actor, max_steps, exploration_type=exploration_type)
+    collector, _ = make_episode_collector(env, actor, max_steps, fused=fused, exploration_type=exploration_type)
     results: dict[str, list[torch.Tensor]] = {}
     collected = 0
     while collected < episodes:
@@ -36,9 +36,11 @@ def play_episodes(
     return {key: torch.cat(values)[:episodes].float() for key, values in results.items()}
 
 
-def evaluate(env: EnvBase, actor: TensorDictModuleBase, episodes: int, max_steps: int) -> dict[str, float]:
+def evaluate(
+    env: EnvBase, actor: TensorDictModuleBase, episodes: int, max_steps: int, fused: bool = False
+) -> dict[str, float]:
     """Mean return, length and (StarCraft envs) win rate over ``episodes`` greedy test episodes."""
-    stats = play_episodes(env, actor, episodes, max_steps)
+    stats = play_episodes(env, actor, episodes, max_steps, fused=fused)
     out = {"test_return": stats["return"].mean().item(), "test_episode_length": stats["length"].mean().item()}
     if "won" in stats:
         out["test_win_rate"] = stats["won"].mean().item()

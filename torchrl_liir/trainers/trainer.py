@@ -25,7 +25,7 @@ from torchrl.trainers import Trainer, UpdateWeights
 from tqdm import tqdm
 
 from torchrl_liir.algorithms import EnvDims, Recipe
-from torchrl_liir.collectors import EpisodeCollector
+from torchrl_liir.collectors import EpisodeCollector, make_episode_collector
 from torchrl_liir.config_checks import with_added_defaults
 from torchrl_liir.modules import policy_primer
 from torchrl_liir.optimizer_steps import NonFiniteError
@@ -165,7 +165,8 @@ class EpisodeTrainer(Trainer):
         for name, hook in recipe.hooks.items():
             hook.register(self, name)
         UpdateWeights(collector, 1).register(self)
-        Evaluation(lambda: evaluate(test_env, recipe.actor, cfg.experiment.evaluation_episodes, limit),
+        fused = bool(cfg.experiment.get("fused_rollout", False))  # runs saved before it: step by step
+        Evaluation(lambda: evaluate(test_env, recipe.actor, cfg.experiment.evaluation_episodes, limit, fused),
                    cfg.experiment.evaluation_interval_episodes,
                    cfg.experiment.total_frames, self.progress, lambda row: self.tables.write("test", row)
                    ).register(self)
@@ -261,7 +262,10 @@ def _build_trainer(cfg: DictConfig, run_dir: Path, experiment: Experiment) -> Ep
     recipe = build_recipe(cfg, device, experiment)
     env = make_env(task, cfg, device, cfg.task.num_envs, cfg.seed, recipe.actor)
     test_env = make_env(task, cfg, device, task.test_envs(cfg), cfg.seed + 10_000, recipe.actor)
-    collector = EpisodeCollector(env, recipe.actor, task.episode_limit(cfg), total_frames=cfg.experiment.total_frames)
+    collector, how = make_episode_collector(env, recipe.actor, task.episode_limit(cfg),
+                                            fused=bool(cfg.experiment.get("fused_rollout", False)),
+                                            total_frames=cfg.experiment.total_frames)
+    print(f"collector: {how}", flush=True)
     return EpisodeTrainer(cfg=cfg, run_dir=run_dir, recipe=recipe, collector=collector, test_env=test_env,
                           task=task)
 

@@ -1,0 +1,578 @@
+"""SMAX batches collected by one compiled JAX program: the battles and the policy stepped together.
+
+:class:`FusedSMAXCollector` yields the batches :class:`~torchrl_liir.collectors.EpisodeCollector` yields on a
+:class:`~torchrl_liir.envs.SMAXEnv` (same keys, shapes, dtypes, device and padding; one episode per battle, each
+from its start with the current policy), but runs the whole batch as one jitted ``lax.while_loop`` over time,
+vmapped over battles, with a JAX translation (:class:`JaxCategoricalPolicy`) of the library's MLP and GRU
+categorical policies whose parameters are read from the torch actor at every batch. Actions are sampled
+with a JAX key stream owned by the collector (checkpointed in its ``state_dict``), so the batches differ
+from ``EpisodeCollector``'s by the sampling noise only: the battles are the ones the env would play (its
+reset and step key streams are used and advanced exactly as ``EpisodeCollector`` advances them), and a
+greedy (``DETERMINISTIC``) batch is the same batch.
+:func:`fused_rollout_applies` says whether an env and a policy can be served this way.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from tensordict import TensorDict, TensorDictBase
+from tensordict.nn import TensorDictModule, TensorDictModuleBase, TensorDictSequential
+from torch import nn
+from torchrl.envs import Compose, EnvBase, InitTracker, TensorDictPrimer, TransformedEnv
+from torchrl.envs.utils import ExplorationType
+from torchrl.modules import MaskedCategorical, ProbabilisticActor
+
+from torchrl_liir.collectors.episode_collector import PADDING_MASK, EpisodeCollector, first_episode_mask
+from torchrl_liir.envs.smax import SMAXEnv, jax_device_for, smax_kernels
+from torchrl_liir.modules.exploration_floor import ExplorationFloor
+from torchrl_liir.modules.multi_agent_gru import MultiAgentGRU
+from torchrl_liir.modules.policies import LOG_PROB_KEY, LOGITS_KEY
+
+OBSERVATION_KEY = ("agents", "observation")
+ACTION_MASK_KEY = ("agents", "action_mask")
+ACTION_KEY = ("agents", "action")
+EMBEDDING_KEY = ("agents", "embedding")
+FEATURES_KEY = ("agents", "features")
+HIDDEN_KEY = ("agents", "rnn_hidden")
+IS_INIT_KEY = "is_init"
+GREEDY = (ExplorationType.DETERMINISTIC, ExplorationType.MODE)
+
+
+def _jax():
+    # Imported on first use, as SMAXEnv imports it: asking fused_rollout_applies about another task starts no JAX.
+    import jax
+    import jax.numpy as jnp
+
+    return jax, jnp
+
+
+class UnsupportedPolicy(ValueError):
+    """The actor is not one the JAX translation reproduces (the message says why, in one line)."""
+
+
+def _layer_ops(module: nn.Module, what: str) -> tuple[tuple[str, ...], list[nn.Linear]]:
+    """``("linear" | "relu", ...)`` and the ``Linear`` layers of a Linear/ReLU stack (torchrl's ``MLP``)."""
+    layers = list(module) if isinstance(module, nn.Sequential) else [module]
+    ops, linears = [], []
+    for layer in layers:
+        if type(layer) is nn.Linear and layer.bias is not None:
+            ops.append("linear")
+            linears.append(layer)
+        elif type(layer) is nn.ReLU:
+            ops.append("relu")
+        else:
+            raise UnsupportedPolicy(f"the policy's {what} holds {type(layer).__name__}, not Linear (with bias) / ReLU")
+    return tuple(ops), linears
+
+
+def _td_module(module: Any, in_keys: list, out_keys: list, what: str) -> nn.Module:
+    """The wrapped module of a ``TensorDictModule`` reading ``in_keys`` and writing ``out_keys``."""
+    if type(module) is not TensorDictModule or module.in_keys != in_keys or module.out_keys != out_keys:
+        raise UnsupportedPolicy(f"the policy's {what} is not a TensorDictModule {in_keys} -> {out_keys}")
+    return module.module
+
+
+class PolicyStep(NamedTuple):
+    """One step of the JAX policy: what the torch actor writes (``embedding`` and ``hidden`` for a GRU)."""
+
+    logits: Any
+    action: Any
+    log_prob: Any
+    embedding: Any
+    hidden: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyStructure:
+    """The static shape of a translated policy (hashable: compiled programs are cached on it).
+
+    ``encoder``: the MLP's, or the GRU policy's embedding's, ops; then the GRU (``hidden_size`` > 0) and the
+    ``head`` ops; ``exploration_floor``: mixed with uniform over the available actions.
+    """
+
+    encoder: tuple[str, ...]
+    hidden_size: int
+    head: tuple[str, ...]
+    exploration_floor: bool
+
+    @property
+    def recurrent(self) -> bool:
+        return self.hidden_size > 0
+
+    def step(self, params: dict, obs, mask, hidden, is_init, key, deterministic: bool) -> PolicyStep:
+        """The actor's step on ``obs`` ``[*B, n, obs_dim]``, ``mask`` ``[*B, n, A]`` (bool), ``hidden``
+        ``[*B, n, H]`` (a GRU's, reset to zero where ``is_init`` ``[*B, 1]``); ``key`` samples (unused when
+        ``deterministic``: the most probable available action)."""
+        jax, jnp = _jax()
+        x = _apply(self.encoder, params["encoder"], obs)
+        embedding = None
+        if self.recurrent:
+            embedding = x
+            # MultiAgentGRU.cell: torch.nn.GRUCell's gates r, z and candidate n.
+            w_x, b_x, w_h, b_h = params["gru"]
+            h = jnp.where(is_init[..., None], 0.0, hidden)
+            x_rz, x_n = jnp.split(x @ w_x.T + b_x, [2 * self.hidden_size], axis=-1)
+            h_rz, h_n = jnp.split(h @ w_h.T + b_h, [2 * self.hidden_size], axis=-1)
+            r, z = jnp.split(jax.nn.sigmoid(x_rz + h_rz), 2, axis=-1)
+            n = jnp.tanh(x_n + r * h_n)
+            hidden = x = n + z * (h - n)
+        logits = _apply(self.head, params["head"], x)
+        if self.exploration_floor:
+            # ExplorationFloor.forward: log((1 - ε)·softmax(masked logits) + ε·uniform(available)).
+            eps = params["epsilon"]
+            probs = jax.nn.softmax(jnp.where(mask, logits, -jnp.inf), axis=-1)
+            uniform = mask / jnp.maximum(mask.sum(-1, keepdims=True), 1)
+            logits = jnp.log(jnp.maximum((1 - eps) * probs + eps * uniform, jnp.finfo(logits.dtype).tiny))
+        # MaskedCategorical: unavailable actions at -inf; log-probability = log_softmax (its cross-entropy).
+        masked = jnp.where(mask, logits, -jnp.inf)
+        if deterministic:
+            action = jnp.argmax(masked, axis=-1).astype(jnp.int32)
+        else:
+            action = jax.random.categorical(key, masked, axis=-1).astype(jnp.int32)
+        log_probs = jax.nn.log_softmax(masked, axis=-1)
+        log_prob = jnp.take_along_axis(log_probs, action[..., None], axis=-1)[..., 0]
+        return PolicyStep(logits, action, log_prob, embedding, hidden)
+
+
+def _apply(ops: tuple[str, ...], linears: list, x):
+    jax = _jax()[0]
+    layers = iter(linears)
+    for op in ops:
+        if op == "relu":
+            x = jax.nn.relu(x)
+        else:
+            w, b = next(layers)
+            x = x @ w.T + b
+    return x
+
+
+class JaxCategoricalPolicy:
+    """A JAX translation of the library's masked categorical MLP or GRU policy (``make_mlp_policy`` /
+    ``make_gru_policy`` with ``action_mask_key=("agents", "action_mask")``, with or without the exploration
+    floor); raises :class:`UnsupportedPolicy` for any other actor.
+
+    The torch actor stays the owner of the parameters: :meth:`params` reads them (and the floor's ε) as JAX
+    arrays at every call, so a collector acting with it always acts with the trained weights.
+    Written by hand (JAX cannot run torch modules inside a compiled program): :meth:`PolicyStructure.step`
+    follows ``MultiAgentGRU``, ``ExplorationFloor`` and ``MaskedCategorical`` operation by operation, so that
+    its log-probabilities are the torch actor's to float32 rounding (the tests hold them to 1e-5).
+    """
+
+    def __init__(self, actor: TensorDictModuleBase) -> None:
+        if type(actor) is not ProbabilisticActor:
+            raise UnsupportedPolicy(f"the policy is a {type(actor).__name__}, not a ProbabilisticActor")
+        network, distribution = actor.module
+        if distribution.distribution_class is not MaskedCategorical or distribution.distribution_kwargs:
+            raise UnsupportedPolicy(f"the policy samples a {distribution.distribution_class.__name__}, not a "
+                                    "MaskedCategorical")
+        if (distribution.in_keys != [LOGITS_KEY, ACTION_MASK_KEY] or distribution.out_keys != [ACTION_KEY, LOG_PROB_KEY]
+                or not distribution.return_log_prob):
+            raise UnsupportedPolicy("the policy's distribution does not read the logits and ('agents', 'action_mask') "
+                                    "and write ('agents', 'action') and its log-probability")
+        self.floor: ExplorationFloor | None = None
+        parts = list(network.module) if type(network) is TensorDictSequential else [network]
+        if isinstance(getattr(parts[-1], "module", None), ExplorationFloor):
+            self.floor = _td_module(parts.pop(), [LOGITS_KEY, ACTION_MASK_KEY], [LOGITS_KEY], "exploration floor")
+            if len(parts) == 1 and type(parts[0]) is TensorDictSequential:
+                parts = list(parts[0].module)
+        self.gru: MultiAgentGRU | None = None
+        if len(parts) == 1:
+            encoder = _td_module(parts[0], [OBSERVATION_KEY], [LOGITS_KEY], "MLP")
+            ops, self.encoder = _layer_ops(encoder, "MLP")
+            head_ops, self.head = (), []
+        elif len(parts) == 3 and type(parts[1]) is MultiAgentGRU:
+            embed, self.gru, head = parts
+            ops, self.encoder = _layer_ops(_td_module(embed, [OBSERVATION_KEY], [EMBEDDING_KEY], "embedding"),
+                                           "embedding")
+            if (self.gru.in_keys != [EMBEDDING_KEY, IS_INIT_KEY, HIDDEN_KEY]
+                    or self.gru.out_keys != [FEATURES_KEY, ("next", *HIDDEN_KEY)]):
+                raise UnsupportedPolicy("the policy's MultiAgentGRU does not use the library's default keys")
+            head_ops, self.head = _layer_ops(_td_module(head, [FEATURES_KEY], [LOGITS_KEY], "head"), "head")
+        else:
+            raise UnsupportedPolicy("the policy's network is neither make_mlp_policy's MLP nor make_gru_policy's "
+                                    "FC -> MultiAgentGRU -> FC")
+        tensors = list(self._tensors())
+        if any(t.dtype != torch.float32 for t in tensors):
+            raise UnsupportedPolicy("the policy's parameters are not float32 (SMAX's observations are)")
+        if len({t.device for t in tensors}) != 1:
+            raise UnsupportedPolicy("the policy's parameters are on several devices")
+        hidden = self.gru.hidden_size if self.gru is not None else 0
+        self.structure = PolicyStructure(ops, hidden, head_ops, self.floor is not None)
+
+    def _tensors(self):
+        for linear in (*self.encoder, *self.head):
+            yield from (linear.weight, linear.bias)
+        if self.gru is not None:
+            gru = self.gru
+            yield from (gru.input_map.weight, gru.input_map.bias, gru.hidden_map.weight, gru.hidden_map.bias)
+        if self.floor is not None:
+            yield self.floor.epsilon
+
+    @property
+    def device(self) -> torch.device:
+        return self.encoder[0].weight.device
+
+    @property
+    def head_out_features(self) -> int:
+        """The number of logits (actions)."""
+        return (self.head or self.encoder)[-1].out_features
+
+    def params(self, jax_device=None) -> dict:
+        """The actor's current parameters as a pytree for :meth:`PolicyStructure.step`.
+
+        CPU tensors are passed as NumPy views (jit takes them without DLPack's overhead); CUDA ones through
+        DLPack, on their device. Read at every batch: nothing is cached, so optimiser steps are always seen.
+        """
+        jax = _jax()[0]
+
+        def arr(tensor: torch.Tensor):
+            tensor = tensor.detach()
+            if tensor.device.type == "cpu":
+                return tensor.numpy()
+            return jax.device_put(jax.dlpack.from_dlpack(tensor.contiguous()), jax_device)
+
+        def linears(layers: list[nn.Linear]) -> list:
+            return [(arr(layer.weight), arr(layer.bias)) for layer in layers]
+
+        params = {"encoder": linears(self.encoder), "head": linears(self.head)}
+        if self.gru is not None:
+            params["gru"] = tuple(arr(t) for t in (self.gru.input_map.weight, self.gru.input_map.bias,
+                                                   self.gru.hidden_map.weight, self.gru.hidden_map.bias))
+        if self.floor is not None:
+            params["epsilon"] = arr(self.floor.epsilon)
+        return params
+
+
+def _transforms(env: EnvBase) -> tuple[EnvBase, list]:
+    """The base env under ``env`` and the transforms applied to it, innermost first."""
+    transforms = []
+    while isinstance(env, TransformedEnv):
+        t = env.transform
+        transforms[:0] = list(t) if isinstance(t, Compose) else [t]
+        env = env.base_env
+    return env, transforms
+
+
+def fused_rollout_applies(env: EnvBase, policy: TensorDictModuleBase) -> str | None:
+    """``None`` when :class:`FusedSMAXCollector` can serve ``env`` and ``policy``, else why not (one line).
+
+    Served: a :class:`~torchrl_liir.envs.SMAXEnv`, bare or under an ``InitTracker`` and the GRU policy's
+    hidden-state primer (the trainer's env), with a policy of ``make_mlp_policy`` / ``make_gru_policy``
+    masked by ``("agents", "action_mask")`` (exploration floor or not) on the env's device.
+    """
+    base, transforms = _transforms(env)
+    if type(base) is not SMAXEnv:
+        return f"the env is a {type(base).__name__}, not a SMAXEnv"
+    try:
+        translated = JaxCategoricalPolicy(policy)
+    except UnsupportedPolicy as err:
+        return str(err)
+    if (translated.device.type, translated.device.index or 0) != (base.device.type, base.device.index or 0):
+        return f"the policy is on {translated.device}, the env on {base.device}"
+    sizes = translated.encoder[0].in_features, translated.head_out_features
+    if sizes != (base.obs_dim, base.n_actions):
+        return (f"the policy maps {sizes[0]} observation features to {sizes[1]} actions, the env has "
+                f"{base.obs_dim} and {base.n_actions}")
+    recurrent = translated.structure.recurrent
+    has_tracker = has_primer = False
+    for t in transforms:
+        if type(t) is InitTracker and t.init_keys == [IS_INIT_KEY] and not has_tracker:
+            has_tracker = True
+        elif type(t) is TensorDictPrimer and recurrent and not has_primer and _is_hidden_primer(t, translated):
+            has_primer = True
+        else:
+            return f"the env's transform {type(t).__name__} is not one the fused rollout reproduces"
+    if recurrent and not (has_tracker and has_primer):
+        return "the GRU policy needs the env's InitTracker and its hidden-state primer"
+    return None
+
+
+def _is_hidden_primer(primer: TensorDictPrimer, policy: JaxCategoricalPolicy) -> bool:
+    """Whether ``primer`` is the GRU's hidden state at zero (:func:`~torchrl_liir.modules.policy_primer`)."""
+    keys = list(primer.primers.keys(True, True))
+    default = primer.default_value
+    default = default.get(HIDDEN_KEY) if isinstance(default, dict) else default
+    spec = primer.primers[HIDDEN_KEY] if keys == [HIDDEN_KEY] else None
+    return (spec is not None and spec.shape[-1] == policy.gru.hidden_size and spec.dtype == torch.float32
+            and default == 0.0 and not primer.random)
+
+
+@dataclasses.dataclass(frozen=True)
+class PackedLayout:
+    """Where each entry lies in one battle's packed SMAX output (``smax_kernels``' ``observe``: observations,
+    state, action mask, health, alive, then reward, terminated, truncated, won, dead allies, dead enemies)
+    and, after it, in the policy's output of the step (action, log-probability, logits, embedding, hidden).
+
+    Mirrors ``SMAXEnv._unpack``, which unpacks one step for one batch size; the tests replay batches through
+    the env and compare.
+    """
+
+    n_agents: int
+    obs_dim: int
+    state_dim: int
+    n_actions: int
+    hidden_size: int
+
+    @property
+    def env_sizes(self) -> list[int]:
+        n = self.n_agents
+        return [n * self.obs_dim, self.state_dim, n * self.n_actions, n, n, 6]
+
+    @property
+    def policy_sizes(self) -> list[int]:
+        n = self.n_agents
+        return [n, n, n * self.n_actions, n * self.hidden_size, n * self.hidden_size]
+
+    @property
+    def env_width(self) -> int:
+        return sum(self.env_sizes)
+
+    @property
+    def width(self) -> int:
+        return self.env_width + sum(self.policy_sizes)
+
+    @property
+    def flags(self) -> int:
+        """Offset of the flags (reward, terminated, truncated, ...)."""
+        return self.env_width - 6
+
+
+@functools.lru_cache(maxsize=None)
+def fused_program(map_name: str, num_envs: int, env_limit: int, steps: int, structure: PolicyStructure,
+                  layout: PackedLayout, deterministic: bool) -> Callable:
+    """The jitted ``program(params, policy_key, reset_key, step_key) -> (buffer, steps, keys...)`` of one batch.
+
+    Resets every battle with the env's reset kernel, then steps the policy and the env's step kernel (the
+    env's truncation at ``env_limit``) until every battle has ended once or ``steps`` steps have passed.
+    ``buffer`` ``[num_envs, steps + 1, layout.width]``: at row ``t`` the packed observation before step ``t``
+    and the policy's output at step ``t``; row ``t + 1`` holds that step's result. Cached: compiled once per
+    map, battle count, limits, policy structure and exploration type.
+    """
+    jax, jnp = _jax()
+    kernels = smax_kernels(map_name)
+    n, a, width, env_width = layout.n_agents, layout.n_actions, layout.width, layout.env_width
+    obs_end, mask_start = n * layout.obs_dim, n * layout.obs_dim + layout.state_dim
+
+    def decode(packed):
+        obs = packed[:, :obs_end].reshape(num_envs, n, layout.obs_dim)
+        mask = packed[:, mask_start:mask_start + n * a].reshape(num_envs, n, a) > 0.5
+        return obs, mask
+
+    def ended(packed):
+        return (packed[:, layout.flags + 1] + packed[:, layout.flags + 2]) > 0.5
+
+    def pack_policy(out: PolicyStep):
+        parts = [out.action.astype(jnp.float32), out.log_prob, out.logits]
+        if structure.recurrent:
+            parts += [out.embedding, out.hidden]
+        return jnp.concatenate([p.reshape(num_envs, -1) for p in parts], axis=-1)
+
+    def program(params, policy_key, reset_key, step_key):
+        reset_key, states, packed = kernels.reset_all(reset_key, jnp.ones(num_envs, dtype=bool))
+        policy_key, batch_key = jax.random.split(policy_key)
+        buffer = jnp.zeros((num_envs, steps + 1, width), jnp.float32).at[:, 0, :env_width].set(packed)
+        hidden = jnp.zeros((num_envs, n, structure.hidden_size), jnp.float32)
+
+        def body(carry):
+            t, states, packed, hidden, finished, step_key, buffer = carry
+            obs, mask = decode(packed)
+            is_init = jnp.full((num_envs, 1), t == 0)
+            out = structure.step(params, obs, mask, hidden, is_init, jax.random.fold_in(batch_key, t), deterministic)
+            step_key, states, packed = kernels.step(step_key, states, out.action, env_limit)
+            buffer = buffer.at[:, t, env_width:].set(pack_policy(out)).at[:, t + 1, :env_width].set(packed)
+            return t + 1, states, packed, out.hidden, finished | ended(packed), step_key, buffer
+
+        def cond(carry):
+            return (carry[0] < steps) & ~carry[4].all()
+
+        carry = (jnp.int32(0), states, packed, hidden, jnp.zeros(num_envs, dtype=bool), step_key, buffer)
+        t, _, _, _, _, step_key, buffer = jax.lax.while_loop(cond, body, carry)
+        return buffer, t, policy_key, reset_key, step_key
+
+    return jax.jit(program)
+
+
+class FusedSMAXCollector(EpisodeCollector):
+    """:class:`EpisodeCollector`'s batches on a SMAXEnv, each collected by one compiled JAX program.
+
+    Each batch resets every battle (with the env's reset key stream), runs SMAX and a JAX translation of
+    ``policy`` (:class:`JaxCategoricalPolicy`, parameters read from the torch actor at every batch) in a
+    jitted ``lax.while_loop`` until every battle has ended once (or ``episode_limit`` steps), and returns the
+    ``[episodes, T]`` batch ``EpisodeCollector`` returns: the same keys, shapes, dtypes and device, trimmed to
+    the longest episode, unfinished rows dropped, ``("collector", "mask")`` over each row's steps.
+
+    Written by hand because the per-step path (TorchRL's ``EnvBase.step``, the torch actor, ``step_mdp``)
+    costs about three times SMAX's own kernel per step; here the host is left once per batch.
+    Sampling uses a JAX key stream owned by the collector (``seed``; by default derived from the env's
+    step key, so the env's seed seeds it); :meth:`state_dict` holds it and the env's keys. The env's battle
+    state is not advanced (each batch starts with a reset anyway); its key streams are, as
+    ``EpisodeCollector`` advances them. Actions are sampled inside the action mask by construction, so the
+    env's mask check has nothing to check.
+
+    Args:
+        env: a :class:`~torchrl_liir.envs.SMAXEnv`, bare or as the trainer transforms it
+            (see :func:`fused_rollout_applies`; ``ValueError`` with its reason otherwise).
+        policy: the trainer's actor (``make_mlp_policy`` / ``make_gru_policy``).
+        episode_limit: the most steps of one episode; default the env's.
+        total_frames: stop after this many collected steps (``-1``: never).
+        exploration_type: ``RANDOM`` samples; ``DETERMINISTIC`` (or ``MODE``) takes the most probable action.
+        postproc: applied to each batch before it is handed out.
+        seed: the policy's sampling key stream; default derived from the env's step key (so from the env's seed).
+    """
+
+    def __init__(
+        self,
+        env: EnvBase,
+        policy: TensorDictModuleBase,
+        episode_limit: int | None = None,
+        *,
+        total_frames: int = -1,
+        exploration_type: ExplorationType = ExplorationType.RANDOM,
+        postproc: Callable[[TensorDictBase], TensorDictBase] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        reason = fused_rollout_applies(env, policy)
+        if reason is not None:
+            raise ValueError(f"FusedSMAXCollector cannot serve this env and policy: {reason}")
+        if exploration_type not in (ExplorationType.RANDOM, *GREEDY):
+            raise ValueError(f"exploration_type={exploration_type}: RANDOM, DETERMINISTIC or MODE")
+        super().__init__(env, policy, episode_limit, total_frames=total_frames, exploration_type=exploration_type,
+                         postproc=postproc)
+        jax = _jax()[0]
+        self._base, transforms = _transforms(env)
+        self._init_tracker = any(type(t) is InitTracker for t in transforms)
+        self._jax, self._jax_device = jax, jax_device_for(self._base.device)
+        self._policy = JaxCategoricalPolicy(policy)
+        base = self._base
+        self.layout = PackedLayout(base.n_agents, base.obs_dim, base.state_dim, base.n_actions,
+                                    self._policy.structure.hidden_size)
+        self._program = fused_program(base.map_name, base.batch_size.numel(), base.episode_limit, self.episode_limit,
+                                      self._policy.structure, self.layout, exploration_type in GREEDY)
+        self._key = self._policy_key(seed)
+
+    def _policy_key(self, seed: int | None):
+        """The sampling key of ``seed``; for ``None``, one derived from the env's step key, so that seeding the
+        env seeds the sampling too (without drawing from torch's generator, which the run's other draws use)."""
+        jax = self._jax
+        if seed is None:
+            key = self._device_key(self._base.random_state()["step_key"])
+        else:
+            key = jax.device_put(jax.random.PRNGKey(seed), self._jax_device)
+        # Folded with a constant: the env's own keys come from PRNGKey(seed) and its step key.
+        return jax.random.fold_in(key, 0x5A3C)
+
+    def _device_key(self, tensor: torch.Tensor):
+        return self._jax.device_put(tensor.cpu().numpy().astype(np.uint32), self._jax_device)
+
+    @staticmethod
+    def _key_tensor(key) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(key).astype(np.int64))
+
+    @torch.no_grad()
+    def rollout(self) -> TensorDictBase:
+        """One batch: ``[episodes, T]`` with ``("collector", "mask")``."""
+        return self._batch(*self.run_program())
+
+    def run_program(self) -> tuple[torch.Tensor, int]:
+        """One batch's compiled program alone: its buffer (``[envs, episode_limit + 1, layout.width]``, see
+        :func:`fused_program`) and its step count; the key streams advance as in :meth:`rollout`."""
+        env_keys = self._base.random_state()
+        buffer, steps, self._key, reset_key, step_key = self._program(
+            self._policy.params(self._jax_device), self._key, self._device_key(env_keys["reset_key"]),
+            self._device_key(env_keys["step_key"]))
+        self._base.set_random_state({"reset_key": self._key_tensor(reset_key), "step_key": self._key_tensor(step_key)})
+        return torch.from_dlpack(buffer), int(steps)
+
+    def _batch(self, buffer: torch.Tensor, steps: int) -> TensorDictBase:
+        """The padded batch of the program's ``buffer`` after ``steps`` steps (EpisodeCollector's trimming)."""
+        layout, device = self.layout, self._base.device
+        flags = buffer[:, 1:steps + 1, layout.flags:layout.flags + 3]
+        done = ((flags[..., 1] + flags[..., 2]) > 0.5).unsqueeze(-1)
+        mask = first_episode_mask(done)
+        ended = done[..., 0].any(-1)
+        longest = int((mask & ended.unsqueeze(-1)).sum(-1).max())
+        rows, mask = buffer[:, :longest + 1], mask[:, :longest]
+        if not bool(ended.all()):
+            rows, mask = rows[ended], mask[ended]
+        batch = torch.Size((rows.shape[0], longest))
+        current, following = rows[:, :longest], rows[:, 1:]
+        new = TensorDict._new_unsafe  # every entry below is built with its final shape, dtype and device
+        root = self._env_entries(current, batch, reward=False)
+        nxt = self._env_entries(following, batch, reward=True)
+        agents, next_agents = root.get("agents"), nxt.get("agents")
+        n, a, h = layout.n_agents, layout.n_actions, layout.hidden_size
+        action, log_prob, logits, embedding, hidden = current[..., layout.env_width:].split(layout.policy_sizes, -1)
+        agents.set(ACTION_KEY[1], action.long().reshape(*batch, n))
+        agents.set(LOG_PROB_KEY[1], log_prob.contiguous().reshape(*batch, n))
+        agents.set(LOGITS_KEY[1], logits.contiguous().reshape(*batch, n, a))
+        if self._policy.structure.recurrent:
+            hidden = hidden.contiguous().reshape(*batch, n, h)
+            agents.set(EMBEDDING_KEY[1], embedding.contiguous().reshape(*batch, n, h))
+            agents.set(FEATURES_KEY[1], hidden)
+            agents.set(HIDDEN_KEY[1], torch.cat([hidden.new_zeros(batch[0], min(1, longest), n, h),
+                                                  hidden[:, :-1]], dim=1))
+            next_agents.set(HIDDEN_KEY[1], hidden.clone())
+        if self._init_tracker:
+            is_init = torch.zeros(*batch, 1, dtype=torch.bool, device=device)
+            nxt.set(IS_INIT_KEY, is_init.clone())
+            is_init[:, :1] = True
+            root.set(IS_INIT_KEY, is_init)
+        root.set("next", nxt)
+        root.set(PADDING_MASK[0], new({PADDING_MASK[1]: mask.contiguous()}, batch, device=device))
+        return root
+
+    def _env_entries(self, packed: torch.Tensor, batch: torch.Size, reward: bool) -> TensorDict:
+        """``SMAXEnv._unpack`` over ``[episodes, T]`` (without ``reward`` for the root, as after a reset or
+        ``step_mdp``); every entry contiguous, the root's and ``"next"``'s never sharing memory."""
+        layout, device = self.layout, self._base.device
+        n = layout.n_agents
+        obs, state, avail, health, alive, flags = packed[..., :layout.env_width].split(layout.env_sizes, dim=-1)
+        reward_, terminated, truncated, won, dead_allies, dead_enemies = flags.unbind(-1)
+        terminated, truncated = terminated.bool().unsqueeze(-1), truncated.bool().unsqueeze(-1)
+        new = TensorDict._new_unsafe
+        agents = new({
+            "observation": obs.contiguous().reshape(*batch, n, layout.obs_dim),
+            "action_mask": avail.bool().reshape(*batch, n, layout.n_actions),
+            "health": health.contiguous().unsqueeze(-1),
+            "alive": alive.bool().unsqueeze(-1),
+        }, torch.Size((*batch, n)), device=device)
+        info = new({
+            "battle_won": won.bool(), "episode_limit": truncated.squeeze(-1),
+            "dead_allies": dead_allies.long(), "dead_enemies": dead_enemies.long(),
+        }, batch, device=device)
+        entries = {"agents": agents, "state": state.contiguous(), "info": info, "terminated": terminated,
+                   "truncated": truncated, "done": terminated | truncated}
+        if reward:
+            entries["reward"] = reward_.unsqueeze(-1) * self._base.reward_scale
+        return new(entries, batch, device=device)
+
+    def set_seed(self, seed: int, static_seed: bool = False) -> int:
+        """Seeds the env's battles and, from the env's new step key, the collector's sampling key stream."""
+        out = self.env.set_seed(seed, static_seed=static_seed)
+        self._key = self._policy_key(None)
+        return out
+
+    def state_dict(self) -> dict:
+        """Frames, the sampling key and the env's reset / step keys (``int64`` tensors)."""
+        return {"frames": self.frames, "policy_key": self._key_tensor(self._key),
+                "env_random_state": self._base.random_state()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.frames = state_dict["frames"]
+        # An EpisodeCollector's state (a run saved before the fused path) holds the frames only: its
+        # sampling was torch's, and the trainer restores the env's keys itself.
+        if "policy_key" in state_dict:
+            self._key = self._device_key(state_dict["policy_key"])
+            self._base.set_random_state(state_dict["env_random_state"])
+
+    def update_policy_weights_(self, *args, **kwargs) -> None:
+        """Nothing to copy: the policy's parameters are read from the torch actor at every batch."""
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(envs={self.env.batch_size.numel()}, episode_limit={self.episode_limit}, "
+                f"policy={'gru' if self._policy.structure.recurrent else 'mlp'}, frames={self.frames})")
