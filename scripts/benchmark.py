@@ -7,6 +7,10 @@
 
 Sections (``--sections``):
 
+- ``steady``: the steady training rate (frames between a run's first and last update) of LIIR with the fused
+  rollout and step by step, and of MAPPO, on SMAX 3m at the paper's settings, each process pinned to one core;
+  given ``--jaxmarl-baseline``, JaxMARL's own MAPPO SMAX baseline at steady state beside them
+  (``jaxmarl_steady.py``).
 - ``e2e``: ``scripts/train.py`` on SMAX 3m (``--e2e-map``) at the paper's settings (GRU-64, 32 battles) for
   LIIR, MAPPO and QMIX (its two replays), process start to exit, next to the fused-JAX ceiling (SMAX and a
   small policy in one jitted ``lax.scan``, ``benchmark_ceiling.py``) and, given ``--jaxmarl-cmd``, a command
@@ -27,10 +31,12 @@ of ``--out``, so the prose around them in an existing file is kept.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import re
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -43,7 +49,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("e2e", "update", "collection", "threads", "startup")
+SECTIONS = ("steady", "e2e", "update", "collection", "threads", "startup")
 TRAIN = [sys.executable, str(ROOT / "scripts" / "train.py")]
 
 
@@ -177,6 +183,70 @@ def end_to_end(device: torch.device, map_name: str, frames: int, repeats: int, j
     return "\n".join(lines)
 
 
+# --- steady training rate ------------------------------------------------------------------------------------
+
+STEADY_METHODS = {"LIIR, fused rollout": ["algo=liir"],
+                  "LIIR, step by step": ["algo=liir", "experiment.fused_rollout=false"],
+                  "MAPPO, fused rollout": ["algo=mappo"]}
+
+
+def steady_rate(run_dir: Path) -> tuple[float, int]:
+    """Frames per second between a run's first and last update (``metrics.csv``), and those frames."""
+    with (run_dir / "metrics.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    frames = int(rows[-1]["frames"]) - int(rows[0]["frames"])
+    return frames / (float(rows[-1]["wall_seconds"]) - float(rows[0]["wall_seconds"])), frames
+
+
+def steady(device: torch.device, map_name: str, frames: int, repeats: int, baseline: Path | None,
+           baseline_steps: int) -> str:
+    """LIIR (fused and step by step) and MAPPO at steady state, each pinned to one core, beside JaxMARL's MAPPO
+    (``jaxmarl_steady.py``: its compiled program's second call), interleaved."""
+    pinned = ["taskset", "-c", "0"] if shutil.which("taskset") else []
+    names = [*STEADY_METHODS, *(["JaxMARL MAPPO"] if baseline else [])]
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    loads, jaxmarl = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        timed_run(train_command(Path(tmp) / "fill", "task=smax", f"task.map={map_name}",
+                                "experiment.total_frames=2000", f"experiment.device={device}"))  # JAX's cache
+        for i in range(repeats):
+            for name in names:
+                loads.append(os.getloadavg()[0])
+                if name == "JaxMARL MAPPO":
+                    out = subprocess.run([*pinned, sys.executable, str(ROOT / "scripts" / "jaxmarl_steady.py"),
+                                          "--baseline", str(baseline), "--map", map_name,
+                                          "--timesteps", str(baseline_steps)],
+                                         cwd=ROOT, capture_output=True, text=True, check=True)
+                    jaxmarl = json.loads(out.stdout.strip().splitlines()[-1])
+                    rates[name].append(jaxmarl["steady_env_steps_per_s"])
+                    continue
+                run_dir = Path(tmp) / f"{names.index(name)}_{i}"
+                timed_run([*pinned, *train_command(run_dir, "task=smax", f"task.map={map_name}",
+                                                   *STEADY_METHODS[name], f"experiment.total_frames={frames}",
+                                                   "seed=0", f"experiment.device={device}")])
+                rates[name].append(steady_rate(run_dir)[0])
+    median = {k: statistics.median(v) for k, v in rates.items()}
+    lines = [
+        f"SMAX {map_name}, 32 battles, GRU-64 agents, the paper's settings, `experiment.total_frames={frames}`, "
+        f"seed 0, `experiment.device={device}`; frames per second between a run's first and last update "
+        f"(`metrics.csv`: frames and wall seconds; its greedy tests every 320 episodes included), each process "
+        f"pinned to one core (`taskset -c 0`), median of {repeats} interleaved rounds (load average "
+        f"{min(loads):.2f}–{max(loads):.2f} at their starts).",
+    ]
+    if jaxmarl:
+        lines.append(
+            f"JaxMARL MAPPO: `scripts/jaxmarl_steady.py` on JaxMARL's `baselines/MAPPO/mappo_rnn_smax.py` "
+            f"({jaxmarl['envs']} envs × {jaxmarl['steps']} steps, GRU and FC {jaxmarl['gru']}, "
+            f"{jaxmarl['epochs']} epochs × {jaxmarl['minibatches']} minibatches, {jaxmarl['env_steps']:,} env "
+            f"steps), the compiled program's second call (the first, compiling, took {jaxmarl['first_call_s']} s); "
+            "no test episodes.")
+    lines += ["", "| method | steady frames/s | rounds | vs JaxMARL MAPPO |", "|---|---:|---|---:|"]
+    for name in names:
+        ratio = f"{median[name] / median['JaxMARL MAPPO']:.2f}×" if baseline else "—"
+        lines.append(f"| {name} | {median[name]:,.0f} | {', '.join(f'{r:,.0f}' for r in rates[name])} | {ratio} |")
+    return "\n".join(lines)
+
+
 # --- update cost --------------------------------------------------------------------------------------------
 
 def update_cost(device: torch.device, repeats: int) -> str:
@@ -202,24 +272,30 @@ def update_cost(device: torch.device, repeats: int) -> str:
 
 # --- collection ---------------------------------------------------------------------------------------------
 
-def collection_rate(device: torch.device, battles: int, batches: int, fixed_frames: bool = False) -> dict:
-    """Steady rate of collecting batches of whole SMAX 3m episodes with the paper's GRU-64 policy."""
+COLLECTORS = {"fixed": "TorchRL `Collector`, fixed frames (before)", "episode": "`EpisodeCollector`",
+              "fused": "`FusedSMAXCollector`"}
+
+
+def collection_rate(device: torch.device, battles: int, batches: int, kind: str = "episode") -> dict:
+    """Steady rate of collecting batches of whole SMAX 3m episodes with the paper's GRU-64 policy (``kind``: a key
+    of :data:`COLLECTORS`)."""
     from torchrl.collectors import Collector
     from torchrl.envs import Compose, InitTracker, TransformedEnv
 
     from torchrl_liir import SMAXEnv, make_gru_policy, policy_primer
-    from torchrl_liir.collectors import PADDING_MASK, EpisodeCollector, one_episode_per_env
+    from torchrl_liir.collectors import PADDING_MASK, EpisodeCollector, FusedSMAXCollector, one_episode_per_env
 
     torch.manual_seed(0)
     base = SMAXEnv("3m", battles, reward_scale=10.0, device=device)
     policy = make_gru_policy(base.n_agents, base.obs_dim, base.n_actions, device=device,
                              action_mask_key=("agents", "action_mask"))
     env = TransformedEnv(base, Compose(InitTracker(), policy_primer(policy)))
+    fixed_frames = kind == "fixed"
     if fixed_frames:
         collector = Collector(env, policy, frames_per_batch=battles * base.episode_limit, total_frames=-1,
                               reset_at_each_iter=True)
     else:
-        collector = EpisodeCollector(env, policy)
+        collector = (FusedSMAXCollector if kind == "fused" else EpisodeCollector)(env, policy)
     batches_iter = iter(collector)
     for _ in range(2):
         next(batches_iter)
@@ -243,11 +319,12 @@ def collection(device: torch.device, battle_counts: list[int]) -> str:
     from benchmark_ceiling import fused_jax_ceiling
 
     load = load_average()
-    old = collection_rate(device, 32, 5, fixed_frames=True)
+    old = collection_rate(device, 32, 5, "fixed")
     lines = [
         f"SMAX 3m, the paper's GRU-64 policy (sampling), one episode per battle and batch; kept = steps of "
-        f"played episodes, stepped = battle-steps simulated; 5–10 batches after 2 warm-up ones; load average "
-        f"{load}. Ceiling: SMAX and a GRU-64 policy in one jitted `lax.scan` (auto-reset, every step kept).",
+        f"played episodes, stepped = battle-steps simulated; 5–10 batches after 2 warm-up ones (the fused "
+        f"collector: 20–40); load average {load}. Ceiling: SMAX and a GRU-64 policy in one jitted `lax.scan` "
+        "(auto-reset, every step kept).",
         "",
         "| battles | collector | kept steps/s | stepped/s | kept / stepped | ms per step | ceiling steps/s "
         "| kept / ceiling |",
@@ -258,11 +335,13 @@ def collection(device: torch.device, battle_counts: list[int]) -> str:
                  f"{old['stepped_per_s']:,.0f} | {old['kept_fraction']:.2f} | {old['ms_per_step']:.2f} | "
                  f"{ceiling32:,.0f} | {old['kept_per_s'] / ceiling32:.2f} |")
     for battles in battle_counts:
-        new = collection_rate(device, battles, 10 if battles <= 256 else 5)
         ceiling = ceiling32 if battles == 32 else fused_jax_ceiling("3m", battles, 60, "gru")["battle_steps_per_s"]
-        lines.append(f"| {battles} | `EpisodeCollector` | {new['kept_per_s']:,.0f} | {new['stepped_per_s']:,.0f} | "
-                     f"{new['kept_fraction']:.2f} | {new['ms_per_step']:.2f} | {ceiling:,.0f} | "
-                     f"{new['kept_per_s'] / ceiling:.2f} |")
+        for kind in ("episode", "fused"):
+            batches = (10 if battles <= 256 else 5) * (4 if kind == "fused" else 1)
+            new = collection_rate(device, battles, batches, kind)
+            lines.append(f"| {battles} | {COLLECTORS[kind]} | {new['kept_per_s']:,.0f} | "
+                         f"{new['stepped_per_s']:,.0f} | {new['kept_fraction']:.2f} | {new['ms_per_step']:.2f} | "
+                         f"{ceiling:,.0f} | {new['kept_per_s'] / ceiling:.2f} |")
     return "\n".join(lines)
 
 
@@ -348,6 +427,11 @@ def main() -> None:
                         help="SMAX map of the e2e section; another than 3m writes the section e2e_MAP")
     parser.add_argument("--jaxmarl-cmd", default=None,
                         help="shell command running JaxMARL's MAPPO SMAX baseline at the same settings (timed)")
+    parser.add_argument("--jaxmarl-baseline", type=Path, default=None,
+                        help="JaxMARL's baselines/MAPPO/mappo_rnn_smax.py: the steady section measures it beside ours")
+    parser.add_argument("--jaxmarl-steps", type=int, default=96_000, help="its env steps (steady section)")
+    parser.add_argument("--steady-frames", type=int, default=150_000)
+    parser.add_argument("--steady-repeats", type=int, default=3)
     parser.add_argument("--battles", type=int, nargs="+", default=[32, 256, 1024, 4096])
     parser.add_argument("--thread-frames", type=int, default=30_000)
     parser.add_argument("--startup-repeats", type=int, default=5)
@@ -361,7 +445,10 @@ def main() -> None:
     print(head)
     for name in args.sections:
         start = time.perf_counter()
-        if name == "e2e":
+        if name == "steady":
+            body = steady(device, args.e2e_map, args.steady_frames, args.steady_repeats, args.jaxmarl_baseline,
+                          args.jaxmarl_steps)
+        elif name == "e2e":
             body = end_to_end(device, args.e2e_map, args.e2e_frames, args.e2e_repeats, args.jaxmarl_cmd)
             name = "e2e" if args.e2e_map == "3m" else f"e2e_{args.e2e_map}"
         elif name == "update":
