@@ -1,0 +1,46 @@
+#!/bin/bash
+# The GPU checks in one command, at most 8 minutes on one H100: the CUDA tests (2 min), the benchmarks on the
+# device (steady training rate, collection up to 4096 battles, update cost; 4 min), then LIIR on SMAX 3m for
+# 2 minutes: the frames to its first greedy test win rate of 0.9, if it gets there. Six files go to $OUT
+# (default runs/gpu).
+#
+#   bash scripts/gpu_check.sh                  # on a machine with a GPU, torch and a CUDA jax installed
+#
+# On a machine without network, the wheels the project needs beyond torch and jax (torchrl, tensordict, jaxmarl,
+# hydra-core, omegaconf, antlr4-python3-runtime, tqdm, ...) may wait in .whl/: they are installed into
+# /tmp/site first, with no dependency resolution.
+set -uo pipefail
+OUT=${OUT:-runs/gpu}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+if [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    || exit 1
+  export PYTHONPATH=/tmp/site:$PWD
+fi
+python3 - <<'EOF' 2>&1 | tee "$OUT/device.txt" || exit 1
+import jax, torch
+assert torch.cuda.is_available(), "no GPU visible to torch"
+print(torch.__version__, torch.cuda.get_device_name(0), "| jax", jax.__version__, jax.devices())
+EOF
+# 1. the tests that need a GPU, then the rest of the suite's fast tests on this machine
+timeout 120 python3 -m pytest -q -p no:cacheprovider -n 0 tests/test_cuda.py tests/test_fused_smax.py \
+  2>&1 | tee "$OUT/tests.txt"
+# 2. the benchmarks on the device
+timeout 240 python3 scripts/benchmark.py --device cuda --sections steady collection update --steady-repeats 1 \
+  --battles 32 1024 4096 --repeats 5 --out "$OUT/benchmark_cuda.md" 2>&1 | tail -40 | tee "$OUT/benchmark.txt"
+# 3. LIIR on SMAX 3m against the clock (its run directory outside $OUT: only the summary comes back)
+RUN=/tmp/gpu_liir_3m
+rm -rf "$RUN"
+timeout 120 python3 scripts/train.py task=smax task.map=3m experiment.device=cuda experiment.total_frames=3000000 \
+  experiment.progress_bar=false hydra.run.dir="$RUN" > /dev/null 2>&1
+python3 - "$RUN" <<'EOF' | tee "$OUT/liir_3m.txt"
+import csv, sys
+run = sys.argv[1]
+tests = list(csv.DictReader(open(f"{run}/test.csv")))
+updates = list(csv.DictReader(open(f"{run}/metrics.csv")))
+hit = next((r for r in tests if float(r["test_win_rate"]) >= 0.9), None)
+print(f"{updates[-1]['frames']} frames in {updates[-1]['wall_seconds']} s; "
+      + (f"first greedy test win rate >= 0.9 at {hit['frames']} frames" if hit else
+         f"no greedy test reached 0.9 (last {float(tests[-1]['test_win_rate']):.2f})"))
+EOF
