@@ -304,24 +304,17 @@ def _is_hidden_primer(primer: TensorDictPrimer, policy: JaxCategoricalPolicy) ->
 
 @dataclasses.dataclass(frozen=True)
 class PackedLayout:
-    """Where each entry lies in one battle's packed SMAX output (``smax_kernels``' ``observe``: observations,
-    state, action mask, health, alive, then reward, terminated, truncated, won, dead allies, dead enemies)
-    and, after it, in the policy's output of the step (action, log-probability, logits, embedding, hidden).
-
-    Mirrors ``SMAXEnv._unpack``, which unpacks one step for one batch size; the tests replay batches through
-    the env and compare.
-    """
+    """Where each entry lies in one battle's row of the program's buffer: SMAX's packed output
+    (``env_sizes``: :attr:`SMAXEnv.packed_sizes <torchrl_liir.envs.SMAXEnv.packed_sizes>`, which
+    :meth:`SMAXEnv.unpack <torchrl_liir.envs.SMAXEnv.unpack>` reads), then the policy's output of the step
+    (action, log-probability, logits, embedding, hidden)."""
 
     n_agents: int
     obs_dim: int
     state_dim: int
     n_actions: int
     hidden_size: int
-
-    @property
-    def env_sizes(self) -> list[int]:
-        n = self.n_agents
-        return [n * self.obs_dim, self.state_dim, n * self.n_actions, n, n, 6]
+    env_sizes: tuple[int, ...]
 
     @property
     def policy_sizes(self) -> list[int]:
@@ -338,8 +331,8 @@ class PackedLayout:
 
     @property
     def flags(self) -> int:
-        """Offset of the flags (reward, terminated, truncated, ...)."""
-        return self.env_width - 6
+        """Offset of the flags (reward, terminated, truncated, ...): SMAX's last entry."""
+        return self.env_width - self.env_sizes[-1]
 
 
 @functools.lru_cache(maxsize=None)
@@ -450,7 +443,7 @@ class FusedSMAXCollector(EpisodeCollector):
         self._policy = JaxCategoricalPolicy(policy)
         base = self._base
         self.layout = PackedLayout(base.n_agents, base.obs_dim, base.state_dim, base.n_actions,
-                                    self._policy.structure.hidden_size)
+                                    self._policy.structure.hidden_size, tuple(base.packed_sizes))
         self._program = fused_program(base.map_name, base.batch_size.numel(), base.episode_limit, self.episode_limit,
                                       self._policy.structure, self.layout, exploration_type in GREEDY)
         self._key = self._policy_key(seed)
@@ -502,8 +495,9 @@ class FusedSMAXCollector(EpisodeCollector):
         batch = torch.Size((rows.shape[0], longest))
         current, following = rows[:, :longest], rows[:, 1:]
         new = TensorDict._new_unsafe  # every entry below is built with its final shape, dtype and device
-        root = self._env_entries(current, batch, reward=False)
-        nxt = self._env_entries(following, batch, reward=True)
+        env_width = layout.env_width
+        root = self._base.unpack(current[..., :env_width], batch, reward=False, copy=True)
+        nxt = self._base.unpack(following[..., :env_width], batch, reward=True, copy=True)
         agents, next_agents = root.get("agents"), nxt.get("agents")
         n, a, h = layout.n_agents, layout.n_actions, layout.hidden_size
         action, log_prob, logits, embedding, hidden = current[..., layout.env_width:].split(layout.policy_sizes, -1)
@@ -525,31 +519,6 @@ class FusedSMAXCollector(EpisodeCollector):
         root.set("next", nxt)
         root.set(PADDING_MASK[0], new({PADDING_MASK[1]: mask.contiguous()}, batch, device=device))
         return root
-
-    def _env_entries(self, packed: torch.Tensor, batch: torch.Size, reward: bool) -> TensorDict:
-        """``SMAXEnv._unpack`` over ``[episodes, T]`` (without ``reward`` for the root, as after a reset or
-        ``step_mdp``); every entry contiguous, the root's and ``"next"``'s never sharing memory."""
-        layout, device = self.layout, self._base.device
-        n = layout.n_agents
-        obs, state, avail, health, alive, flags = packed[..., :layout.env_width].split(layout.env_sizes, dim=-1)
-        reward_, terminated, truncated, won, dead_allies, dead_enemies = flags.unbind(-1)
-        terminated, truncated = terminated.bool().unsqueeze(-1), truncated.bool().unsqueeze(-1)
-        new = TensorDict._new_unsafe
-        agents = new({
-            "observation": obs.contiguous().reshape(*batch, n, layout.obs_dim),
-            "action_mask": avail.bool().reshape(*batch, n, layout.n_actions),
-            "health": health.contiguous().unsqueeze(-1),
-            "alive": alive.bool().unsqueeze(-1),
-        }, torch.Size((*batch, n)), device=device)
-        info = new({
-            "battle_won": won.bool(), "episode_limit": truncated.squeeze(-1),
-            "dead_allies": dead_allies.long(), "dead_enemies": dead_enemies.long(),
-        }, batch, device=device)
-        entries = {"agents": agents, "state": state.contiguous(), "info": info, "terminated": terminated,
-                   "truncated": truncated, "done": terminated | truncated}
-        if reward:
-            entries["reward"] = reward_.unsqueeze(-1) * self._base.reward_scale
-        return new(entries, batch, device=device)
 
     def set_seed(self, seed: int, static_seed: bool = False) -> int:
         """Seeds the env's battles and, from the env's new step key, the collector's sampling key stream."""

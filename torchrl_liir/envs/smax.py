@@ -174,31 +174,47 @@ class SMAXEnv(EnvBase):
             return tensor.contiguous().numpy()
         return self._jax.dlpack.from_dlpack(tensor.contiguous())
 
-    def _unpack(self, packed) -> TensorDict:
-        flat = torch.from_dlpack(packed)
-        if flat.device != self.device:
-            flat = flat.to(self.device)
-        b, n, a = self.batch_size, self.n_agents, self.n_actions
-        sizes = [n * self.obs_dim, self.state_dim, n * a, n, n, 6]
-        obs, state, avail, health, alive, flags = flat.split(sizes, dim=-1)
-        reward, terminated, truncated, won, dead_allies, dead_enemies = flags.unbind(-1)
+    @property
+    def packed_sizes(self) -> list[int]:
+        """The widths of the entries of one battle's packed kernel output, in order: observations, state, action
+        mask, health, alive, and the flags (reward, terminated, truncated, won, dead allies, dead enemies)."""
+        n = self.n_agents
+        return [n * self.obs_dim, self.state_dim, n * self.n_actions, n, n, 6]
+
+    def unpack(self, flat: torch.Tensor, batch: torch.Size, reward: bool = True, copy: bool = False) -> TensorDict:
+        """The env's entries of packed kernel outputs ``flat`` (``[*batch, sum(packed_sizes)]``, on the env's
+        device): one step of the battles (``batch`` the env's batch size) or a fused rollout's ``[battles, T]``.
+        ``reward=False`` leaves the reward out (after a reset); ``copy``: no entry is a view of ``flat`` (one step's
+        output is a fresh array, so its entries may be views; a rollout's rows are read twice, as a step's
+        result and the next step's input)."""
+        n, a = self.n_agents, self.n_actions
+        own = torch.Tensor.contiguous if copy else (lambda x: x)
+        obs, state, avail, health, alive, flags = flat.split(self.packed_sizes, dim=-1)
+        reward_, terminated, truncated, won, dead_allies, dead_enemies = flags.unbind(-1)
         terminated, truncated = terminated.bool().unsqueeze(-1), truncated.bool().unsqueeze(-1)
         # Every entry is built here with the specs' shapes and device: skip TensorDict's per-entry checks.
         new = TensorDict._new_unsafe
         agents = new({
-            "observation": obs.reshape(*b, n, self.obs_dim),
-            "action_mask": avail.reshape(*b, n, a).bool(),
-            "health": health.unsqueeze(-1),
+            "observation": own(obs.reshape(*batch, n, self.obs_dim)),
+            "action_mask": avail.reshape(*batch, n, a).bool(),
+            "health": own(health.unsqueeze(-1)),
             "alive": alive.bool().unsqueeze(-1),
-        }, torch.Size((*b, n)), device=self.device)
+        }, torch.Size((*batch, n)), device=self.device)
         info = new({
             "battle_won": won.bool(), "episode_limit": truncated.squeeze(-1),
             "dead_allies": dead_allies.long(), "dead_enemies": dead_enemies.long(),
-        }, b, device=self.device)
-        return new({
-            "agents": agents, "state": state, "info": info, "reward": reward.unsqueeze(-1) * self.reward_scale,
-            "terminated": terminated, "truncated": truncated, "done": terminated | truncated,
-        }, b, device=self.device)
+        }, batch, device=self.device)
+        entries = {"agents": agents, "state": own(state), "info": info, "terminated": terminated,
+                   "truncated": truncated, "done": terminated | truncated}
+        if reward:
+            entries["reward"] = reward_.unsqueeze(-1) * self.reward_scale
+        return new(entries, batch, device=self.device)
+
+    def _unpack(self, packed, reward: bool = True) -> TensorDict:
+        flat = torch.from_dlpack(packed)
+        if flat.device != self.device:
+            flat = flat.to(self.device)
+        return self.unpack(flat, self.batch_size, reward)
 
     def check_pending_actions(self) -> None:
         """Checks the actions of the steps since the last reset (GPU: deferred there to avoid a sync per step)."""
@@ -217,7 +233,7 @@ class SMAXEnv(EnvBase):
             mask = reset.reshape(self.batch_size)
             self._reset_key, self._state, packed = self._kernels.reset(self._reset_key, self._state,
                                                                        self._to_jax(mask))
-        out = self._unpack(packed).exclude("reward")
+        out = self._unpack(packed, reward=False)
         new_mask = out.get(("agents", "action_mask"))
         self._mask = new_mask if self._mask is None else torch.where(mask.view(-1, 1, 1), new_mask, self._mask)
         return out
