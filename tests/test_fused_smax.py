@@ -318,3 +318,35 @@ def test_iterator_counts_frames_and_applies_postproc():
     assert "FusedSMAXCollector(envs=4, episode_limit=60, policy=mlp" in repr(collector)
     collector.shutdown()
     assert collector.env.is_closed
+
+
+def test_a_population_collects_each_members_batches_in_one_call():
+    """Two members (their own seeds, policies and sampling keys): the shared program's batches are each member's
+    own collector's, batch after batch."""
+    from torchrl_liir.collectors.fused_population import FusedSMAXPopulation
+
+    def member(seed: int) -> FusedSMAXCollector:
+        actor = smax_policy("gru", seed=seed)
+        return FusedSMAXCollector(trainer_env(actor, seed=seed), actor)
+
+    alone = [member(0), member(1)]
+    population = FusedSMAXPopulation([member(0), member(1)])
+    for _ in range(3):
+        together = population.rollout()
+        for want, got in zip((c.rollout() for c in alone), together):
+            assert got.shape == want.shape
+            for key in want.keys(True, True):
+                if want.get(key).dtype.is_floating_point:
+                    torch.testing.assert_close(got.get(key), want.get(key), atol=1e-5, rtol=0, msg=str(key))
+                else:
+                    assert torch.equal(got.get(key), want.get(key)), key
+    assert [c.state_dict()["policy_key"].tolist() for c in alone] == \
+        [c.state_dict()["policy_key"].tolist() for c in population.members]
+
+
+def test_population_members_must_share_one_program():
+    from torchrl_liir.collectors.fused_population import FusedSMAXPopulation
+
+    gru, mlp = smax_policy("gru"), smax_policy("mlp")
+    with pytest.raises(ValueError, match="member 1 differs"):
+        FusedSMAXPopulation([FusedSMAXCollector(trainer_env(gru), gru), FusedSMAXCollector(trainer_env(mlp), mlp)])

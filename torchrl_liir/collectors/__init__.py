@@ -11,6 +11,7 @@ __getattr__, __dir__ = lazy_attributes(__name__, {
                     "torchrl_liir.collectors.episode_collector"),
     **dict.fromkeys(("first_episodes", "one_episode_per_env"), "torchrl_liir.collectors.episodes"),
     **dict.fromkeys(("FusedSMAXCollector", "fused_rollout_applies"), "torchrl_liir.collectors.fused_smax"),
+    "FusedSMAXPopulation": "torchrl_liir.collectors.fused_population",
     "make_episode_collector": "torchrl_liir.collectors.choose",
 })
 
@@ -23,12 +24,14 @@ if TYPE_CHECKING:
         first_episode_mask,
     )
     from torchrl_liir.collectors.episodes import first_episodes, one_episode_per_env
+    from torchrl_liir.collectors.fused_population import FusedSMAXPopulation
     from torchrl_liir.collectors.fused_smax import FusedSMAXCollector, fused_rollout_applies
 
 __all__ = [
     "PADDING_MASK",
     "EpisodeCollector",
     "FusedSMAXCollector",
+    "FusedSMAXPopulation",
     "env_episode_limit",
     "first_episode_mask",
     "first_episodes",

@@ -338,56 +338,83 @@ class PackedLayout:
 @functools.lru_cache(maxsize=None)
 def fused_program(map_name: str, num_envs: int, env_limit: int, steps: int, structure: PolicyStructure,
                   layout: PackedLayout, deterministic: bool) -> Callable:
-    """The jitted ``program(params, policy_key, reset_key, step_key) -> (buffer, steps, keys...)`` of one batch.
+    """The jitted ``program(params, policy_keys, reset_keys, step_keys) -> (buffers, steps, keys...)`` of one
+    batch of each of ``M`` members (every argument and output has a leading member axis; a solo run is ``M = 1``).
 
-    Resets every battle with the env's reset kernel, then steps the policy and the env's step kernel (the
-    env's truncation at ``env_limit``) until every battle has ended once or ``steps`` steps have passed.
-    ``buffer`` ``[num_envs, steps + 1, layout.width]``: at row ``t`` the packed observation before step ``t``
-    and the policy's output at step ``t``; row ``t + 1`` holds that step's result. Cached: compiled once per
-    map, battle count, limits, policy structure and exploration type.
+    Resets each member's battles with the env's reset kernel and its reset key, then steps each member's policy
+    (its own parameters and sampling keys) and the env's step kernel (its own step key; the env's truncation at
+    ``env_limit``) until every battle has ended once or ``steps`` steps have passed. A member whose battles have
+    all ended keeps its step key and step count from then on, so its batch and keys are those it would get
+    alone. ``buffers`` ``[M, num_envs, steps + 1, layout.width]``: at row ``t`` the packed observation before
+    step ``t`` and the policy's output at step ``t``; row ``t + 1`` holds that step's result. Cached: compiled
+    once per map, battle count, limits, policy structure, exploration type and member count.
     """
     jax, jnp = _jax()
     kernels = smax_kernels(map_name)
     n, a, width, env_width = layout.n_agents, layout.n_actions, layout.width, layout.env_width
     obs_end, mask_start = n * layout.obs_dim, n * layout.obs_dim + layout.state_dim
+    policy_step = jax.vmap(functools.partial(structure.step, deterministic=deterministic))
+    env_step = jax.vmap(kernels.step, in_axes=(0, 0, 0, None))
+    env_reset = jax.vmap(kernels.reset_all, in_axes=(0, None))
 
     def decode(packed):
-        obs = packed[:, :obs_end].reshape(num_envs, n, layout.obs_dim)
-        mask = packed[:, mask_start:mask_start + n * a].reshape(num_envs, n, a) > 0.5
+        lead = packed.shape[:-1]
+        obs = packed[..., :obs_end].reshape(*lead, n, layout.obs_dim)
+        mask = packed[..., mask_start:mask_start + n * a].reshape(*lead, n, a) > 0.5
         return obs, mask
 
     def ended(packed):
-        return (packed[:, layout.flags + 1] + packed[:, layout.flags + 2]) > 0.5
+        return (packed[..., layout.flags + 1] + packed[..., layout.flags + 2]) > 0.5
 
     def pack_policy(out: PolicyStep):
         parts = [out.action.astype(jnp.float32), out.log_prob, out.logits]
         if structure.recurrent:
             parts += [out.embedding, out.hidden]
-        return jnp.concatenate([p.reshape(num_envs, -1) for p in parts], axis=-1)
+        return jnp.concatenate([p.reshape(*p.shape[:2], -1) for p in parts], axis=-1)
 
-    def program(params, policy_key, reset_key, step_key):
-        reset_key, states, packed = kernels.reset_all(reset_key, jnp.ones(num_envs, dtype=bool))
-        policy_key, batch_key = jax.random.split(policy_key)
-        buffer = jnp.zeros((num_envs, steps + 1, width), jnp.float32).at[:, 0, :env_width].set(packed)
-        hidden = jnp.zeros((num_envs, n, structure.hidden_size), jnp.float32)
+    def program(params, policy_keys, reset_keys, step_keys):
+        members = policy_keys.shape[0]
+        reset_keys, states, packed = env_reset(reset_keys, jnp.ones(num_envs, dtype=bool))
+        split = jax.vmap(jax.random.split)(policy_keys)
+        policy_keys, batch_keys = split[:, 0], split[:, 1]
+        buffer = jnp.zeros((members, num_envs, steps + 1, width), jnp.float32).at[:, :, 0, :env_width].set(packed)
+        hidden = jnp.zeros((members, num_envs, n, structure.hidden_size), jnp.float32)
 
         def body(carry):
-            t, states, packed, hidden, finished, step_key, buffer = carry
+            t, states, packed, hidden, finished, taken, step_keys, buffer = carry
+            playing = ~finished.all(-1)
             obs, mask = decode(packed)
-            is_init = jnp.full((num_envs, 1), t == 0)
-            out = structure.step(params, obs, mask, hidden, is_init, jax.random.fold_in(batch_key, t), deterministic)
-            step_key, states, packed = kernels.step(step_key, states, out.action, env_limit)
-            buffer = buffer.at[:, t, env_width:].set(pack_policy(out)).at[:, t + 1, :env_width].set(packed)
-            return t + 1, states, packed, out.hidden, finished | ended(packed), step_key, buffer
+            is_init = jnp.full((members, num_envs, 1), t == 0)
+            keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(batch_keys, t)
+            out = policy_step(params, obs, mask, hidden, is_init, keys)
+            new_keys, states, packed = env_step(step_keys, states, out.action, env_limit)
+            step_keys = jnp.where(playing[:, None], new_keys, step_keys)
+            buffer = buffer.at[:, :, t, env_width:].set(pack_policy(out)).at[:, :, t + 1, :env_width].set(packed)
+            return (t + 1, states, packed, out.hidden, finished | ended(packed), taken + playing, step_keys,
+                    buffer)
 
         def cond(carry):
             return (carry[0] < steps) & ~carry[4].all()
 
-        carry = (jnp.int32(0), states, packed, hidden, jnp.zeros(num_envs, dtype=bool), step_key, buffer)
-        t, _, _, _, _, step_key, buffer = jax.lax.while_loop(cond, body, carry)
-        return buffer, t, policy_key, reset_key, step_key
+        carry = (jnp.int32(0), states, packed, hidden, jnp.zeros((members, num_envs), dtype=bool),
+                 jnp.zeros(members, dtype=jnp.int32), step_keys, buffer)
+        _, _, _, _, _, taken, step_keys, buffer = jax.lax.while_loop(cond, body, carry)
+        return buffer, taken, policy_keys, reset_keys, step_keys
 
     return jax.jit(program)
+
+
+def run_members(program: Callable, members: list[FusedSMAXCollector]) -> tuple[torch.Tensor, list[int]]:
+    """One call of ``program`` (:func:`fused_program`) for ``members``' next batches: their inputs stacked on a
+    member axis, their keys advanced; the buffers ``[M, envs, steps + 1, width]`` and each member's step count."""
+    jax, jnp = _jax()
+    inputs = [member.program_inputs() for member in members]
+    params, policy_keys, reset_keys, step_keys = (
+        jax.tree.map(lambda *xs: jnp.stack(xs), *column) for column in zip(*inputs))
+    buffers, steps, policy_keys, reset_keys, step_keys = program(params, policy_keys, reset_keys, step_keys)
+    for i, member in enumerate(members):
+        member.advance_keys(policy_keys[i], reset_keys[i], step_keys[i])
+    return torch.from_dlpack(buffers), [int(s) for s in steps.tolist()]
 
 
 class FusedSMAXCollector(EpisodeCollector):
@@ -474,12 +501,20 @@ class FusedSMAXCollector(EpisodeCollector):
     def run_program(self) -> tuple[torch.Tensor, int]:
         """One batch's compiled program alone: its buffer (``[envs, episode_limit + 1, layout.width]``, see
         :func:`fused_program`) and its step count; the key streams advance as in :meth:`rollout`."""
+        buffers, steps = run_members(self._program, [self])
+        return buffers[0], steps[0]
+
+    def program_inputs(self) -> tuple[dict, Any, Any, Any]:
+        """This member's arguments of :func:`fused_program`: its policy's parameters, its sampling key and its
+        env's reset and step keys (without the member axis)."""
         env_keys = self._base.random_state()
-        buffer, steps, self._key, reset_key, step_key = self._program(
-            self._policy.params(self._jax_device), self._key, self._device_key(env_keys["reset_key"]),
-            self._device_key(env_keys["step_key"]))
+        return (self._policy.params(self._jax_device), self._key, self._device_key(env_keys["reset_key"]),
+                self._device_key(env_keys["step_key"]))
+
+    def advance_keys(self, policy_key, reset_key, step_key) -> None:
+        """Takes this member's keys after a batch (:func:`fused_program`'s outputs, without the member axis)."""
+        self._key = policy_key
         self._base.set_random_state({"reset_key": self._key_tensor(reset_key), "step_key": self._key_tensor(step_key)})
-        return torch.from_dlpack(buffer), int(steps)
 
     def _batch(self, buffer: torch.Tensor, steps: int) -> TensorDictBase:
         """The padded batch of the program's ``buffer`` after ``steps`` steps (EpisodeCollector's trimming)."""
