@@ -104,10 +104,11 @@ class PolicyStructure:
     def recurrent(self) -> bool:
         return self.hidden_size > 0
 
-    def step(self, params: dict, obs, mask, hidden, is_init, key, deterministic: bool) -> PolicyStep:
+    def step(self, params: dict, obs, mask, hidden, is_init, key, deterministic) -> PolicyStep:
         """The actor's step on ``obs`` ``[*B, n, obs_dim]``, ``mask`` ``[*B, n, A]`` (bool), ``hidden``
-        ``[*B, n, H]`` (a GRU's, reset to zero where ``is_init`` ``[*B, 1]``); ``key`` samples (unused when
-        ``deterministic``: the most probable available action)."""
+        ``[*B, n, H]`` (a GRU's, reset to zero where ``is_init`` ``[*B, 1]``); ``key`` samples, or
+        ``deterministic`` (a bool, or a traced one: one compiled program then serves both) takes the most
+        probable available action."""
         jax, jnp = _jax()
         x = _apply(self.encoder, params["encoder"], obs)
         embedding = None
@@ -130,10 +131,11 @@ class PolicyStructure:
             logits = jnp.log(jnp.maximum((1 - eps) * probs + eps * uniform, jnp.finfo(logits.dtype).tiny))
         # MaskedCategorical: unavailable actions at -inf; log-probability = log_softmax (its cross-entropy).
         masked = jnp.where(mask, logits, -jnp.inf)
-        if deterministic:
-            action = jnp.argmax(masked, axis=-1).astype(jnp.int32)
+        greedy = jnp.argmax(masked, axis=-1).astype(jnp.int32)
+        if isinstance(deterministic, bool):
+            action = greedy if deterministic else jax.random.categorical(key, masked, axis=-1).astype(jnp.int32)
         else:
-            action = jax.random.categorical(key, masked, axis=-1).astype(jnp.int32)
+            action = jnp.where(deterministic, greedy, jax.random.categorical(key, masked, axis=-1).astype(jnp.int32))
         log_probs = jax.nn.log_softmax(masked, axis=-1)
         log_prob = jnp.take_along_axis(log_probs, action[..., None], axis=-1)[..., 0]
         return PolicyStep(logits, action, log_prob, embedding, hidden)
@@ -337,9 +339,11 @@ class PackedLayout:
 
 @functools.lru_cache(maxsize=None)
 def fused_program(map_name: str, num_envs: int, env_limit: int, steps: int, structure: PolicyStructure,
-                  layout: PackedLayout, deterministic: bool) -> Callable:
-    """The jitted ``program(params, policy_keys, reset_keys, step_keys) -> (buffers, steps, keys...)`` of one
-    batch of each of ``M`` members (every argument and output has a leading member axis; a solo run is ``M = 1``).
+                  layout: PackedLayout) -> Callable:
+    """The jitted ``program(params, policy_keys, reset_keys, step_keys, greedy) -> (buffers, steps, keys...)`` of
+    one batch of each of ``M`` members (every argument but ``greedy`` and every output has a leading member axis;
+    a solo run is ``M = 1``). ``greedy`` (a bool, traced: training and test batches share the program) takes the
+    most probable actions instead of sampling.
 
     Resets each member's battles with the env's reset kernel and its reset key, then steps each member's policy
     (its own parameters and sampling keys) and the env's step kernel (its own step key; the env's truncation at
@@ -347,13 +351,13 @@ def fused_program(map_name: str, num_envs: int, env_limit: int, steps: int, stru
     all ended keeps its step key and step count from then on, so its batch and keys are those it would get
     alone. ``buffers`` ``[M, num_envs, steps + 1, layout.width]``: at row ``t`` the packed observation before
     step ``t`` and the policy's output at step ``t``; row ``t + 1`` holds that step's result. Cached: compiled
-    once per map, battle count, limits, policy structure, exploration type and member count.
+    once per map, battle count, limits, policy structure and member count.
     """
     jax, jnp = _jax()
     kernels = smax_kernels(map_name)
     n, a, width, env_width = layout.n_agents, layout.n_actions, layout.width, layout.env_width
     obs_end, mask_start = n * layout.obs_dim, n * layout.obs_dim + layout.state_dim
-    policy_step = jax.vmap(functools.partial(structure.step, deterministic=deterministic))
+    policy_step = jax.vmap(structure.step, in_axes=(0, 0, 0, 0, 0, 0, None))
     env_step = jax.vmap(kernels.step, in_axes=(0, 0, 0, None))
     env_reset = jax.vmap(kernels.reset_all, in_axes=(0, None))
 
@@ -372,7 +376,7 @@ def fused_program(map_name: str, num_envs: int, env_limit: int, steps: int, stru
             parts += [out.embedding, out.hidden]
         return jnp.concatenate([p.reshape(*p.shape[:2], -1) for p in parts], axis=-1)
 
-    def program(params, policy_keys, reset_keys, step_keys):
+    def program(params, policy_keys, reset_keys, step_keys, greedy):
         members = policy_keys.shape[0]
         reset_keys, states, packed = env_reset(reset_keys, jnp.ones(num_envs, dtype=bool))
         split = jax.vmap(jax.random.split)(policy_keys)
@@ -386,7 +390,7 @@ def fused_program(map_name: str, num_envs: int, env_limit: int, steps: int, stru
             obs, mask = decode(packed)
             is_init = jnp.full((members, num_envs, 1), t == 0)
             keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(batch_keys, t)
-            out = policy_step(params, obs, mask, hidden, is_init, keys)
+            out = policy_step(params, obs, mask, hidden, is_init, keys, greedy)
             new_keys, states, packed = env_step(step_keys, states, out.action, env_limit)
             step_keys = jnp.where(playing[:, None], new_keys, step_keys)
             buffer = buffer.at[:, :, t, env_width:].set(pack_policy(out)).at[:, :, t + 1, :env_width].set(packed)
@@ -411,7 +415,8 @@ def run_members(program: Callable, members: list[FusedSMAXCollector]) -> tuple[t
     inputs = [member.program_inputs() for member in members]
     params, policy_keys, reset_keys, step_keys = (
         jax.tree.map(lambda *xs: jnp.stack(xs), *column) for column in zip(*inputs))
-    buffers, steps, policy_keys, reset_keys, step_keys = program(params, policy_keys, reset_keys, step_keys)
+    greedy = members[0].exploration_type in GREEDY
+    buffers, steps, policy_keys, reset_keys, step_keys = program(params, policy_keys, reset_keys, step_keys, greedy)
     for i, member in enumerate(members):
         member.advance_keys(policy_keys[i], reset_keys[i], step_keys[i])
     return torch.from_dlpack(buffers), [int(s) for s in steps.tolist()]
@@ -472,7 +477,7 @@ class FusedSMAXCollector(EpisodeCollector):
         self.layout = PackedLayout(base.n_agents, base.obs_dim, base.state_dim, base.n_actions,
                                     self._policy.structure.hidden_size, tuple(base.packed_sizes))
         self._program = fused_program(base.map_name, base.batch_size.numel(), base.episode_limit, self.episode_limit,
-                                      self._policy.structure, self.layout, exploration_type in GREEDY)
+                                      self._policy.structure, self.layout)
         self._key = self._policy_key(seed)
 
     def _policy_key(self, seed: int | None):
