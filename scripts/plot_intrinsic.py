@@ -25,7 +25,7 @@ from torchrl_liir.trainers.trainer import make_env
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path, help="a LIIR training run directory on env=smax or env=smac")
+    parser.add_argument("run_dir", type=Path, help="a LIIR training run directory on task=smax or task=smac")
     parser.add_argument("--episodes", type=int, default=100, help="greedy test episodes (paper: 100)")
     parser.add_argument("--episode", type=int, default=None, help="which episode to plot (default: random)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the test battles and of the random pick")

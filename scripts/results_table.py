@@ -5,7 +5,7 @@
     python scripts/results_table.py runs/a runs/b --evaluation runs/evaluation.json --title "SMAX 3m, 3M steps"
 
 Per run: the final test win rate (``--metric``; mean of its last ``--last`` evaluations, each over
-the run's ``eval.episodes`` greedy test episodes), its best evaluation, the training win rate
+the run's ``experiment.evaluation_episodes`` greedy test episodes), its best evaluation, the training win rate
 (``--train-metric``) of its last 10 batches (the stochastic policy), env steps, device and date
 (from summary.json); ``--up-to-frames N`` reads only the first N steps of every run, so that runs stopped at
 different budgets compare at one. With ``--evaluation`` (the JSON of ``scripts/evaluate_runs.py``), also each method's

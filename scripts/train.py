@@ -3,7 +3,7 @@
 
     python scripts/train.py                          # LIIR on 1D Pursuit
     python scripts/train.py algo=central_v seed=3    # a baseline
-    python scripts/train.py env=smax map=3m          # LIIR on SMAX battles
+    python scripts/train.py task=smax task.map=3m   # LIIR on SMAX battles
     python scripts/train.py resume=runs/<run>        # continue a run from its latest checkpoint
     python scripts/train.py -m seed=0,1,2 algo=liir,central_v hydra/launcher=joblib   # a sweep
 """

@@ -29,7 +29,7 @@ from torchrl_liir.trainers import trainer as trainer_module
 
 ROOT = Path(__file__).resolve().parents[1]
 MASK = ("collector", "mask")
-PURSUIT_LIMIT = 20  # torchrl_liir/conf/env/pursuit.yaml's max_steps
+PURSUIT_LIMIT = 20  # torchrl_liir/conf/task/pursuit.yaml's episode_limit
 OVERRIDES = {
     "coma": ["algo.target_update_interval=2"],
     "qmix": ["algo.buffer_episodes=200", "algo.batch_episodes=2", "algo.steps_per_batch=1",

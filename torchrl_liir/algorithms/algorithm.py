@@ -81,7 +81,7 @@ class Algorithm(ABC):
 
     def check_batch(self, algo: DictConfig, batch_steps: int) -> None:
         """Checks ``algo`` (already :meth:`check`-ed) against batches of at most ``batch_steps`` valid steps
-        (``env.num_envs`` × the episode limit)."""
+        (``task.num_envs`` × the episode limit)."""
 
     @abstractmethod
     def build(self, algo: DictConfig, model: DictConfig, dims: EnvDims, episode_limit: int,

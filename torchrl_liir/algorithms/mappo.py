@@ -24,10 +24,10 @@ class MAPPO(Algorithm):
 
     def check_batch(self, algo: DictConfig, batch_steps: int) -> None:
         # Each pass shuffles the batch's valid steps into at most that many minibatches (MinibatchEpochs);
-        # a batch holds at most env.num_envs x the episode limit valid steps.
+        # a batch holds at most task.num_envs x the episode limit valid steps.
         if algo.minibatches > batch_steps:
             fail("algo.minibatches", algo.minibatches,
-                 f"must be <= {batch_steps}, the most valid steps one batch holds (env.num_envs × the episode "
+                 f"must be <= {batch_steps}, the most valid steps one batch holds (task.num_envs × the episode "
                  "limit): each minibatch needs at least one")
 
     def build(self, algo: DictConfig, model: DictConfig, dims: EnvDims, episode_limit: int,
