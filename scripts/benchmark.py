@@ -100,13 +100,13 @@ start = time.perf_counter()
 import torch
 from torchrl.envs import Compose, InitTracker, TransformedEnv
 from torchrl_liir import SMAXEnv, make_gru_policy, policy_primer
-from torchrl_liir.collectors import EpisodeCollector
+from torchrl_liir.collectors import make_episode_collector
 from torchrl_liir.runtime import configure_runtime
 configure_runtime(1, None if sys.argv[1] == "off" else sys.argv[1])
 env = SMAXEnv("3m", 32, reward_scale=10.0, device=sys.argv[2])
 policy = make_gru_policy(env.n_agents, env.obs_dim, env.n_actions, device=sys.argv[2],
                          action_mask_key=("agents", "action_mask"))
-collector = EpisodeCollector(TransformedEnv(env, Compose(InitTracker(), policy_primer(policy))), policy)
+collector, _ = make_episode_collector(TransformedEnv(env, Compose(InitTracker(), policy_primer(policy))), policy)
 built = time.perf_counter()
 collector.rollout()
 print(built - start, time.perf_counter() - built)
@@ -114,7 +114,8 @@ print(built - start, time.perf_counter() - built)
 
 
 def first_batch_latency(device: torch.device) -> list[dict]:
-    """Seconds from process start to the first batch of 32 SMAX 3m battles: JAX's cache cold, warm, off."""
+    """Seconds from process start to the first batch of 32 SMAX 3m battles (the trainer's collector: the fused
+    rollout): JAX's cache cold, warm, off."""
     rows = []
     with tempfile.TemporaryDirectory() as cache:
         for name, where in (("cold (empty cache)", cache), ("warm (cache filled)", cache), ("off", "off")):
@@ -177,7 +178,8 @@ def end_to_end(device: torch.device, map_name: str, frames: int, repeats: int, j
               f"{limit} steps × 32 battles per call):", "",
               "| policy | battle-steps/s | compile (s) |", "|---|---:|---:|"]
     lines += [f"| {p} | {c['battle_steps_per_s']:,.0f} | {c['compile_s']:.1f} |" for p, c in ceilings.items()]
-    lines += ["", "First batch (process start → 32 SMAX 3m battles built → first batch collected, GRU policy):", "",
+    lines += ["", "First batch (process start → 32 SMAX 3m battles built → first batch collected by the fused rollout, "
+              "GRU policy):", "",
               "| JAX compilation cache | imports and set-up (s) | first batch (s) |", "|---|---:|---:|"]
     lines += [f"| {r['cache']} | {r['setup_s']:.1f} | {r['first_batch_s']:.2f} |" for r in first_batch_latency(device)]
     return "\n".join(lines)
