@@ -20,6 +20,8 @@ Sections (``--sections``):
   LIIR's peak memory (``benchmark_update.py``).
 - ``collection``: the ``EpisodeCollector``'s rate against the number of battles, next to TorchRL's
   fixed-frame ``Collector`` it replaced and the fused-JAX ceiling.
+- ``population``: several members' fused SMAX batches from one program call (``FusedSMAXPopulation``) against
+  the members' collectors one after another.
 - ``threads``: a short training run alone and with a second one beside it, one torch thread or the default.
 - ``startup``: ``import torchrl_liir``, the first import of ``LIIRLoss`` and a command line refused by its checks
   (``algo.lambda_in=-1``), process start to exit.
@@ -49,7 +51,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("steady", "e2e", "update", "collection", "threads", "startup")
+SECTIONS = ("steady", "e2e", "update", "collection", "population", "threads", "startup")
 TRAIN = [sys.executable, str(ROOT / "scripts" / "train.py")]
 
 
@@ -347,6 +349,45 @@ def collection(device: torch.device, battle_counts: list[int]) -> str:
     return "\n".join(lines)
 
 
+def population_collection(device: torch.device, member_counts: list[int], batches: int = 10) -> str:
+    """Kept steps per second of ``M`` members' SMAX 3m batches (32 battles, GRU-64 policies of their own) from
+    one fused program call (``FusedSMAXPopulation``) against the members' collectors one after another."""
+    from torchrl.envs import Compose, InitTracker, TransformedEnv
+
+    from torchrl_liir import SMAXEnv, make_gru_policy, policy_primer
+    from torchrl_liir.collectors import PADDING_MASK, FusedSMAXCollector, FusedSMAXPopulation
+
+    def member(seed: int) -> FusedSMAXCollector:
+        torch.manual_seed(seed)
+        base = SMAXEnv("3m", 32, seed=seed, reward_scale=10.0, device=device)
+        actor = make_gru_policy(base.n_agents, base.obs_dim, base.n_actions, device=device,
+                                action_mask_key=("agents", "action_mask"))
+        return FusedSMAXCollector(TransformedEnv(base, Compose(InitTracker(), policy_primer(actor))), actor)
+
+    def rate(collect) -> float:
+        for _ in range(2):
+            collect()
+        _sync(device)
+        start, kept = time.perf_counter(), 0
+        for _ in range(batches):
+            kept += sum(int(batch.get(PADDING_MASK).sum()) for batch in collect())
+        _sync(device)
+        return kept / (time.perf_counter() - start)
+
+    load = load_average()
+    lines = [f"SMAX 3m, 32 battles and a GRU-64 policy per member, each member its own seed and weights; kept steps "
+             f"per second over {batches} batches after 2 warm-up ones; load average {load}.", "",
+             "| members | one by one (kept steps/s) | one program (kept steps/s) | together / one by one |",
+             "|---:|---:|---:|---:|"]
+    for m in member_counts:
+        alone = [member(s) for s in range(m)]
+        population = FusedSMAXPopulation([member(s) for s in range(m)])
+        one_by_one = rate(lambda: [c.rollout() for c in alone])
+        together = rate(population.rollout)
+        lines.append(f"| {m} | {one_by_one:,.0f} | {together:,.0f} | {together / one_by_one:.2f}× |")
+    return "\n".join(lines)
+
+
 # --- threads ------------------------------------------------------------------------------------------------
 
 def thread_sensitivity(frames: int) -> str:
@@ -435,6 +476,7 @@ def main() -> None:
     parser.add_argument("--steady-frames", type=int, default=150_000)
     parser.add_argument("--steady-repeats", type=int, default=3)
     parser.add_argument("--battles", type=int, nargs="+", default=[32, 256, 1024, 4096])
+    parser.add_argument("--members", type=int, nargs="+", default=[1, 4, 10], help="population section")
     parser.add_argument("--thread-frames", type=int, default=30_000)
     parser.add_argument("--startup-repeats", type=int, default=5)
     args = parser.parse_args()
@@ -457,6 +499,8 @@ def main() -> None:
             body = update_cost(device, args.repeats)
         elif name == "collection":
             body = collection(device, args.battles)
+        elif name == "population":
+            body = population_collection(device, args.members)
         elif name == "startup":
             body = startup(args.startup_repeats)
         else:

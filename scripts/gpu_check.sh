@@ -27,8 +27,9 @@ EOF
 timeout 120 python3 -m pytest -q -p no:cacheprovider -n 0 tests/test_cuda.py tests/test_fused_smax.py \
   2>&1 | tee "$OUT/tests.txt"
 # 2. the benchmarks on the device
-timeout 240 python3 scripts/benchmark.py --device cuda --sections steady collection update --steady-repeats 1 \
-  --battles 32 1024 4096 --repeats 5 --out "$OUT/benchmark_cuda.md" 2>&1 | tail -40 | tee "$OUT/benchmark.txt"
+timeout 240 python3 scripts/benchmark.py --device cuda --sections steady collection population update \
+  --steady-repeats 1 --battles 32 1024 4096 --members 1 10 --repeats 5 --out "$OUT/benchmark_cuda.md" 2>&1 \
+  | tail -40 | tee "$OUT/benchmark.txt"
 # 3. LIIR on SMAX 3m against the clock (its run directory outside $OUT: only the summary comes back)
 RUN=/tmp/gpu_liir_3m
 rm -rf "$RUN"

@@ -15,9 +15,9 @@ class FusedSMAXPopulation:
 
     Every member keeps its policy, its env's reset and step key streams and its sampling keys, so member ``i``'s
     batches are those its collector would collect alone; only the call is shared. That is for GPUs, where one
-    member's 32 battles leave the device nearly idle. On a CPU it is slower than the members one by one (SMAX 3m,
-    32 battles each, one core: 28k kept steps/s together against 47k for 4 members): the fused program has no
-    per-call cost left to share, and every member's battles are stepped until the slowest member's have ended.
+    member's 32 battles leave the device nearly idle. On a CPU it is slower than the members one by one (BENCHMARKS.md,
+    "Collection"): the fused program has no per-call cost left to share, and every member's battles are stepped
+    until the slowest member's have ended.
     The members' collectors must agree on the map, the battle count, the limits, the policy's structure, the
     exploration type and the device.
 
