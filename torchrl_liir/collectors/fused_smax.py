@@ -117,8 +117,8 @@ class PolicyStructure:
             # MultiAgentGRU.cell: torch.nn.GRUCell's gates r, z and candidate n.
             w_x, b_x, w_h, b_h = params["gru"]
             h = jnp.where(is_init[..., None], 0.0, hidden)
-            x_rz, x_n = jnp.split(x @ w_x.T + b_x, [2 * self.hidden_size], axis=-1)
-            h_rz, h_n = jnp.split(h @ w_h.T + b_h, [2 * self.hidden_size], axis=-1)
+            x_rz, x_n = jnp.split(_linear(x, w_x, b_x), [2 * self.hidden_size], axis=-1)
+            h_rz, h_n = jnp.split(_linear(h, w_h, b_h), [2 * self.hidden_size], axis=-1)
             r, z = jnp.split(jax.nn.sigmoid(x_rz + h_rz), 2, axis=-1)
             n = jnp.tanh(x_n + r * h_n)
             hidden = x = n + z * (h - n)
@@ -149,8 +149,15 @@ def _apply(ops: tuple[str, ...], linears: list, x):
             x = jax.nn.relu(x)
         else:
             w, b = next(layers)
-            x = x @ w.T + b
+            x = _linear(x, w, b)
     return x
+
+
+def _linear(x, w, b):
+    """``x @ w.T + b`` in full float32, as torch's ``Linear``: JAX's default precision on recent GPUs is TF32
+    (10 mantissa bits), which would move the log-probabilities by about 1e-4 from the torch actor's."""
+    jax, jnp = _jax()
+    return jnp.matmul(x, w.T, precision=jax.lax.Precision.HIGHEST) + b
 
 
 class JaxCategoricalPolicy:
