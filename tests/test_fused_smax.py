@@ -18,7 +18,7 @@ from torchrl_liir import PursuitEnv, make_gaussian_policy, make_gru_policy, make
 from torchrl_liir.collectors import PADDING_MASK, EpisodeCollector  # noqa: E402
 from torchrl_liir.collectors.fused_smax import (  # noqa: E402
     FusedSMAXCollector,
-    JaxCategoricalPolicy,
+    JaxPolicy,
     fused_rollout_applies,
 )
 from torchrl_liir.envs import SMAXEnv  # noqa: E402
@@ -86,7 +86,7 @@ def torch_steps(actor, inputs: dict[str, torch.Tensor], hidden_size: int) -> lis
 def test_jax_policy_matches_the_torch_actor(kind, epsilon):
     hidden_size = 16
     actor = make_policy(kind, epsilon, OBS_DIM, hidden=hidden_size)
-    policy = JaxCategoricalPolicy(actor)
+    policy = JaxPolicy(actor)
     structure, params = policy.structure, policy.params()
     assert structure.recurrent == (kind == "gru") and structure.exploration_floor == (epsilon is not None)
     step = jax.jit(structure.step, static_argnames="deterministic")
@@ -117,7 +117,7 @@ def test_jax_policy_matches_the_torch_actor(kind, epsilon):
 @pytest.mark.parametrize("epsilon", [None, 0.5], ids=["no-floor", "floor"])
 def test_jax_samples_follow_the_policys_probabilities(epsilon):
     actor = make_policy("mlp", epsilon, OBS_DIM)
-    policy = JaxCategoricalPolicy(actor)
+    policy = JaxPolicy(actor)
     inputs = random_inputs(steps=1, batch=2)
     draws = 20_000
     obs, mask = (inputs[k][0].repeat(draws // 2, 1, 1).numpy() for k in ("obs", "mask"))  # rows 0, 1, 0, 1, ...
@@ -350,3 +350,86 @@ def test_population_members_must_share_one_program():
     gru, mlp = smax_policy("gru"), smax_policy("mlp")
     with pytest.raises(ValueError, match="member 1 differs"):
         FusedSMAXPopulation([FusedSMAXCollector(trainer_env(gru), gru), FusedSMAXCollector(trainer_env(mlp), mlp)])
+
+
+def q_actor(kind: str, eps: float, obs_dim: int = OBS_DIM, seed: int = 0, hidden: int = 16):
+    """IQL's and QMIX's actor: the library's masked Q-network, ε-greedy."""
+    from torchrl_liir.modules import make_egreedy_actor, make_gru_q_network, make_mlp_q_network
+
+    torch.manual_seed(seed)
+    if kind == "gru":
+        network = make_gru_q_network(N_AGENTS, obs_dim, N_ACTIONS, hidden_size=hidden, action_mask_key=MASK)
+    else:
+        network = make_mlp_q_network(N_AGENTS, obs_dim, N_ACTIONS, num_cells=(hidden, hidden), action_mask_key=MASK)
+    return make_egreedy_actor(network, N_AGENTS, N_ACTIONS, eps_init=eps, eps_end=eps, action_mask_key=MASK)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "gru"])
+def test_jax_q_actor_matches_the_torch_actor(kind):
+    """Greedy: the masked action values, the argmax, its value and the GRU's state are the torch actor's."""
+    actor = q_actor(kind, eps=0.5)
+    policy = JaxPolicy(actor)
+    assert policy.structure.q_values and policy.structure.recurrent == (kind == "gru")
+    step = jax.jit(policy.structure.step, static_argnames="deterministic")
+    inputs = random_inputs(steps=6)
+    hidden = torch.zeros(5, N_AGENTS, 16)
+    for t in range(6):
+        td = TensorDict({"agents": {"observation": inputs["obs"][t], "action_mask": inputs["mask"][t],
+                                    "rnn_hidden": hidden}, "is_init": inputs["is_init"][t]}, [5])
+        with torch.no_grad(), set_exploration_type(ExplorationType.DETERMINISTIC):
+            actor(td)
+        out = step(policy.params(), inputs["obs"][t].numpy(), inputs["mask"][t].numpy(), hidden.numpy(),
+                   inputs["is_init"][t].numpy(), jax.random.PRNGKey(t), deterministic=True)
+        assert torch.equal(torch.from_dlpack(out.action).long(), td.get(ACTION))
+        torch.testing.assert_close(torch.from_dlpack(out.logits), td.get(("agents", "action_value")), atol=1e-5,
+                                   rtol=0)
+        torch.testing.assert_close(torch.from_dlpack(out.log_prob).unsqueeze(-1),
+                                   td.get(("agents", "chosen_action_value")), atol=1e-5, rtol=0)
+        if kind == "gru":
+            hidden = td.get(("next", "agents", "rnn_hidden"))
+            torch.testing.assert_close(torch.from_dlpack(out.hidden), hidden, atol=1e-5, rtol=0)
+
+
+def test_jax_q_actor_explores_with_probability_epsilon_among_the_available_actions():
+    inputs = random_inputs(steps=1, batch=2)
+    draws = 20_000
+    obs, mask = (inputs[k][0].repeat(draws // 2, 1, 1).numpy() for k in ("obs", "mask"))
+    greedy = None
+    for eps in (0.0, 0.4, 1.0):
+        policy = JaxPolicy(q_actor("mlp", eps))
+        out = jax.jit(policy.structure.step, static_argnames="deterministic")(
+            policy.params(), obs, mask, jax.numpy.zeros((draws, N_AGENTS, 0)), inputs["is_init"][0].numpy(),
+            jax.random.PRNGKey(2), False)
+        actions = torch.from_dlpack(out.action).long().reshape(draws // 2, 2, N_AGENTS)
+        if greedy is None:
+            greedy = actions[0]
+            assert (actions == greedy).all()  # ε = 0: always the greedy action
+            continue
+        available = inputs["mask"][0]
+        uniform = available.float() / available.sum(-1, keepdim=True)
+        want = eps * uniform + (1 - eps) * torch.nn.functional.one_hot(greedy, N_ACTIONS).float()
+        frequency = torch.nn.functional.one_hot(actions, N_ACTIONS).float().mean(0)
+        torch.testing.assert_close(frequency, want, atol=0.02, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "gru"])
+def test_q_actor_batches_are_episode_collectors(kind):
+    """The ε-greedy actor's batches have EpisodeCollector's layout, and its greedy ones are EpisodeCollector's."""
+    actor = q_actor(kind, eps=0.3, obs_dim=SMAXEnv("3m", 1).obs_dim)
+    reference = EpisodeCollector(trainer_env(actor), actor).rollout()
+    batch = FusedSMAXCollector(trainer_env(actor), actor, seed=0).rollout()
+    assert set(batch.keys(True, True)) == set(reference.keys(True, True))
+    for key in reference.keys(True, True):
+        want, got = reference.get(key), batch.get(key)
+        assert (got.shape[2:], got.dtype) == (want.shape[2:], want.dtype), key
+    assert_episode_batch(batch, limit=60)
+    collectors = [cls(trainer_env(actor, seed=5), actor, exploration_type=ExplorationType.DETERMINISTIC)
+                  for cls in (EpisodeCollector, FusedSMAXCollector)]
+    for _ in range(2):
+        want, got = (c.rollout() for c in collectors)
+        assert got.shape == want.shape
+        for key in want.keys(True, True):
+            if want.get(key).dtype.is_floating_point:
+                torch.testing.assert_close(got.get(key), want.get(key), atol=1e-5, rtol=0, msg=str(key))
+            else:
+                assert torch.equal(got.get(key), want.get(key)), key

@@ -146,7 +146,8 @@ def test_every_default_config_passes_its_checks():
     ([], True),  # SMAX with the library's GRU policy
     (["experiment.fused_rollout=false"], False),
     (["~experiment.fused_rollout"], False),  # a run saved before the key: as it was collected then
-    (["algo=qmix"], False),  # an ε-greedy Q-network, not a categorical policy
+    (["algo=qmix"], True),  # the ε-greedy Q-network
+    (["algo=iql", "model.policy=mlp"], True),
 ])
 def test_smax_runs_collect_with_the_fused_rollout_where_it_applies_and_say_so(tmp_path, capfd, overrides, fused):
     pytest.importorskip("jaxmarl")

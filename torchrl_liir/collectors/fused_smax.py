@@ -3,8 +3,9 @@
 :class:`FusedSMAXCollector` yields the batches :class:`~torchrl_liir.collectors.EpisodeCollector` yields on a
 :class:`~torchrl_liir.envs.SMAXEnv` (same keys, shapes, dtypes, device and padding; one episode per battle, each
 from its start with the current policy), but runs the whole batch as one jitted ``lax.while_loop`` over time,
-vmapped over battles, with a JAX translation (:class:`JaxCategoricalPolicy`) of the library's MLP and GRU
-categorical policies whose parameters are read from the torch actor at every batch. Actions are sampled
+vmapped over battles, with a JAX translation (:class:`JaxPolicy`) of the library's MLP and GRU
+categorical policies, or of its ε-greedy Q-networks (IQL, QMIX), whose parameters are read from the torch actor at
+every batch. Actions are sampled
 with a JAX key stream owned by the collector (checkpointed in its ``state_dict``), so the batches differ
 from ``EpisodeCollector``'s by the sampling noise only: the battles are the ones the env would play (its
 reset and step key streams are used and advanced exactly as ``EpisodeCollector`` advances them), and a
@@ -25,13 +26,14 @@ from tensordict.nn import TensorDictModule, TensorDictModuleBase, TensorDictSequ
 from torch import nn
 from torchrl.envs import Compose, EnvBase, InitTracker, TensorDictPrimer, TransformedEnv
 from torchrl.envs.utils import ExplorationType
-from torchrl.modules import MaskedCategorical, ProbabilisticActor
+from torchrl.modules import EGreedyModule, MaskedCategorical, ProbabilisticActor, QValueModule
 
 from torchrl_liir.collectors.episode_collector import PADDING_MASK, EpisodeCollector, first_episode_mask
 from torchrl_liir.envs.smax import SMAXEnv, jax_device_for, smax_kernels
 from torchrl_liir.modules.exploration_floor import ExplorationFloor
 from torchrl_liir.modules.multi_agent_gru import MultiAgentGRU
 from torchrl_liir.modules.policies import LOG_PROB_KEY, LOGITS_KEY
+from torchrl_liir.modules.q_networks import ACTION_VALUE_KEY, CHOSEN_ACTION_VALUE_KEY, StepMode
 
 OBSERVATION_KEY = ("agents", "observation")
 ACTION_MASK_KEY = ("agents", "action_mask")
@@ -78,7 +80,8 @@ def _td_module(module: Any, in_keys: list, out_keys: list, what: str) -> nn.Modu
 
 
 class PolicyStep(NamedTuple):
-    """One step of the JAX policy: what the torch actor writes (``embedding`` and ``hidden`` for a GRU)."""
+    """One step of the JAX policy: what the torch actor writes (``embedding`` and ``hidden`` for a GRU). For a
+    Q-network, ``logits`` holds the masked action values and ``log_prob`` the greedy action's value."""
 
     logits: Any
     action: Any
@@ -92,13 +95,15 @@ class PolicyStructure:
     """The static shape of a translated policy (hashable: compiled programs are cached on it).
 
     ``encoder``: the MLP's, or the GRU policy's embedding's, ops; then the GRU (``hidden_size`` > 0) and the
-    ``head`` ops; ``exploration_floor``: mixed with uniform over the available actions.
+    ``head`` ops; ``exploration_floor``: mixed with uniform over the available actions; ``q_values``: the head
+    gives action values, acted on ε-greedily (IQL's and QMIX's actor) instead of a categorical's logits.
     """
 
     encoder: tuple[str, ...]
     hidden_size: int
     head: tuple[str, ...]
     exploration_floor: bool
+    q_values: bool = False
 
     @property
     def recurrent(self) -> bool:
@@ -123,6 +128,8 @@ class PolicyStructure:
             n = jnp.tanh(x_n + r * h_n)
             hidden = x = n + z * (h - n)
         logits = _apply(self.head, params["head"], x)
+        if self.q_values:
+            return self._epsilon_greedy(params, logits, mask, embedding, hidden, key, deterministic)
         if self.exploration_floor:
             # ExplorationFloor.forward: log((1 - ε)·softmax(masked logits) + ε·uniform(available)).
             eps = params["epsilon"]
@@ -139,6 +146,24 @@ class PolicyStructure:
         log_probs = jax.nn.log_softmax(masked, axis=-1)
         log_prob = jnp.take_along_axis(log_probs, action[..., None], axis=-1)[..., 0]
         return PolicyStep(logits, action, log_prob, embedding, hidden)
+
+    @staticmethod
+    def _epsilon_greedy(params: dict, values, mask, embedding, hidden, key, deterministic) -> PolicyStep:
+        """``QValueModule`` (unavailable actions at the dtype's minimum, the masked argmax and its value), then
+        ``EGreedyModule``: with probability ε an agent's action is a uniform draw among its available ones."""
+        jax, jnp = _jax()
+        values = jnp.where(mask, values, jnp.finfo(values.dtype).min)
+        greedy = jnp.argmax(values, axis=-1).astype(jnp.int32)
+        chosen = jnp.take_along_axis(values, greedy[..., None], axis=-1)[..., 0]
+        explore_key, draw_key = jax.random.split(key)
+        explored = jax.random.uniform(explore_key, greedy.shape) < params["epsilon"]
+        uniform = jax.random.categorical(draw_key, jnp.where(mask, 0.0, -jnp.inf), axis=-1).astype(jnp.int32)
+        sampled = jnp.where(explored, uniform, greedy)
+        if isinstance(deterministic, bool):
+            action = greedy if deterministic else sampled
+        else:
+            action = jnp.where(deterministic, greedy, sampled)
+        return PolicyStep(values, action, chosen, embedding, hidden)
 
 
 def _apply(ops: tuple[str, ...], linears: list, x):
@@ -160,19 +185,75 @@ def _linear(x, w, b):
     return jnp.matmul(x, w.T, precision=jax.lax.Precision.HIGHEST) + b
 
 
-class JaxCategoricalPolicy:
+class JaxPolicy:
     """A JAX translation of the library's masked categorical MLP or GRU policy (``make_mlp_policy`` /
     ``make_gru_policy`` with ``action_mask_key=("agents", "action_mask")``, with or without the exploration
-    floor); raises :class:`UnsupportedPolicy` for any other actor.
+    floor), or of its ε-greedy MLP or GRU Q-network (``make_egreedy_actor`` over ``make_mlp_q_network`` /
+    ``make_gru_q_network``: IQL's and QMIX's actor); raises :class:`UnsupportedPolicy` for any other actor.
 
-    The torch actor stays the owner of the parameters: :meth:`params` reads them (and the floor's ε) as JAX
-    arrays at every call, so a collector acting with it always acts with the trained weights.
-    Written by hand (JAX cannot run torch modules inside a compiled program): :meth:`PolicyStructure.step`
-    follows ``MultiAgentGRU``, ``ExplorationFloor`` and ``MaskedCategorical`` operation by operation, so that
-    its log-probabilities are the torch actor's to float32 rounding (the tests hold them to 1e-5).
+    The torch actor stays the owner of the parameters: :meth:`params` reads them (and the floor's or the
+    exploration's ε) as JAX arrays at every call, so a collector acting with it always acts with the trained
+    weights. Written by hand (JAX cannot run torch modules inside a compiled program): :meth:`PolicyStructure.step`
+    follows ``MultiAgentGRU``, ``ExplorationFloor``, ``MaskedCategorical``, ``QValueModule`` and ``EGreedyModule``
+    operation by operation, so that its log-probabilities and action values are the torch actor's to float32
+    rounding (the tests hold them to 1e-5).
     """
 
     def __init__(self, actor: TensorDictModuleBase) -> None:
+        self.explore: EGreedyModule | None = None
+        if type(actor) is TensorDictSequential and len(actor.module) == 2 and type(actor.module[1]) is EGreedyModule:
+            network, out_key = self._q_network(actor), ACTION_VALUE_KEY
+        else:
+            network, out_key = self._categorical_network(actor), LOGITS_KEY
+        self.floor: ExplorationFloor | None = None
+        parts = list(network.module) if type(network) is TensorDictSequential else [network]
+        if isinstance(getattr(parts[-1], "module", None), ExplorationFloor):
+            self.floor = _td_module(parts.pop(), [LOGITS_KEY, ACTION_MASK_KEY], [LOGITS_KEY], "exploration floor")
+            if len(parts) == 1 and type(parts[0]) is TensorDictSequential:
+                parts = list(parts[0].module)
+        if len(parts) == 4 and type(parts[1]) is StepMode and getattr(parts[2], "module", None) is torch.Tensor.detach:
+            parts = [parts[0], parts[1].module, parts[3]]  # the Q-network's GRU, stepped, its next state detached
+        self.gru: MultiAgentGRU | None = None
+        if len(parts) == 1:
+            encoder = _td_module(parts[0], [OBSERVATION_KEY], [out_key], "MLP")
+            ops, self.encoder = _layer_ops(encoder, "MLP")
+            head_ops, self.head = (), []
+        elif len(parts) == 3 and type(parts[1]) is MultiAgentGRU:
+            embed, self.gru, head = parts
+            ops, self.encoder = _layer_ops(_td_module(embed, [OBSERVATION_KEY], [EMBEDDING_KEY], "embedding"),
+                                           "embedding")
+            if (self.gru.in_keys != [EMBEDDING_KEY, IS_INIT_KEY, HIDDEN_KEY]
+                    or self.gru.out_keys != [FEATURES_KEY, ("next", *HIDDEN_KEY)]):
+                raise UnsupportedPolicy("the policy's MultiAgentGRU does not use the library's default keys")
+            head_ops, self.head = _layer_ops(_td_module(head, [FEATURES_KEY], [out_key], "head"), "head")
+        else:
+            raise UnsupportedPolicy("the policy's network is neither the library's MLP nor its "
+                                    "FC -> MultiAgentGRU -> FC")
+        tensors = list(self._tensors())
+        if any(t.dtype != torch.float32 for t in tensors):
+            raise UnsupportedPolicy("the policy's parameters are not float32 (SMAX's observations are)")
+        if len({t.device for t in tensors}) != 1:
+            raise UnsupportedPolicy("the policy's parameters are on several devices")
+        hidden = self.gru.hidden_size if self.gru is not None else 0
+        self.structure = PolicyStructure(ops, hidden, head_ops, self.floor is not None, self.explore is not None)
+
+    def _q_network(self, actor: TensorDictSequential) -> TensorDictModuleBase:
+        """The Q-values' network of an ε-greedy Q actor (checked: the masked greedy and ε-greedy modules)."""
+        q_network, self.explore = actor.module
+        if self.explore.action_key != ACTION_KEY or self.explore.action_mask_key != ACTION_MASK_KEY:
+            raise UnsupportedPolicy("the policy's EGreedyModule does not act on ('agents', 'action') masked by "
+                                    "('agents', 'action_mask')")
+        parts = list(q_network.module) if type(q_network) is TensorDictSequential else []
+        greedy = parts[-1] if parts else None
+        if (len(parts) != 2 or type(greedy) is not QValueModule or greedy.action_space != "categorical"
+                or greedy.in_keys != [ACTION_VALUE_KEY, ACTION_MASK_KEY]
+                or greedy.out_keys != [ACTION_KEY, ACTION_VALUE_KEY, CHOSEN_ACTION_VALUE_KEY]):
+            raise UnsupportedPolicy("the policy's Q-network does not end in the library's masked QValueModule")
+        return parts[0]
+
+    @staticmethod
+    def _categorical_network(actor: TensorDictModuleBase) -> TensorDictModuleBase:
+        """The logits' network of a masked categorical actor (checked: its distribution)."""
         if type(actor) is not ProbabilisticActor:
             raise UnsupportedPolicy(f"the policy is a {type(actor).__name__}, not a ProbabilisticActor")
         network, distribution = actor.module
@@ -183,35 +264,7 @@ class JaxCategoricalPolicy:
                 or not distribution.return_log_prob):
             raise UnsupportedPolicy("the policy's distribution does not read the logits and ('agents', 'action_mask') "
                                     "and write ('agents', 'action') and its log-probability")
-        self.floor: ExplorationFloor | None = None
-        parts = list(network.module) if type(network) is TensorDictSequential else [network]
-        if isinstance(getattr(parts[-1], "module", None), ExplorationFloor):
-            self.floor = _td_module(parts.pop(), [LOGITS_KEY, ACTION_MASK_KEY], [LOGITS_KEY], "exploration floor")
-            if len(parts) == 1 and type(parts[0]) is TensorDictSequential:
-                parts = list(parts[0].module)
-        self.gru: MultiAgentGRU | None = None
-        if len(parts) == 1:
-            encoder = _td_module(parts[0], [OBSERVATION_KEY], [LOGITS_KEY], "MLP")
-            ops, self.encoder = _layer_ops(encoder, "MLP")
-            head_ops, self.head = (), []
-        elif len(parts) == 3 and type(parts[1]) is MultiAgentGRU:
-            embed, self.gru, head = parts
-            ops, self.encoder = _layer_ops(_td_module(embed, [OBSERVATION_KEY], [EMBEDDING_KEY], "embedding"),
-                                           "embedding")
-            if (self.gru.in_keys != [EMBEDDING_KEY, IS_INIT_KEY, HIDDEN_KEY]
-                    or self.gru.out_keys != [FEATURES_KEY, ("next", *HIDDEN_KEY)]):
-                raise UnsupportedPolicy("the policy's MultiAgentGRU does not use the library's default keys")
-            head_ops, self.head = _layer_ops(_td_module(head, [FEATURES_KEY], [LOGITS_KEY], "head"), "head")
-        else:
-            raise UnsupportedPolicy("the policy's network is neither make_mlp_policy's MLP nor make_gru_policy's "
-                                    "FC -> MultiAgentGRU -> FC")
-        tensors = list(self._tensors())
-        if any(t.dtype != torch.float32 for t in tensors):
-            raise UnsupportedPolicy("the policy's parameters are not float32 (SMAX's observations are)")
-        if len({t.device for t in tensors}) != 1:
-            raise UnsupportedPolicy("the policy's parameters are on several devices")
-        hidden = self.gru.hidden_size if self.gru is not None else 0
-        self.structure = PolicyStructure(ops, hidden, head_ops, self.floor is not None)
+        return network
 
     def _tensors(self):
         for linear in (*self.encoder, *self.head):
@@ -221,6 +274,8 @@ class JaxCategoricalPolicy:
             yield from (gru.input_map.weight, gru.input_map.bias, gru.hidden_map.weight, gru.hidden_map.bias)
         if self.floor is not None:
             yield self.floor.epsilon
+        if self.explore is not None:
+            yield self.explore.eps
 
     @property
     def device(self) -> torch.device:
@@ -254,6 +309,8 @@ class JaxCategoricalPolicy:
                                                    self.gru.hidden_map.weight, self.gru.hidden_map.bias))
         if self.floor is not None:
             params["epsilon"] = arr(self.floor.epsilon)
+        if self.explore is not None:
+            params["epsilon"] = arr(self.explore.eps)
         return params
 
 
@@ -278,7 +335,7 @@ def fused_rollout_applies(env: EnvBase, policy: TensorDictModuleBase) -> str | N
     if type(base) is not SMAXEnv:
         return f"the env is a {type(base).__name__}, not a SMAXEnv"
     try:
-        translated = JaxCategoricalPolicy(policy)
+        translated = JaxPolicy(policy)
     except UnsupportedPolicy as err:
         return str(err)
     if (translated.device.type, translated.device.index or 0) != (base.device.type, base.device.index or 0):
@@ -301,7 +358,7 @@ def fused_rollout_applies(env: EnvBase, policy: TensorDictModuleBase) -> str | N
     return None
 
 
-def _is_hidden_primer(primer: TensorDictPrimer, policy: JaxCategoricalPolicy) -> bool:
+def _is_hidden_primer(primer: TensorDictPrimer, policy: JaxPolicy) -> bool:
     """Whether ``primer`` is the GRU's hidden state at zero (:func:`~torchrl_liir.modules.policy_primer`)."""
     keys = list(primer.primers.keys(True, True))
     default = primer.default_value
@@ -433,7 +490,7 @@ class FusedSMAXCollector(EpisodeCollector):
     """:class:`EpisodeCollector`'s batches on a SMAXEnv, each collected by one compiled JAX program.
 
     Each batch resets every battle (with the env's reset key stream), runs SMAX and a JAX translation of
-    ``policy`` (:class:`JaxCategoricalPolicy`, parameters read from the torch actor at every batch) in a
+    ``policy`` (:class:`JaxPolicy`, parameters read from the torch actor at every batch) in a
     jitted ``lax.while_loop`` until every battle has ended once (or ``episode_limit`` steps), and returns the
     ``[episodes, T]`` batch ``EpisodeCollector`` returns: the same keys, shapes, dtypes and device, trimmed to
     the longest episode, unfinished rows dropped, ``("collector", "mask")`` over each row's steps.
@@ -479,7 +536,7 @@ class FusedSMAXCollector(EpisodeCollector):
         self._base, transforms = _transforms(env)
         self._init_tracker = any(type(t) is InitTracker for t in transforms)
         self._jax, self._jax_device = jax, jax_device_for(self._base.device)
-        self._policy = JaxCategoricalPolicy(policy)
+        self._policy = JaxPolicy(policy)
         base = self._base
         self.layout = PackedLayout(base.n_agents, base.obs_dim, base.state_dim, base.n_actions,
                                     self._policy.structure.hidden_size, tuple(base.packed_sizes))
@@ -549,8 +606,12 @@ class FusedSMAXCollector(EpisodeCollector):
         n, a, h = layout.n_agents, layout.n_actions, layout.hidden_size
         action, log_prob, logits, embedding, hidden = current[..., layout.env_width:].split(layout.policy_sizes, -1)
         agents.set(ACTION_KEY[1], action.long().reshape(*batch, n))
-        agents.set(LOG_PROB_KEY[1], log_prob.contiguous().reshape(*batch, n))
-        agents.set(LOGITS_KEY[1], logits.contiguous().reshape(*batch, n, a))
+        if self._policy.structure.q_values:  # the masked action values and the greedy action's value
+            agents.set(CHOSEN_ACTION_VALUE_KEY[1], log_prob.contiguous().reshape(*batch, n, 1))
+            agents.set(ACTION_VALUE_KEY[1], logits.contiguous().reshape(*batch, n, a))
+        else:
+            agents.set(LOG_PROB_KEY[1], log_prob.contiguous().reshape(*batch, n))
+            agents.set(LOGITS_KEY[1], logits.contiguous().reshape(*batch, n, a))
         if self._policy.structure.recurrent:
             hidden = hidden.contiguous().reshape(*batch, n, h)
             agents.set(EMBEDDING_KEY[1], embedding.contiguous().reshape(*batch, n, h))
