@@ -169,6 +169,7 @@ def test_smax_runs_collect_with_the_fused_rollout_where_it_applies_and_say_so(tm
 @pytest.mark.parametrize("case", [
     pytest.param(PURSUIT, id="liir-pursuit"),
     pytest.param(SMAX, id="liir-smax"),
+    pytest.param([*SMAX, *QMIX], id="qmix-smax"),  # the fused rollout's ε-greedy Q-actor
     pytest.param([*PURSUIT, *QMIX], id="qmix-pursuit"),
     pytest.param([*PURSUIT, "algo=liir_authors"], id="liir-authors-pursuit"),  # the exploration floor's ε
     pytest.param([*PURSUIT, "algo=coma", "algo.critic_updates=time_step"], id="coma-time-step-pursuit"),
