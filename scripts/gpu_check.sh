@@ -6,9 +6,13 @@
 #
 #   bash scripts/gpu_check.sh                  # on a machine with a GPU, torch and a CUDA jax installed
 #
-# On a machine without network, the wheels the project needs beyond torch and jax (torchrl, tensordict, jaxmarl,
-# hydra-core, omegaconf, antlr4-python3-runtime, tqdm, ...) may wait in .whl/: they are installed into
-# /tmp/site first, with no dependency resolution.
+# On a machine without network, the wheels the project needs beyond what such an image holds (torch, jax, flax,
+# chex, optax, matplotlib, tqdm, ...) may wait in .whl/, fetched beforehand for its Python (3.12 here):
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
+#     torchrl==0.14.1 tensordict==0.14.3 jaxmarl==0.2.0 gymnax hoptorch pyvers orjson hydra-core==1.3.8 \
+#     omegaconf==2.3.1 antlr4-python3-runtime==4.9.3
+# They are installed into /tmp/site first, with no dependency resolution.
 set -uo pipefail
 OUT=${OUT:-runs/gpu}
 mkdir -p "$OUT"
