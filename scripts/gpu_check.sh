@@ -11,8 +11,10 @@
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
 #     torchrl==0.14.1 tensordict==0.14.3 jaxmarl==0.2.0 gymnax hoptorch pyvers orjson hydra-core==1.3.8 \
-#     omegaconf==2.3.1 antlr4-python3-runtime==4.9.3
-# They are installed into /tmp/site first, with no dependency resolution.
+#     omegaconf==2.3.1
+#   python3 -m pip wheel --no-deps -w .whl antlr4-python3-runtime==4.9.3   # hydra's parser: a source release only
+# (4.7 MB in all, checked 2026-12-05). They are installed into /tmp/site first, with no dependency resolution;
+# tensordict's and torchrl's compiled parts must suit the machine's torch, which the first step shows.
 set -uo pipefail
 OUT=${OUT:-runs/gpu}
 mkdir -p "$OUT"
