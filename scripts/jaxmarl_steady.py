@@ -2,6 +2,7 @@
 
     python scripts/jaxmarl_steady.py --baseline path/to/JaxMARL/baselines/MAPPO/mappo_rnn_smax.py
     python scripts/jaxmarl_steady.py --baseline ... --map 3m --envs 32 --steps 60 --timesteps 96000
+    python scripts/jaxmarl_steady.py --baseline ... --timesteps 50000 --once   # end to end: one call, compiling
 
 The baseline file (JaxMARL's repository, not part of this project; it needs ``distrax``) is imported as a
 module and its ``make_train(config)`` jitted, with its own defaults
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gru", type=int, default=64, help="FC_DIM_SIZE and GRU_HIDDEN_DIM")
     parser.add_argument("--timesteps", type=int, default=96_000, help="TOTAL_TIMESTEPS, summed over envs")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--once", action="store_true", help="one call only (compilation included): an end-to-end run")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("WANDB_MODE", "disabled")
@@ -57,6 +59,9 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     jax.block_until_ready(train(jax.random.PRNGKey(args.seed)))
     first = time.perf_counter() - start
+    if args.once:
+        print(json.dumps({"map": args.map, "first_call_s": round(first, 2)}))
+        return
     start = time.perf_counter()
     jax.block_until_ready(train(jax.random.PRNGKey(args.seed + 1)))
     steady = time.perf_counter() - start
