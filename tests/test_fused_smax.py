@@ -197,6 +197,16 @@ def replay(batch: TensorDict, actor, seed: int, random_state: dict | None = None
     return torch.stack(steps, dim=1), env.base_env.random_state()
 
 
+def assert_same_batch(want: TensorDict, got: TensorDict) -> None:
+    """The same batch: the same shape, every entry equal (floating ones to float32 rounding)."""
+    assert got.shape == want.shape
+    for key in want.keys(True, True):
+        if want.get(key).dtype.is_floating_point:
+            torch.testing.assert_close(got.get(key), want.get(key), atol=1e-5, rtol=0, msg=str(key))
+        else:
+            assert torch.equal(got.get(key), want.get(key)), key
+
+
 def assert_same(replayed: TensorDict, batch: TensorDict) -> None:
     for key in replayed.keys(True, True):
         want, got = replayed.get(key), batch.get(key)
@@ -249,13 +259,8 @@ def test_greedy_batches_are_episode_collectors(limit):
     dropped = False
     for _ in range(3):
         want, got = (c.rollout() for c in collectors)
-        assert got.shape == want.shape
+        assert_same_batch(want, got)
         dropped |= want.shape[0] < N
-        for key in want.keys(True, True):
-            if want.get(key).dtype.is_floating_point:
-                torch.testing.assert_close(got.get(key), want.get(key), atol=1e-5, rtol=0, msg=str(key))
-            else:
-                assert torch.equal(got.get(key), want.get(key)), key
     assert dropped == (limit is not None)
 
 
@@ -334,12 +339,7 @@ def test_a_population_collects_each_members_batches_in_one_call():
     for _ in range(3):
         together = population.rollout()
         for want, got in zip((c.rollout() for c in alone), together):
-            assert got.shape == want.shape
-            for key in want.keys(True, True):
-                if want.get(key).dtype.is_floating_point:
-                    torch.testing.assert_close(got.get(key), want.get(key), atol=1e-5, rtol=0, msg=str(key))
-                else:
-                    assert torch.equal(got.get(key), want.get(key)), key
+            assert_same_batch(want, got)
     assert [c.state_dict()["policy_key"].tolist() for c in alone] == \
         [c.state_dict()["policy_key"].tolist() for c in population.members]
 
@@ -427,9 +427,4 @@ def test_q_actor_batches_are_episode_collectors(kind):
                   for cls in (EpisodeCollector, FusedSMAXCollector)]
     for _ in range(2):
         want, got = (c.rollout() for c in collectors)
-        assert got.shape == want.shape
-        for key in want.keys(True, True):
-            if want.get(key).dtype.is_floating_point:
-                torch.testing.assert_close(got.get(key), want.get(key), atol=1e-5, rtol=0, msg=str(key))
-            else:
-                assert torch.equal(got.get(key), want.get(key)), key
+        assert_same_batch(want, got)
