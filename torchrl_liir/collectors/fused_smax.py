@@ -549,7 +549,7 @@ class FusedSMAXCollector(EpisodeCollector):
         env seeds the sampling too (without drawing from torch's generator, which the run's other draws use)."""
         jax = self._jax
         if seed is None:
-            key = self._device_key(self._base.random_state()["step_key"])
+            key = self._base.jax_keys[1]
         else:
             key = jax.device_put(jax.random.PRNGKey(seed), self._jax_device)
         # Folded with a constant: the env's own keys come from PRNGKey(seed) and its step key.
@@ -576,14 +576,12 @@ class FusedSMAXCollector(EpisodeCollector):
     def program_inputs(self) -> tuple[dict, Any, Any, Any]:
         """This member's arguments of :func:`fused_program`: its policy's parameters, its sampling key and its
         env's reset and step keys (without the member axis)."""
-        env_keys = self._base.random_state()
-        return (self._policy.params(self._jax_device), self._key, self._device_key(env_keys["reset_key"]),
-                self._device_key(env_keys["step_key"]))
+        return (self._policy.params(self._jax_device), self._key, *self._base.jax_keys)
 
     def advance_keys(self, policy_key, reset_key, step_key) -> None:
         """Takes this member's keys after a batch (:func:`fused_program`'s outputs, without the member axis)."""
         self._key = policy_key
-        self._base.set_random_state({"reset_key": self._key_tensor(reset_key), "step_key": self._key_tensor(step_key)})
+        self._base.jax_keys = reset_key, step_key
 
     def _batch(self, buffer: torch.Tensor, steps: int) -> TensorDictBase:
         """The padded batch of the program's ``buffer`` after ``steps`` steps (EpisodeCollector's trimming)."""

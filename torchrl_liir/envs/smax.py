@@ -257,6 +257,16 @@ class SMAXEnv(EnvBase):
             tensordict = TensorDict({"agents": {"action_mask": self._mask}}, self.batch_size, device=self.device)
         return masked_rand_action(self.full_action_spec, tensordict)
 
+    @property
+    def jax_keys(self) -> tuple:
+        """The reset and step JAX keys as they are, on the env's JAX device (no host copy): what a fused rollout
+        continues from and hands back (:class:`~torchrl_liir.collectors.FusedSMAXCollector`)."""
+        return self._reset_key, self._step_key
+
+    @jax_keys.setter
+    def jax_keys(self, keys: tuple) -> None:
+        self._reset_key, self._step_key = keys
+
     def random_state(self) -> dict[str, torch.Tensor]:
         """The reset and step JAX keys (a checkpoint's part: a resumed run plays the same battles)."""
         return {name: torch.as_tensor(self._jax.device_get(key).astype("int64"))

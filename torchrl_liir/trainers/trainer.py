@@ -128,6 +128,11 @@ class FrameBar(tqdm):
         return super().update(n)
 
 
+def fused_rollout(cfg: DictConfig) -> bool:
+    """Whether the run collects with the fused SMAX rollout where it applies (runs saved before the key: no)."""
+    return bool(cfg.experiment.get("fused_rollout", False))
+
+
 ACTOR_MODULE = "actor"  # the trainer module holding the acting policy, exploration state included
 
 
@@ -165,7 +170,7 @@ class EpisodeTrainer(Trainer):
         for name, hook in recipe.hooks.items():
             hook.register(self, name)
         UpdateWeights(collector, 1).register(self)
-        fused = bool(cfg.experiment.get("fused_rollout", False))  # runs saved before it: step by step
+        fused = fused_rollout(cfg)
         Evaluation(lambda: evaluate(test_env, recipe.actor, cfg.experiment.evaluation_episodes, limit, fused),
                    cfg.experiment.evaluation_interval_episodes,
                    cfg.experiment.total_frames, self.progress, lambda row: self.tables.write("test", row)
@@ -263,7 +268,7 @@ def _build_trainer(cfg: DictConfig, run_dir: Path, experiment: Experiment) -> Ep
     env = make_env(task, cfg, device, cfg.task.num_envs, cfg.seed, recipe.actor)
     test_env = make_env(task, cfg, device, task.test_envs(cfg), cfg.seed + 10_000, recipe.actor)
     collector, how = make_episode_collector(env, recipe.actor, task.episode_limit(cfg),
-                                            fused=bool(cfg.experiment.get("fused_rollout", False)),
+                                            fused=fused_rollout(cfg),
                                             total_frames=cfg.experiment.total_frames)
     print(f"collector: {how}", flush=True)
     return EpisodeTrainer(cfg=cfg, run_dir=run_dir, recipe=recipe, collector=collector, test_env=test_env,
