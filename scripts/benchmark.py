@@ -280,20 +280,28 @@ COLLECTORS = {"fixed": "TorchRL `Collector`, fixed frames (before)", "episode": 
               "fused": "`FusedSMAXCollector`"}
 
 
+def smax_3m_with_gru_policy(device: torch.device, battles: int, seed: int = 0):
+    """``battles`` SMAX 3m battles as the trainer transforms them, and a GRU-64 policy seeded with ``seed``."""
+    from torchrl.envs import Compose, InitTracker, TransformedEnv
+
+    from torchrl_liir import SMAXEnv, make_gru_policy, policy_primer
+
+    torch.manual_seed(seed)
+    base = SMAXEnv("3m", battles, seed=seed, reward_scale=10.0, device=device)
+    policy = make_gru_policy(base.n_agents, base.obs_dim, base.n_actions, device=device,
+                             action_mask_key=("agents", "action_mask"))
+    return TransformedEnv(base, Compose(InitTracker(), policy_primer(policy))), policy
+
+
 def collection_rate(device: torch.device, battles: int, batches: int, kind: str = "episode") -> dict:
     """Steady rate of collecting batches of whole SMAX 3m episodes with the paper's GRU-64 policy (``kind``: a key
     of :data:`COLLECTORS`)."""
     from torchrl.collectors import Collector
-    from torchrl.envs import Compose, InitTracker, TransformedEnv
 
-    from torchrl_liir import SMAXEnv, make_gru_policy, policy_primer
     from torchrl_liir.collectors import PADDING_MASK, EpisodeCollector, FusedSMAXCollector, one_episode_per_env
 
-    torch.manual_seed(0)
-    base = SMAXEnv("3m", battles, reward_scale=10.0, device=device)
-    policy = make_gru_policy(base.n_agents, base.obs_dim, base.n_actions, device=device,
-                             action_mask_key=("agents", "action_mask"))
-    env = TransformedEnv(base, Compose(InitTracker(), policy_primer(policy)))
+    env, policy = smax_3m_with_gru_policy(device, battles)
+    base = env.base_env
     fixed_frames = kind == "fixed"
     if fixed_frames:
         collector = Collector(env, policy, frames_per_batch=battles * base.episode_limit, total_frames=-1,
@@ -352,17 +360,10 @@ def collection(device: torch.device, battle_counts: list[int]) -> str:
 def population_collection(device: torch.device, member_counts: list[int], batches: int = 10) -> str:
     """Kept steps per second of ``M`` members' SMAX 3m batches (32 battles, GRU-64 policies of their own) from
     one fused program call (``FusedSMAXPopulation``) against the members' collectors one after another."""
-    from torchrl.envs import Compose, InitTracker, TransformedEnv
-
-    from torchrl_liir import SMAXEnv, make_gru_policy, policy_primer
     from torchrl_liir.collectors import PADDING_MASK, FusedSMAXCollector, FusedSMAXPopulation
 
     def member(seed: int) -> FusedSMAXCollector:
-        torch.manual_seed(seed)
-        base = SMAXEnv("3m", 32, seed=seed, reward_scale=10.0, device=device)
-        actor = make_gru_policy(base.n_agents, base.obs_dim, base.n_actions, device=device,
-                                action_mask_key=("agents", "action_mask"))
-        return FusedSMAXCollector(TransformedEnv(base, Compose(InitTracker(), policy_primer(actor))), actor)
+        return FusedSMAXCollector(*smax_3m_with_gru_policy(device, 32, seed))
 
     def rate(collect) -> float:
         for _ in range(2):
