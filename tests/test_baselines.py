@@ -25,7 +25,7 @@ from torchrl_liir.modules import ExplorationFloor, make_egreedy_actor, make_mlp_
 from torchrl_liir.objectives import COMALoss, counterfactual_baseline
 from torchrl_liir.optimizer_steps import guarded_step
 from torchrl_liir.trainers import ConfigError, EpisodeTrainer, train
-from torchrl_liir.trainers import trainer as trainer_module
+from torchrl_liir.trainers import population as population_module
 
 ROOT = Path(__file__).resolve().parents[1]
 MASK = ("collector", "mask")
@@ -98,7 +98,7 @@ def recorded_run(algo: str, policy: str, tmp_path_factory, *extra: str) -> Run:
         return _RUNS[key]
     run = Run(run_dir=tmp_path_factory.mktemp(f"{algo}_{policy}"))
 
-    build_trainer = trainer_module._build_trainer
+    build_trainer = population_module.build_trainer
 
     def recording_trainer(cfg, run_dir, experiment) -> EpisodeTrainer:
         trainer = build_trainer(cfg, run_dir, experiment)
@@ -109,7 +109,7 @@ def recorded_run(algo: str, policy: str, tmp_path_factory, *extra: str) -> Run:
     cfg = config(f"algo={algo}", f"model.policy={policy}", "experiment.total_frames=600", "task.num_envs=8",
                  "experiment.evaluation_episodes=8", *OVERRIDES[algo], *extra)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(trainer_module, "_build_trainer", recording_trainer)
+        patch.setattr(population_module, "build_trainer", recording_trainer)
         run.summary = train(cfg, run.run_dir)
     _RUNS[key] = run
     return run

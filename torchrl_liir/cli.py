@@ -158,10 +158,12 @@ def _one_line_errors() -> tuple[type[BaseException], ...]:
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name=CONFIG_NAME, version_base="1.3")
 def run(cfg: DictConfig) -> None:
-    """Hydra's task: trains one configured run (one member of a sweep) into its run directory."""
+    """Hydra's task: trains one configured run or population (one job of a sweep) into its run directory; a
+    population whose member diverged exits with 1 after the others have finished."""
     from hydra.core.hydra_config import HydraConfig
 
     from torchrl_liir.trainers import CheckpointFileError, NonFiniteError, RunInterrupted, train
+    from torchrl_liir.trainers.population import print_summary
 
     run_dir = None
     try:
@@ -180,9 +182,15 @@ def run(cfg: DictConfig) -> None:
     except RunInterrupted as err:
         print(f"{err}; resume with: {PROG['name']} resume={run_dir}", file=sys.stderr)
         sys.exit(err.exit_code)
-    print("test: " + ", ".join(f"{k}={v:.3f}" for k, v in summary["test"].items()))
+    print_summary(summary)
     if "fig2" in summary:
         print(f"Fig. 2: AUROC(Good vs Bad r_in) = {summary['fig2']['auroc']}")
+    diverged = {name: member for name, member in summary.get("members", {}).items()
+                if member["status"] == "non_finite"}
+    for name, member in diverged.items():
+        print(f"error: {name}: {member['error']}", file=sys.stderr)
+    if diverged:
+        sys.exit(1)
 
 
 def main(prog: str = "torchrl-liir-train") -> None:

@@ -16,7 +16,7 @@ __getattr__, __dir__ = lazy_attributes(__name__, {
     "check_config": "torchrl_liir.trainers.config",
     "load_run": "torchrl_liir.trainers.trainer",
     "make_trainer": "torchrl_liir.trainers.trainer",
-    "train": "torchrl_liir.trainers.trainer",
+    "train": "torchrl_liir.trainers.population",
 })
 
 if TYPE_CHECKING:
@@ -24,9 +24,10 @@ if TYPE_CHECKING:
     from torchrl_liir.optimizer_steps import NonFiniteError
     from torchrl_liir.trainers.checkpoints import CheckpointFileError
     from torchrl_liir.trainers.config import check_config
+    from torchrl_liir.trainers.population import train
     from torchrl_liir.trainers.run_directory import RunDirectoryError
     from torchrl_liir.trainers.signals import RunInterrupted
-    from torchrl_liir.trainers.trainer import EpisodeTrainer, load_run, make_trainer, train
+    from torchrl_liir.trainers.trainer import EpisodeTrainer, load_run, make_trainer
 
 __all__ = ["CheckpointFileError", "ConfigError", "EpisodeTrainer", "NonFiniteError", "RunDirectoryError",
            "RunInterrupted", "check_config", "load_run", "make_trainer", "train"]

@@ -27,6 +27,7 @@ from torchrl_liir.config_checks import (
 from torchrl_liir.studies import STUDIES
 from torchrl_liir.tasks import get_task
 from torchrl_liir.tasks.base import Task
+from torchrl_liir.trainers.members import Seeds, Variants, is_population, member_configs
 
 LOGGERS = ("csv", "tensorboard", "wandb")
 PRESETS = tuple(sorted(path.stem for path in (Path(__file__).parents[1] / "conf" / "preset").glob("*.yaml")))
@@ -92,7 +93,7 @@ def moved_key(key: str) -> str | None:
 
 TOP_LEVEL_CHECKS: dict[str, Check] = {
     "seed": Integer(0, 2**32 - 1), "resume": Text("a run directory", nullable=True),
-    "preset": Added(Choice(PRESETS), "none"),
+    "preset": Added(Choice(PRESETS), "none"), "seeds": Added(Seeds(), None), "variants": Added(Variants(), None),
 }
 EXPERIMENT_CHECKS: dict[str, Check] = {
     "total_frames": COUNT, "device": Device(), "threads": COUNT,
@@ -133,9 +134,21 @@ class Experiment:
 
 
 def check_config(cfg: DictConfig) -> Experiment:
-    """Checks every value the trainer reads (experiment, task, algo, model); raises :class:`ConfigError` (or
-    ``ImportError`` for a missing optional package) on the first bad one, before anything is built. Returns the
-    resolved :class:`Experiment`."""
+    """Checks every value the trainer reads (experiment, task, algo, model; in a population, every variant's);
+    raises :class:`ConfigError` (or ``ImportError`` for a missing optional package) on the first bad one, before
+    anything is built. Returns the resolved :class:`Experiment`."""
+    if is_population(cfg):
+        _check_sections(cfg)
+        checked = set()
+        for member in member_configs(cfg):
+            variant = member.name.rpartition("_seed")[0]
+            if variant not in checked:
+                checked.add(variant)
+                try:
+                    experiment = check_config(member.cfg)
+                except ConfigError as err:
+                    raise ConfigError(f"{err} (in variant {variant})" if variant else str(err)) from None
+        return experiment
     experiment = Experiment.of(cfg)
     task, algorithm = experiment.task, experiment.algorithm
     _check_sections(cfg)

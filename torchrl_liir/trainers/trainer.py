@@ -1,14 +1,13 @@
 """The experiment: a task's env and an algorithm's recipe trained by TorchRL's ``Trainer``.
 
-``make_trainer(cfg, run_dir)`` builds an :class:`EpisodeTrainer` from a configuration; ``train(cfg, run_dir)``
-also claims the run directory, resumes, handles signals and non-finite values and writes ``summary.json``.
+``make_trainer(cfg, run_dir)`` builds an :class:`EpisodeTrainer` from a configuration;
+:func:`torchrl_liir.trainers.population.train` also claims the run directory, resumes, handles signals and
+non-finite values and writes ``summary.json``, for one run or a population of them.
 """
 from __future__ import annotations
 
-import json
 import platform
 import random
-import signal
 import sys
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
+from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from torchrl.checkpoint import Checkpoint, GlobalRNGState
 from torchrl.envs import Compose, EnvBase, InitTracker, TransformedEnv
@@ -25,10 +25,9 @@ from torchrl.trainers import Trainer, UpdateWeights
 from tqdm import tqdm
 
 from torchrl_liir.algorithms import EnvDims, Recipe
-from torchrl_liir.collectors import EpisodeCollector, make_episode_collector
+from torchrl_liir.collectors import PADDING_MASK, EpisodeCollector, make_episode_collector
 from torchrl_liir.config_checks import with_added_defaults
 from torchrl_liir.modules import policy_primer
-from torchrl_liir.optimizer_steps import NonFiniteError
 from torchrl_liir.runtime import configure_runtime
 from torchrl_liir.studies import STUDIES, StudyHook
 from torchrl_liir.tasks import Task
@@ -50,8 +49,6 @@ from torchrl_liir.trainers.hooks import (
     metadata_test_score,
 )
 from torchrl_liir.trainers.metrics_table import MetricsTables
-from torchrl_liir.trainers.run_directory import claim_run_dir
-from torchrl_liir.trainers.signals import GracefulStop, RunInterrupted
 
 
 def describe_machine(device: torch.device) -> dict:
@@ -142,15 +139,17 @@ class EpisodeTrainer(Trainer):
     The loop, hook stages, averaged loss logging, progress bar and ``Checkpoint`` / ``CheckpointRotation``
     are TorchRL's. Registered here: a :class:`RecipeStepper` (the recipe's optimiser groups, each with its
     own clip, and the NaN guard), the recipe's feed and hooks, test episodes, the CSV tables and a checkpoint
-    schedule by updates and wall time. Subclassed only for the progress bar (a :class:`FrameBar` from the
-    restored frame count), to save a non-finite state aside, and to close the test env and the bar; the loop
-    itself is not overridden.
+    schedule by updates and wall time. Subclassed for the progress bar (a :class:`FrameBar` from the restored
+    frame count), to save a non-finite state aside, to close the test env and the bar, and to split TorchRL's
+    loop into :meth:`begin`, :meth:`train_on` (one batch) and :meth:`end`, so that a population
+    (:class:`~torchrl_liir.trainers.population.Population`) drives its members batch by batch in one process.
     """
 
     def __init__(self, *, cfg: DictConfig, run_dir: Path, recipe: Recipe, collector: EpisodeCollector,
                  test_env: EnvBase, task: Task) -> None:
         self.cfg, self.run_dir, self.recipe, self.test_env = cfg, Path(run_dir), recipe, test_env
         self.progress = RunProgress()
+        self.collector_description = type(collector).__name__  # the builder's "collector: ..." line replaces it
         super().__init__(
             collector=collector, total_frames=cfg.experiment.total_frames, frame_skip=1,
             optim_steps_per_batch=recipe.feed.steps_per_epoch, num_epochs=recipe.feed.epochs,
@@ -192,6 +191,49 @@ class EpisodeTrainer(Trainer):
                                    intrinsic_reward=recipe.intrinsic_reward, run_dir=self.run_dir,
                                    episode_limit=limit)
             self.register_op("shutdown", self.study)
+
+    def train(self) -> None:
+        """TorchRL's ``Trainer.train`` (synchronous collection): :meth:`begin`, :meth:`train_on` every batch of
+        the collector until the run is over, :meth:`end`."""
+        self.begin()
+        for batch in self.collector:
+            if self.train_on(batch):
+                break
+        self.end()
+
+    def begin(self) -> None:
+        """The start of TorchRL's loop: the progress bar and the ``setup`` hooks (the first test)."""
+        if self.progress_bar:
+            self._pbar, self._pbar_str = tqdm(total=self.total_frames), {}
+        self._setup_hook()
+
+    def train_on(self, batch: TensorDictBase) -> bool:
+        """One iteration of TorchRL's loop on a collected ``batch``: its hooks, the update's optimiser steps, the
+        logs; returns whether the run is over (budget reached or stop requested: a checkpoint was saved)."""
+        batch = self._process_batch_hook(batch)
+        frames = int(batch.get(PADDING_MASK).sum()) * self.frame_skip
+        self.collected_frames += frames
+        self._pre_steps_log_hook(batch)
+        if self.collected_frames >= self.collector.init_random_frames:
+            self.optim_steps(batch)
+        self._post_steps_hook()
+        self._post_steps_log_hook(batch)
+        if self._stop_training:
+            self.save_trainer(force_save=True)
+            return True
+        if self.progress_bar:
+            self._pbar.update(frames)
+            self._pbar_description()
+        if self.collected_frames >= self.total_frames:
+            self.save_trainer(force_save=True)
+            return True
+        self.save_trainer()
+        return False
+
+    def end(self) -> None:
+        """The end of TorchRL's loop: the ``shutdown`` hooks (a study), then the collector's shutdown."""
+        self._shutdown_hook()
+        self.collector.shutdown()
 
     def _start_progress_bar(self) -> None:
         """TorchRL's bar, made before a checkpoint's frames were restored, gives way to a :class:`FrameBar`
@@ -253,10 +295,10 @@ def seed_everything(seed: int) -> None:
 
 def make_trainer(cfg: DictConfig, run_dir: str | Path) -> EpisodeTrainer:
     """The configured experiment as a TorchRL trainer writing into ``run_dir`` (``trainer.train()`` runs it)."""
-    return _build_trainer(cfg, Path(run_dir), check_config(cfg))
+    return build_trainer(cfg, Path(run_dir), check_config(cfg))
 
 
-def _build_trainer(cfg: DictConfig, run_dir: Path, experiment: Experiment) -> EpisodeTrainer:
+def build_trainer(cfg: DictConfig, run_dir: Path, experiment: Experiment) -> EpisodeTrainer:
     """:func:`make_trainer` for a config already checked into ``experiment``."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
@@ -270,52 +312,10 @@ def _build_trainer(cfg: DictConfig, run_dir: Path, experiment: Experiment) -> Ep
     collector, how = make_episode_collector(env, recipe.actor, task.episode_limit(cfg),
                                             fused=fused_rollout(cfg),
                                             total_frames=cfg.experiment.total_frames)
-    print(f"collector: {how}", flush=True)
-    return EpisodeTrainer(cfg=cfg, run_dir=run_dir, recipe=recipe, collector=collector, test_env=test_env,
-                          task=task)
-
-
-def _write_summary(run_dir: Path, summary: dict) -> None:
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-
-
-def train(cfg: DictConfig, run_dir: str | Path, *, resume: bool = False) -> dict:
-    """Trains the configured algorithm into ``run_dir`` (or, with ``resume``, continues the run there from
-    its latest checkpoint); returns and writes ``summary.json``.
-
-    Raises :class:`NonFiniteError` (the bad state saved aside, the last good checkpoint kept) and
-    :class:`RunInterrupted` on SIGTERM / SIGINT (after a checkpoint).
-    """
-    experiment = check_config(cfg)
-    run_dir = claim_run_dir(Path(run_dir), resume)
-    checkpoint = latest_checkpoint(run_dir) if resume else None
-    with GracefulStop() as stop:
-        trainer = _build_trainer(cfg, run_dir, experiment)
-        try:
-            if checkpoint is not None:
-                trainer.restore(checkpoint)
-            stop.trainer = trainer
-            trainer.train()
-        except NonFiniteError as err:
-            path = trainer.save_bad_state()
-            _write_summary(run_dir, {**trainer.summary("non_finite"), "error": str(err)})
-            raise NonFiniteError(f"{err}; the last good checkpoint is kept, the bad state is in {path}") from None
-        except RunInterrupted:
-            _write_summary(run_dir, trainer.summary("interrupted"))
-            raise
-        except BaseException as err:
-            _write_summary(run_dir, {**trainer.summary("crashed"), "error": repr(err)})
-            raise
-        finally:
-            trainer.close()
-    if stop.signum is not None and trainer.collected_frames < trainer.total_frames:
-        _write_summary(run_dir, trainer.summary("interrupted"))
-        name = signal.Signals(stop.signum).name
-        raise RunInterrupted(stop.signum, f"stopped by {name} at update {trainer.progress.updates} "
-                                          f"({int(trainer.collected_frames)} frames); checkpoint saved")
-    summary = trainer.summary("finished")
-    _write_summary(run_dir, summary)
-    return summary
+    trainer = EpisodeTrainer(cfg=cfg, run_dir=run_dir, recipe=recipe, collector=collector, test_env=test_env,
+                             task=task)
+    trainer.collector_description = how
+    return trainer
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[DictConfig, Recipe]:

@@ -1,0 +1,218 @@
+"""Runs in one process: a solo run, or a population of seeds × variants (:mod:`torchrl_liir.trainers.members`).
+
+A solo run is a population of one; both take the same path. Each member is a whole run: its own config, networks,
+optimisers, replay buffer, envs, random streams and run directory, holding exactly what a solo run writes. The
+population steps its members in turn, one collected batch and one update each per round. For its turn a member's
+process-global random streams (torch, NumPy, Python) are swapped in, so it draws exactly what it would alone: member
+``k`` equals the solo run with seed ``k`` row for row (tested). A member that diverges stops alone, its last good
+checkpoint kept; the others go on.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from tensordict import TensorDictBase
+from torchrl.checkpoint import GlobalRNGState
+
+from torchrl_liir.optimizer_steps import NonFiniteError
+from torchrl_liir.trainers.checkpoints import latest_checkpoint, rotation
+from torchrl_liir.trainers.config import Experiment, check_config
+from torchrl_liir.trainers.members import MemberConfig, is_population, member_configs
+from torchrl_liir.trainers.run_directory import claim_run_dir, frames_played
+from torchrl_liir.trainers.signals import GracefulStop, RunInterrupted
+from torchrl_liir.trainers.trainer import EpisodeTrainer, FrameBar, build_trainer
+
+POPULATION_FILE = "population.json"  # a population's run directory: its members and how each ended
+
+
+class Member:
+    """One run of a population: its config, run directory, trainer and process-global random streams."""
+
+    def __init__(self, config: MemberConfig, run_dir: Path) -> None:
+        self.name, self.cfg, self.run_dir = config.name, config.cfg, run_dir
+        self.trainer: EpisodeTrainer | None = None
+        self.summary: dict | None = None
+        self._batches: Iterator[TensorDictBase] | None = None
+        self._random: dict | None = None
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """The member's global random streams while it builds, collects and updates (its trainer seeds them
+        when it is built)."""
+        if self._random is not None:
+            GlobalRNGState().load_state_dict(self._random)
+        try:
+            yield
+        finally:
+            self._random = GlobalRNGState().state_dict()
+
+    def build(self, experiment: Experiment, checkpoint: Path | None) -> None:
+        with self.turn():
+            self.trainer = build_trainer(self.cfg, self.run_dir, experiment)
+            if checkpoint is not None:
+                self.trainer.restore(checkpoint)
+            self._batches = iter(self.trainer.collector)
+
+    def step(self) -> bool:
+        """Collects and trains on one batch; returns whether the member's run is over."""
+        with self.turn():
+            batch = next(self._batches, None)
+            return batch is None or self.trainer.train_on(batch)
+
+    def finish(self, status: str, error: BaseException | None = None, *, loop_ended: bool = False) -> None:
+        """Ends the member's run (``loop_ended``: its loop's end, as TorchRL's, first), closes its envs and writes
+        its ``summary.json``."""
+        if loop_ended:
+            with self.turn():
+                self.trainer.end()
+        self.summary = self.trainer.summary(status)
+        if error is not None:
+            self.summary["error"] = str(error) if isinstance(error, NonFiniteError) else repr(error)
+        self.trainer.close()
+        write_summary(self.run_dir, self.summary)
+
+
+class Population:
+    """The members of one configuration, trained in turn (:meth:`run`); ``request_stop`` (a signal) asks each to
+    stop after its current update, with a checkpoint."""
+
+    def __init__(self, members: list[Member], progress_bar: bool) -> None:
+        self.members = members
+        self.bar = None
+        if progress_bar and len(members) > 1:
+            total = sum(int(m.trainer.total_frames) for m in members)
+            self.bar = FrameBar(total, initial=sum(int(m.trainer.collected_frames) for m in members))
+
+    def request_stop(self, reason: str) -> None:
+        for member in self.members:
+            if member.summary is None:
+                member.trainer.request_stop(reason)
+
+    def run(self) -> None:
+        """Trains every member to its budget, one batch each per round; a diverged member stops alone."""
+        for member in self.members:
+            with member.turn():
+                member.trainer.begin()
+        running = list(self.members)
+        try:
+            while running:
+                for member in list(running):
+                    frames = member.trainer.collected_frames
+                    try:
+                        over = member.step()
+                    except NonFiniteError as err:
+                        path = member.trainer.save_bad_state()
+                        member.finish("non_finite", NonFiniteError(
+                            f"{err}; the last good checkpoint is kept, the bad state is in {path}"))
+                        running.remove(member)
+                        continue
+                    if self.bar is not None:
+                        self.bar.update(int(member.trainer.collected_frames - frames))
+                    if over:
+                        stopped = member.trainer.collected_frames < member.trainer.total_frames
+                        member.finish("interrupted" if stopped else "finished", loop_ended=True)
+                        running.remove(member)
+        except RunInterrupted:
+            for member in running:
+                member.finish("interrupted")
+            raise
+        except BaseException as err:
+            for member in running:
+                member.finish("crashed", err)
+            raise
+        finally:
+            if self.bar is not None:
+                self.bar.close()
+
+
+def write_summary(run_dir: Path, summary: dict) -> None:
+    (Path(run_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
+
+
+def _resume_point(member: Member, resume: bool, solo: bool) -> tuple[Path | None, bool]:
+    """The checkpoint a member continues from (``None``: it starts), and whether it has already finished. A solo
+    run resumes from its latest checkpoint or fails; a population's member without one starts afresh."""
+    if not resume:
+        return None, False
+    if solo:
+        return latest_checkpoint(member.run_dir), False
+    if rotation(member.run_dir).latest() is None:
+        return None, False
+    played = frames_played(member.run_dir) or 0
+    return latest_checkpoint(member.run_dir), played >= member.cfg.experiment.total_frames
+
+
+def train(cfg: DictConfig, run_dir: str | Path, *, resume: bool = False) -> dict:
+    """Trains the configured run into ``run_dir``, or (``seeds`` / ``variants`` set) each member of the population
+    into its subdirectory of ``run_dir``; with ``resume``, continues from the latest checkpoints. Returns the run's
+    ``summary.json`` (a population: ``{"status", "members": {name: summary}}``, also in ``population.json``).
+
+    Raises :class:`NonFiniteError` when a solo run diverges (the bad state saved aside, the last good checkpoint
+    kept; a population's member stops alone and the others go on), and :class:`RunInterrupted` on SIGTERM /
+    SIGINT (after a checkpoint of every running member).
+    """
+    experiment = check_config(cfg)
+    run_dir = claim_run_dir(Path(run_dir), resume)
+    solo = not is_population(cfg)
+    if not solo:
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    members = [Member(config, run_dir if solo else run_dir / config.name) for config in member_configs(cfg)]
+    with GracefulStop() as stop:
+        running = []
+        for member in members:
+            checkpoint, finished = _resume_point(member, resume, solo)
+            if finished:
+                member.summary = json.loads((member.run_dir / "summary.json").read_text())
+                continue
+            if not solo:
+                member.cfg.experiment.progress_bar = member.cfg.experiment.progress_bar and len(members) == 1
+            member.build(experiment, checkpoint)
+            running.append(member)
+        if running:
+            described = running[0].trainer.collector_description
+            print(f"collector: {described}" + ("" if solo else f" ({len(running)} members)"), flush=True)
+            population = Population(running, bool(cfg.experiment.progress_bar))
+            stop.trainer = population
+            population.run()
+    interrupted = [m for m in members if m.summary["status"] == "interrupted"]
+    if stop.signum is not None and interrupted:
+        trainer = interrupted[0].trainer
+        where = (f"at update {trainer.progress.updates} ({int(trainer.collected_frames)} frames)" if solo
+                 else f"with {len(interrupted)} of {len(members)} members unfinished")
+        raise RunInterrupted(stop.signum, f"stopped by {signal.Signals(stop.signum).name} {where}; checkpoint saved")
+    if solo:
+        summary = members[0].summary
+        if summary["status"] == "non_finite":
+            raise NonFiniteError(summary["error"])
+        return summary
+    return _population_summary(run_dir, members)
+
+
+def _population_summary(run_dir: Path, members: list[Member]) -> dict:
+    statuses = {m.summary["status"] for m in members}
+    summary = {"status": statuses.pop() if len(statuses) == 1 else "mixed",
+               "members": {m.name: m.summary for m in members}}
+    (run_dir / POPULATION_FILE).write_text(json.dumps(
+        {"status": summary["status"], "members": {m.name: {"status": m.summary["status"], "test": m.summary["test"],
+                                                           "frames": m.summary["frames"]} for m in members}},
+        indent=2))
+    return summary
+
+
+def print_summary(summary: dict, out=sys.stdout) -> None:
+    """The command line's last lines: the final test of the run, or of each member with how it ended."""
+    def scores(test: dict) -> str:
+        return ", ".join(f"{k}={v:.3f}" for k, v in test.items())
+
+    if "members" not in summary:
+        print("test: " + scores(summary["test"]), file=out)
+        return
+    for name, member in summary["members"].items():
+        ended = "" if member["status"] == "finished" else f" ({member['status']})"
+        print(f"{name}: test: {scores(member['test'])}{ended}", file=out)
