@@ -22,6 +22,9 @@ Sections (``--sections``):
   fixed-frame ``Collector`` it replaced and the fused-JAX ceiling.
 - ``population``: several members' fused SMAX batches from one program call (``FusedSMAXPopulation``) against
   the members' collectors one after another.
+- ``populations``: 10 seeds of LIIR (and of QMIX) on SMAX 3m trained as one population in one process
+  (``seeds=10``), as two populations of 5 side by side, and as 10 solo runs two at a time, each process pinned
+  to a core with one torch thread; wall time process start to exit, and the population's peak memory.
 - ``threads``: a short training run alone and with a second one beside it, one torch thread or the default.
 - ``startup``: ``import torchrl_liir``, the first import of ``LIIRLoss`` and a command line refused by its checks
   (``algo.lambda_in=-1``), process start to exit.
@@ -51,7 +54,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("steady", "e2e", "update", "collection", "population", "threads", "startup")
+SECTIONS = ("steady", "e2e", "update", "collection", "population", "populations", "threads", "startup")
 TRAIN = [sys.executable, str(ROOT / "scripts" / "train.py")]
 
 
@@ -389,6 +392,57 @@ def population_collection(device: torch.device, member_counts: list[int], batche
     return "\n".join(lines)
 
 
+# --- populations --------------------------------------------------------------------------------------------
+
+def run_pinned(commands: list[list[str]], cores: int) -> tuple[float, int]:
+    """Wall seconds to run ``commands`` at most ``cores`` at a time, each pinned to a core of its own, and the
+    largest peak resident set size of one of them (bytes, from ``wait4``)."""
+    start, running, peak, waiting = time.perf_counter(), {}, 0, list(commands)
+    with tempfile.TemporaryDirectory() as logs:
+        while waiting or running:
+            while waiting and len(running) < cores:
+                core = min(set(range(cores)) - set(running.values()))
+                log = open(Path(logs) / f"{len(waiting)}.log", "w")
+                process = subprocess.Popen(["taskset", "-c", str(core), *waiting.pop(0)], cwd=ROOT, stdout=log,
+                                           stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                running[(process.pid, log)] = core
+            pid, status, usage = os.wait4(-1, 0)
+            (key,) = [k for k in running if k[0] == pid]
+            running.pop(key)
+            key[1].close()
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise RuntimeError(f"a run failed:\n{Path(key[1].name).read_text()[-3000:]}")
+            peak = max(peak, usage.ru_maxrss * 1024)
+    return time.perf_counter() - start, peak
+
+
+def populations(frames: dict[str, int], seeds: int = 10) -> str:
+    """Wall time of ``seeds`` runs of each algorithm on SMAX 3m (paper settings): solo two at a time, one
+    population, two populations side by side; the 2-core machine's answer to "one process or many"."""
+    load = load_average()
+    lines = [f"SMAX 3m, the paper's settings (GRU-64, 32 battles), {seeds} seeds per algorithm; process start to exit, "
+             "each process pinned to one core with one torch thread; peak memory from the kernel's accounting of "
+             f"the process (`wait4`); load average {load} before.", "",
+             "| algorithm | frames per run | 10 solo runs, 2 at a time | one population of 10 (1 core) | "
+             "two populations of 5 side by side | best population / solo | peak memory, population of 10 |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for algo, budget in frames.items():
+            common = ["task=smax", "task.map=3m", f"algo={algo}", f"experiment.total_frames={budget}"]
+            solo = [train_command(Path(tmp) / f"{algo}_solo_{s}", *common, f"seed={s}") for s in range(seeds)]
+            one = [train_command(Path(tmp) / f"{algo}_one", *common, f"seeds={seeds}")]
+            half = seeds // 2
+            two = [train_command(Path(tmp) / f"{algo}_two_{i}", *common, f"seed={i * half}", f"seeds={half}")
+                   for i in range(2)]
+            solo_s, _ = run_pinned(solo, 2)
+            one_s, peak = run_pinned(one, 1)
+            two_s, _ = run_pinned(two, 2)
+            best = min(one_s, two_s)
+            lines.append(f"| {algo} | {budget:,} | {solo_s:.0f} s | {one_s:.0f} s | {two_s:.0f} s | "
+                         f"{solo_s / best:.2f}× faster | {peak / 2**30:.2f} GiB |")
+    return "\n".join(lines)
+
+
 # --- threads ------------------------------------------------------------------------------------------------
 
 def thread_sensitivity(frames: int) -> str:
@@ -478,6 +532,8 @@ def main() -> None:
     parser.add_argument("--steady-repeats", type=int, default=3)
     parser.add_argument("--battles", type=int, nargs="+", default=[32, 256, 1024, 4096])
     parser.add_argument("--members", type=int, nargs="+", default=[1, 4, 10], help="population section")
+    parser.add_argument("--population-frames", type=int, default=200_000, help="populations section: LIIR")
+    parser.add_argument("--population-qmix-frames", type=int, default=20_000, help="populations section: QMIX")
     parser.add_argument("--thread-frames", type=int, default=30_000)
     parser.add_argument("--startup-repeats", type=int, default=5)
     args = parser.parse_args()
@@ -502,6 +558,8 @@ def main() -> None:
             body = collection(device, args.battles)
         elif name == "population":
             body = population_collection(device, args.members)
+        elif name == "populations":
+            body = populations({"liir": args.population_frames, "qmix": args.population_qmix_frames})
         elif name == "startup":
             body = startup(args.startup_repeats)
         else:

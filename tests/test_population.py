@@ -84,14 +84,17 @@ def test_a_bad_population_on_the_command_line_is_one_line_and_exit_code_2(tmp_pa
     pytest.param([*PURSUIT, "algo=central_v"], id="central_v-pursuit"),
     pytest.param([*PURSUIT, *QMIX], id="qmix-pursuit"),
     pytest.param([*SMAX, "model.policy=gru"], id="liir-gru-smax"),
+    pytest.param([*SMAX, "experiment.member_rollout=together"], id="liir-smax-collected-together"),
     pytest.param([*SMAX, *QMIX], id="qmix-smax"),
 ])
-def test_each_member_equals_its_solo_run(tmp_path, case):
+def test_each_member_equals_its_solo_run(tmp_path, capsys, case):
     """Member seed 5 of a population, trained after member seed 4 in every round, is the solo run with seed 5:
     the same rows, tests and parameters, bit for bit (float32; the global random streams are the member's)."""
     if "task=smax" in case:
         pytest.importorskip("jaxmarl")
     population = train(config(*case, "seed=4", "seeds=2"), tmp_path / "population")
+    together = "collected together in one program" in capsys.readouterr().out
+    assert together == ("experiment.member_rollout=together" in case)
     assert set(population["members"]) == {"seed4", "seed5"} and population["status"] == "finished"
     train(config(*case, "seed=5"), tmp_path / "solo")
     assert_same_run(tmp_path / "population" / "seed5", tmp_path / "solo")
@@ -117,7 +120,7 @@ def test_a_diverged_member_stops_alone_and_the_others_go_on(tmp_path):
                   f"hydra.run.dir={tmp_path / 'population'}", cwd=tmp_path)
     assert out.returncode == 1, out.stderr[-2000:]
     lines = out.stdout.splitlines()
-    assert lines[1] == "collector: step by step (the env is a PursuitEnv, not a SMAXEnv) (2 members)"
+    assert lines[1] == "collector: step by step (the env is a PursuitEnv, not a SMAXEnv) (2 members, one by one)"
     assert [line.split(":")[0] for line in lines[-2:]] == ["ok_seed0", "bad_seed0"]
     assert lines[-1].endswith("(non_finite)")
     assert "error: bad_seed0: policy parameters became" in out.stderr
@@ -183,3 +186,18 @@ def test_sigterm_checkpoints_every_member_and_resume_finishes_them(tmp_path):
         summary = json.loads((run_dir / member / "summary.json").read_text())
         assert summary["status"] == "interrupted"
         assert max(int(p.name.split("-")[1]) for p in checkpoints(run_dir / member)) == summary["frames"]
+
+
+@pytest.mark.slow
+def test_a_sweep_of_populations_with_the_joblib_launcher(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    sweep = tmp_path / "sweep"
+    result = run_cli("-m", "algo=liir,central_v", "seeds=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                     f"hydra.sweep.dir={sweep}", "experiment.total_frames=300", "task.num_envs=8",
+                     "experiment.study=null", cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert jobs == ["0_pursuit_liir_seeds0-1", "1_pursuit_central_v_seeds0-1"]
+    for job in jobs:
+        for member in ("seed0", "seed1"):
+            assert json.loads((sweep / job / member / "summary.json").read_text())["status"] == "finished"

@@ -47,3 +47,10 @@ class FusedSMAXPopulation:
         """Every member's next batch (``[episodes, T]``, ``T`` the member's own longest episode)."""
         buffers, steps = run_members(self._program, self.members)
         return [member._batch(buffers[i], steps[i]) for i, member in enumerate(self.members)]
+
+    def hand_over(self) -> None:
+        """Collects every member's next batch in one call and hands each to its collector, whose next
+        ``rollout`` (and so its iterator) returns it: trainers iterating their own collectors train on batches
+        collected together."""
+        for member, batch in zip(self.members, self.rollout()):
+            member.hand_over(batch)

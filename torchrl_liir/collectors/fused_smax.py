@@ -543,6 +543,7 @@ class FusedSMAXCollector(EpisodeCollector):
         self._program = fused_program(base.map_name, base.batch_size.numel(), base.episode_limit, self.episode_limit,
                                       self._policy.structure, self.layout)
         self._key = self._policy_key(seed)
+        self._handed: TensorDictBase | None = None
 
     def _policy_key(self, seed: int | None):
         """The sampling key of ``seed``; for ``None``, one derived from the env's step key, so that seeding the
@@ -564,8 +565,14 @@ class FusedSMAXCollector(EpisodeCollector):
 
     @torch.no_grad()
     def rollout(self) -> TensorDictBase:
-        """One batch: ``[episodes, T]`` with ``("collector", "mask")``."""
-        return self._batch(*self.run_program())
+        """One batch: ``[episodes, T]`` with ``("collector", "mask")`` (the one a
+        :class:`~torchrl_liir.collectors.FusedSMAXPopulation` handed over, if any)."""
+        handed, self._handed = self._handed, None
+        return handed if handed is not None else self._batch(*self.run_program())
+
+    def hand_over(self, batch: TensorDictBase) -> None:
+        """Makes ``batch``, collected for this collector with its keys and policy, its next :meth:`rollout`."""
+        self._handed = batch
 
     def run_program(self) -> tuple[torch.Tensor, int]:
         """One batch's compiled program alone: its buffer (``[envs, episode_limit + 1, layout.width]``, see

@@ -102,6 +102,7 @@ EXPERIMENT_CHECKS: dict[str, Check] = {
     "logger": Choice(LOGGERS), "wandb_project": Text(), "wandb_mode": Choice(("offline", "online")),
     "progress_bar": Boolean(), "jax_cache_dir": Text("a directory path", nullable=True),
     "study": Choice((None, *STUDIES)), "study_episodes": COUNT, "fused_rollout": Added(Boolean(), False),
+    "member_rollout": Added(Choice(("auto", "together", "one_by_one")), "auto"),
 }
 MODEL_CHECKS: dict[str, Check] = {"policy": Choice(("mlp", "gru")), "num_cells": Sizes(), "rnn_hidden": COUNT}
 SECTIONS = ("experiment", "task", "algo", "model")

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from tensordict import TensorDictBase
 from torchrl.checkpoint import GlobalRNGState
 
+from torchrl_liir.collectors import FusedSMAXCollector, FusedSMAXPopulation
 from torchrl_liir.optimizer_steps import NonFiniteError
 from torchrl_liir.trainers.checkpoints import latest_checkpoint, rotation
 from torchrl_liir.trainers.config import Experiment, check_config
@@ -78,12 +79,32 @@ class Member:
         write_summary(self.run_dir, self.summary)
 
 
+def collects_together(members: list[Member], member_rollout: str) -> str | None:
+    """Why the members cannot collect their SMAX batches in one compiled program, ``None`` when they will
+    (``experiment.member_rollout``: ``together``, ``one_by_one``, or ``auto``: together on a GPU only, as on a
+    CPU the members one by one are faster, BENCHMARKS.md)."""
+    collectors = [m.trainer.collector for m in members]
+    if member_rollout == "one_by_one" or len(members) == 1:
+        return "one by one"
+    if not all(isinstance(c, FusedSMAXCollector) for c in collectors):
+        return "one by one"
+    if member_rollout == "auto" and collectors[0].env.device.type == "cpu":
+        return "one by one: on a CPU, faster than together"
+    try:
+        FusedSMAXPopulation(collectors)
+    except ValueError as err:
+        return f"one by one: {err}"
+    return None
+
+
 class Population:
     """The members of one configuration, trained in turn (:meth:`run`); ``request_stop`` (a signal) asks each to
-    stop after its current update, with a checkpoint."""
+    stop after its current update, with a checkpoint. With ``together``, each round's SMAX batches come from one
+    call of one compiled program (:class:`~torchrl_liir.collectors.FusedSMAXPopulation`), each member's batch the
+    one its own collector would collect."""
 
-    def __init__(self, members: list[Member], progress_bar: bool) -> None:
-        self.members = members
+    def __init__(self, members: list[Member], progress_bar: bool, together: bool = False) -> None:
+        self.members, self.together = members, together
         self.bar = None
         if progress_bar and len(members) > 1:
             total = sum(int(m.trainer.total_frames) for m in members)
@@ -102,6 +123,8 @@ class Population:
         running = list(self.members)
         try:
             while running:
+                if self.together:
+                    FusedSMAXPopulation([m.trainer.collector for m in running]).hand_over()
                 for member in list(running):
                     frames = member.trainer.collected_frames
                     try:
@@ -175,9 +198,12 @@ def train(cfg: DictConfig, run_dir: str | Path, *, resume: bool = False) -> dict
             member.build(experiment, checkpoint)
             running.append(member)
         if running:
+            apart = collects_together(running, cfg.experiment.get("member_rollout", "auto"))
             described = running[0].trainer.collector_description
-            print(f"collector: {described}" + ("" if solo else f" ({len(running)} members)"), flush=True)
-            population = Population(running, bool(cfg.experiment.progress_bar))
+            if not solo:
+                described += f" ({len(running)} members, " + (apart or "collected together in one program") + ")"
+            print(f"collector: {described}", flush=True)
+            population = Population(running, bool(cfg.experiment.progress_bar), together=apart is None)
             stop.trainer = population
             population.run()
     interrupted = [m for m in members if m.summary["status"] == "interrupted"]

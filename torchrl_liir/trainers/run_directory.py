@@ -20,16 +20,22 @@ def unique_suffix() -> str:
     return secrets.token_hex(3)
 
 
+def _label(seed: int, seeds) -> str:
+    return population_label(seed, list(seeds) if isinstance(seeds, ListConfig) else seeds)
+
+
 def default_run_dir(run_name: str, algo: str, seed: int, seeds: int | list[int] | None = None) -> str:
     """``runs/<date>_<time>_<task>_<algo>_seed<N>_<id>`` (a population: ``seeds<first>-<last>``)."""
-    label = population_label(seed, list(seeds) if isinstance(seeds, ListConfig) else seeds)
-    return f"runs/{datetime.now():%Y-%m-%d_%H-%M-%S}_{run_name}_{algo}_{label}_{unique_suffix()}"
+    return f"runs/{datetime.now():%Y-%m-%d_%H-%M-%S}_{run_name}_{algo}_{_label(seed, seeds)}_{unique_suffix()}"
 
 
 def register_resolvers() -> None:
-    """``${unique:}`` and ``${run_dir:resume,run_name,algo,seed,seeds}`` for hydra's run and sweep directories."""
+    """``${unique:}``, ``${run_dir:resume,run_name,algo,seed,seeds}`` and ``${seeds_label:seed,seeds}`` for hydra's
+    run and sweep directories."""
     if not OmegaConf.has_resolver("unique"):
         OmegaConf.register_new_resolver("unique", unique_suffix, use_cache=True)
+    if not OmegaConf.has_resolver("seeds_label"):
+        OmegaConf.register_new_resolver("seeds_label", _label)
     if not OmegaConf.has_resolver("run_dir"):
         OmegaConf.register_new_resolver(
             "run_dir", lambda resume, run_name, algo, seed, seeds=None: resume or default_run_dir(run_name, algo, seed,
