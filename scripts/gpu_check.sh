@@ -1,8 +1,9 @@
 #!/bin/bash
 # The GPU checks in one command, at most 8 minutes on one H100: the CUDA tests (2 min), the benchmarks on the
-# device (steady training rate, collection up to 4096 battles, update cost; 4 min), then LIIR on SMAX 3m for
-# 2 minutes: the frames to its first greedy test win rate of 0.9, if it gets there. Six files go to $OUT
-# (default runs/gpu).
+# device (steady training rate, collection up to 4096 battles, update cost; 4 min), LIIR on SMAX 3m for
+# 2 minutes: the frames to its first greedy test win rate of 0.9, if it gets there; then a population of 10
+# LIIR seeds on SMAX 3m (collected together in one program) against one seed alone, 40k frames each (at most
+# 80 s). Seven files go to $OUT (default runs/gpu).
 #
 #   bash scripts/gpu_check.sh                  # on a machine with a GPU, torch and a CUDA jax installed
 #
@@ -50,4 +51,23 @@ hit = next((r for r in tests if float(r["test_win_rate"]) >= 0.9), None)
 print(f"{updates[-1]['frames']} frames in {updates[-1]['wall_seconds']} s; "
       + (f"first greedy test win rate >= 0.9 at {hit['frames']} frames" if hit else
          f"no greedy test reached 0.9 (last {float(tests[-1]['test_win_rate']):.2f})"))
+EOF
+# 4. a population of 10 seeds against one seed alone, as the seeds' wall time
+POP=/tmp/gpu_population
+rm -rf "$POP"
+for run in "alone seeds=1" "population seeds=10"; do
+  set -- $run
+  timeout 60 python3 scripts/train.py task=smax task.map=3m experiment.device=cuda experiment.total_frames=40000 \
+    experiment.member_rollout=together experiment.progress_bar=false "$2" hydra.run.dir="$POP/$1" > /dev/null 2>&1
+done
+python3 - "$POP" <<'EOF' | tee "$OUT/population.txt"
+import json, sys
+from pathlib import Path
+root = Path(sys.argv[1])
+def seconds(name):
+    members = [json.loads(p.read_text()) for p in sorted((root / name).glob("*/summary.json"))]
+    return len(members), max(m["wall_seconds"] for m in members), sum(m["frames"] for m in members)
+(_, alone, _), (n, together, frames) = seconds("alone"), seconds("population")
+print(f"one seed: {alone:.1f} s; {n} seeds in one process: {together:.1f} s ({together / alone:.2f}x one seed's "
+      f"wall time, {frames / together:,.0f} frames/s in all)")
 EOF

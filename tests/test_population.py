@@ -16,6 +16,7 @@ from torchrl_liir.trainers import ConfigError, check_config, load_run, train
 from torchrl_liir.trainers.members import member_configs, population_label
 
 LIIR_VARIANTS = "variants={liir:{},lambda0:{algo.lambda_in:0}}"
+OTHER = ["task.num_envs=4", "task.episode_limit=10", "experiment.total_frames=200", "experiment.evaluation_episodes=4"]
 
 
 def assert_same_run(member: Path, solo: Path) -> None:
@@ -86,12 +87,15 @@ def test_a_bad_population_on_the_command_line_is_one_line_and_exit_code_2(tmp_pa
     pytest.param([*SMAX, "model.policy=gru"], id="liir-gru-smax"),
     pytest.param([*SMAX, "experiment.member_rollout=together"], id="liir-smax-collected-together"),
     pytest.param([*SMAX, *QMIX], id="qmix-smax"),
+    pytest.param([*OTHER, "task=vmas", "task.scenario=balance"], id="liir-vmas"),  # VMAS draws from torch's global RNG
+    pytest.param([*OTHER, "task=pettingzoo"], id="liir-pettingzoo"),
 ])
 def test_each_member_equals_its_solo_run(tmp_path, capsys, case):
     """Member seed 5 of a population, trained after member seed 4 in every round, is the solo run with seed 5:
     the same rows, tests and parameters, bit for bit (float32; the global random streams are the member's)."""
-    if "task=smax" in case:
-        pytest.importorskip("jaxmarl")
+    for task, package in (("task=smax", "jaxmarl"), ("task=vmas", "vmas"), ("task=pettingzoo", "pettingzoo")):
+        if task in case:
+            pytest.importorskip(package)
     population = train(config(*case, "seed=4", "seeds=2"), tmp_path / "population")
     together = "collected together in one program" in capsys.readouterr().out
     assert together == ("experiment.member_rollout=together" in case)
@@ -201,3 +205,19 @@ def test_a_sweep_of_populations_with_the_joblib_launcher(tmp_path):
     for job in jobs:
         for member in ("seed0", "seed1"):
             assert json.loads((sweep / job / member / "summary.json").read_text())["status"] == "finished"
+
+
+@pytest.mark.slow
+def test_resuming_a_finished_population_trains_nothing_and_a_larger_budget_extends_every_member(tmp_path):
+    run_dir = tmp_path / "population"
+    train(config(*PURSUIT, "seeds=2"), run_dir)
+    before = {m: rows(run_dir / m / "metrics.csv") for m in ("seed0", "seed1")}
+    again = run_cli(f"resume={run_dir}", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert {m: rows(run_dir / m / "metrics.csv") for m in before} == before
+    longer = run_cli(f"resume={run_dir}", "experiment.total_frames=4800", cwd=tmp_path)
+    assert longer.returncode == 0, longer.stderr[-2000:]
+    for member, table in before.items():
+        after = rows(run_dir / member / "metrics.csv")
+        assert after[:len(table)] == table and int(after[-1]["frames"]) >= 4800
+        assert json.loads((run_dir / member / "summary.json").read_text())["status"] == "finished"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,22 @@ class VmasTask(Task):
     """
 
     name = "vmas"
+
+    @staticmethod
+    def _vmas_stream() -> list | None:
+        # VMAS runs every env call with one class-level stream (torch, NumPy and Python states swapped in around
+        # each call), shared by all its envs in the process; nothing public exposes it, hence the attribute.
+        module = importlib.import_module("vmas.simulator.environment.environment") if "vmas" in sys.modules else None
+        return None if module is None else module.Environment.vmas_random_state
+
+    def shared_random_state(self) -> list | None:
+        stream = self._vmas_stream()
+        return None if stream is None else list(stream)
+
+    def set_shared_random_state(self, state: list) -> None:
+        stream = self._vmas_stream()
+        if stream is not None:
+            stream[:] = state  # in place: VMAS's decorators hold this very list
 
     def config_checks(self) -> dict[str, Check]:
         return {"name": Text(), "run_name": Text(), "scenario": Text("a VMAS scenario name such as balance"),

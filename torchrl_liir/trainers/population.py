@@ -22,6 +22,7 @@ from torchrl.checkpoint import GlobalRNGState
 
 from torchrl_liir.collectors import FusedSMAXCollector, FusedSMAXPopulation
 from torchrl_liir.optimizer_steps import NonFiniteError
+from torchrl_liir.tasks import Task
 from torchrl_liir.trainers.checkpoints import latest_checkpoint, rotation
 from torchrl_liir.trainers.config import Experiment, check_config
 from torchrl_liir.trainers.members import MemberConfig, is_population, member_configs
@@ -35,23 +36,25 @@ POPULATION_FILE = "population.json"  # a population's run directory: its members
 class Member:
     """One run of a population: its config, run directory, trainer and process-global random streams."""
 
-    def __init__(self, config: MemberConfig, run_dir: Path) -> None:
-        self.name, self.cfg, self.run_dir = config.name, config.cfg, run_dir
+    def __init__(self, config: MemberConfig, run_dir: Path, task: Task) -> None:
+        self.name, self.cfg, self.run_dir, self.task = config.name, config.cfg, run_dir, task
         self.trainer: EpisodeTrainer | None = None
         self.summary: dict | None = None
         self._batches: Iterator[TensorDictBase] | None = None
-        self._random: dict | None = None
+        self._random: tuple[dict, list | None] | None = None
 
     @contextmanager
     def turn(self) -> Iterator[None]:
-        """The member's global random streams while it builds, collects and updates (its trainer seeds them
-        when it is built)."""
+        """The member's process-wide random streams while it builds, collects and updates: torch's, NumPy's and
+        Python's, and those the task's envs share (VMAS's); its trainer seeds them when it is built."""
         if self._random is not None:
-            GlobalRNGState().load_state_dict(self._random)
+            GlobalRNGState().load_state_dict(self._random[0])
+            if self._random[1] is not None:
+                self.task.set_shared_random_state(self._random[1])
         try:
             yield
         finally:
-            self._random = GlobalRNGState().state_dict()
+            self._random = GlobalRNGState().state_dict(), self.task.shared_random_state()
 
     def build(self, experiment: Experiment, checkpoint: Path | None) -> None:
         with self.turn():
@@ -158,17 +161,22 @@ def write_summary(run_dir: Path, summary: dict) -> None:
     (Path(run_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
 
 
-def _resume_point(member: Member, resume: bool, solo: bool) -> tuple[Path | None, bool]:
-    """The checkpoint a member continues from (``None``: it starts), and whether it has already finished. A solo
-    run resumes from its latest checkpoint or fails; a population's member without one starts afresh."""
+def _resume_point(member: Member, resume: bool, solo: bool) -> tuple[Path | None, dict | None]:
+    """The checkpoint a member continues from (``None``: it starts afresh), and its summary if it has finished
+    already. A solo run resumes from its latest checkpoint or fails; a population's member without one starts
+    afresh."""
     if not resume:
-        return None, False
+        return None, None
     if solo:
-        return latest_checkpoint(member.run_dir), False
+        return latest_checkpoint(member.run_dir), None
     if rotation(member.run_dir).latest() is None:
-        return None, False
+        return None, None
+    summary_file = member.run_dir / "summary.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
     played = frames_played(member.run_dir) or 0
-    return latest_checkpoint(member.run_dir), played >= member.cfg.experiment.total_frames
+    finished = (summary.get("status") == "finished" and summary.get("frames") == played
+                and played >= member.cfg.experiment.total_frames)
+    return latest_checkpoint(member.run_dir), summary if finished else None
 
 
 def train(cfg: DictConfig, run_dir: str | Path, *, resume: bool = False) -> dict:
@@ -185,13 +193,13 @@ def train(cfg: DictConfig, run_dir: str | Path, *, resume: bool = False) -> dict
     solo = not is_population(cfg)
     if not solo:
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    members = [Member(config, run_dir if solo else run_dir / config.name) for config in member_configs(cfg)]
+    members = [Member(config, run_dir if solo else run_dir / config.name, experiment.task)
+               for config in member_configs(cfg)]
     with GracefulStop() as stop:
         running = []
         for member in members:
-            checkpoint, finished = _resume_point(member, resume, solo)
-            if finished:
-                member.summary = json.loads((member.run_dir / "summary.json").read_text())
+            checkpoint, member.summary = _resume_point(member, resume, solo)
+            if member.summary is not None:
                 continue
             if not solo:
                 member.cfg.experiment.progress_bar = member.cfg.experiment.progress_bar and len(members) == 1
