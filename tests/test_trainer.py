@@ -173,10 +173,14 @@ def test_smax_runs_collect_with_the_fused_rollout_where_it_applies_and_say_so(tm
     pytest.param([*PURSUIT, *QMIX], id="qmix-pursuit"),
     pytest.param([*PURSUIT, "algo=liir_authors"], id="liir-authors-pursuit"),  # the exploration floor's ε
     pytest.param([*PURSUIT, "algo=coma", "algo.critic_updates=time_step"], id="coma-time-step-pursuit"),
+    pytest.param(["task=vmas", "task.scenario=balance", "task.num_envs=4", "task.episode_limit=10",
+                  "experiment.total_frames=400", "experiment.evaluation_interval_episodes=8"], id="liir-vmas"),
 ])
 def test_sigkill_then_resume_ends_with_the_same_metrics_row_for_row(tmp_path, case):
     if "task=smax" in case:
         pytest.importorskip("jaxmarl")
+    if "task=vmas" in case:
+        pytest.importorskip("vmas")
     every = ["experiment.checkpoint_interval_updates=3"]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     # The uninterrupted run trains in this process, through the train() that train.py calls.

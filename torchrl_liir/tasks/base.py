@@ -47,10 +47,10 @@ class Task(ABC):
         """Envs of the test env: as many as training ones, so compiled kernels serve both."""
         return int(cfg.task.num_envs)
 
-    def shared_random_state(self) -> list | None:
+    def shared_random_state(self) -> dict | None:
         """The random state all of the task's envs in a process share, beyond torch's, NumPy's and Python's global
-        streams (``None``: none). A population swaps it in for each member's turn, as the global streams."""
+        streams (``None``: none). Checkpoints hold it, and a population swaps it in for each member's turn."""
         return None
 
-    def set_shared_random_state(self, state: list) -> None:
+    def set_shared_random_state(self, state: dict) -> None:
         """Restores a state :meth:`shared_random_state` returned."""

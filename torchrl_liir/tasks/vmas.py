@@ -37,17 +37,31 @@ class VmasTask(Task):
     def _vmas_stream() -> list | None:
         # VMAS runs every env call with one class-level stream (torch, NumPy and Python states swapped in around
         # each call), shared by all its envs in the process; nothing public exposes it, hence the attribute.
-        module = importlib.import_module("vmas.simulator.environment.environment") if "vmas" in sys.modules else None
+        module = sys.modules.get("vmas.simulator.environment.environment")
         return None if module is None else module.Environment.vmas_random_state
 
-    def shared_random_state(self) -> list | None:
-        stream = self._vmas_stream()
-        return None if stream is None else list(stream)
+    def shared_random_state(self) -> dict | None:
+        """VMAS's process-wide stream, as TorchRL's ``GlobalRNGState`` writes the global ones (checkpointable)."""
+        import numpy as np
+        import torch  # here: the config checks import no torch
 
-    def set_shared_random_state(self, state: list) -> None:
         stream = self._vmas_stream()
-        if stream is not None:
-            stream[:] = state  # in place: VMAS's decorators hold this very list
+        if stream is None:
+            return None
+        numpy_state = stream[1]
+        return {"torch_cpu": stream[0].clone(), "python": stream[2],
+                "numpy": (*numpy_state[:1], torch.from_numpy(numpy_state[1].astype(np.int64)), *numpy_state[2:])}
+
+    def set_shared_random_state(self, state: dict) -> None:
+        import numpy as np
+
+        stream = self._vmas_stream()
+        if stream is None:
+            return
+        numpy_state = state["numpy"]
+        # In place: VMAS's decorators hold this very list.
+        stream[:] = [state["torch_cpu"].clone(), (*numpy_state[:1], numpy_state[1].numpy().astype(np.uint32),
+                                                 *numpy_state[2:]), state["python"]]
 
     def config_checks(self) -> dict[str, Check]:
         return {"name": Text(), "run_name": Text(), "scenario": Text("a VMAS scenario name such as balance"),

@@ -6,6 +6,8 @@ from pathlib import Path
 from torchrl.checkpoint import Checkpoint, CheckpointRotation
 from torchrl.envs import EnvBase, TransformedEnv
 
+from torchrl_liir.tasks import Task
+
 CHECKPOINTS = "checkpoints"
 KEEP_LAST = 3
 
@@ -21,20 +23,27 @@ def base_env(env: EnvBase) -> EnvBase:
 
 
 class EnvRandomState:
-    """The random streams of the run's envs (pursuit's generator, SMAX's JAX keys), saved and restored with
-    the run so that a resumed run plays the same games. Envs without ``random_state`` (StarCraft II
-    processes) are left as they are."""
+    """The random streams of the run's envs (pursuit's generator, SMAX's JAX keys) and the one the task's envs
+    share process-wide (VMAS's), saved and restored with the run so that a resumed run plays the same games. Envs
+    without ``random_state`` (StarCraft II processes) are left as they are."""
 
-    def __init__(self, **envs: EnvBase) -> None:
+    SHARED = "task_shared"
+
+    def __init__(self, task: Task, **envs: EnvBase) -> None:
         # Looked up on the type: a batched env forwards unknown attributes to its (maybe unstarted) workers.
         self.envs = {name: base_env(env) for name, env in envs.items() if hasattr(type(base_env(env)), "random_state")}
+        self.task = task
 
     def state_dict(self) -> dict:
-        return {name: env.random_state() for name, env in self.envs.items()}
+        state = {name: env.random_state() for name, env in self.envs.items()}
+        shared = self.task.shared_random_state()
+        return state if shared is None else {**state, self.SHARED: shared}
 
     def load_state_dict(self, state_dict: dict) -> None:
         for name, env in self.envs.items():
             env.set_random_state(state_dict[name])
+        if self.SHARED in state_dict:  # checkpoints written before it was saved lack it
+            self.task.set_shared_random_state(state_dict[self.SHARED])
 
 
 def rotation(run_dir: Path) -> CheckpointRotation:

@@ -41,7 +41,7 @@ class Member:
         self.trainer: EpisodeTrainer | None = None
         self.summary: dict | None = None
         self._batches: Iterator[TensorDictBase] | None = None
-        self._random: tuple[dict, list | None] | None = None
+        self._random: tuple[dict, dict | None] | None = None
 
     @contextmanager
     def turn(self) -> Iterator[None]:

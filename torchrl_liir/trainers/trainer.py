@@ -181,7 +181,7 @@ class EpisodeTrainer(Trainer):
         self.register_module(ACTOR_MODULE, recipe.actor)  # exploration state (ε) beside the loss's networks
         self.register_module("metrics_tables", self.tables)
         self.register_module("rng", GlobalRNGState())
-        self.register_module("env_random_state", EnvRandomState(train=collector.env, test=test_env))
+        self.register_module("env_random_state", EnvRandomState(task, train=collector.env, test=test_env))
         self.register_op("setup", self._start_progress_bar)
         self.study = None
         if cfg.experiment.study is not None:
