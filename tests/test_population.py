@@ -128,7 +128,7 @@ def test_a_diverged_member_stops_alone_and_the_others_go_on(tmp_path):
     assert [line.split(":")[0] for line in lines[-2:]] == ["ok_seed0", "bad_seed0"]
     assert lines[-1].endswith("(non_finite)")
     assert "error: bad_seed0: policy parameters became" in out.stderr
-    assert "the last good checkpoint is kept" in out.stderr
+    assert "update 1; no checkpoint was written before it, the bad state is in" in out.stderr
     bad = json.loads((tmp_path / "population" / "bad_seed0" / "summary.json").read_text())
     assert bad["status"] == "non_finite" and bad["updates"] == 0
     listed = json.loads((tmp_path / "population" / "population.json").read_text())

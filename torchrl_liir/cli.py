@@ -180,7 +180,8 @@ def run(cfg: DictConfig) -> None:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
     except RunInterrupted as err:
-        print(f"{err}; resume with: {PROG['name']} resume={run_dir}", file=sys.stderr)
+        hint = f"; resume with: {PROG['name']} resume={run_dir}" if err.resumable else "; nothing to resume"
+        print(f"{err}{hint}", file=sys.stderr)
         sys.exit(err.exit_code)
     print_summary(summary)
     if "fig2" in summary:

@@ -9,6 +9,7 @@ checkpoint kept; the others go on.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -23,10 +24,16 @@ from torchrl.checkpoint import GlobalRNGState
 from torchrl_liir.collectors import FusedSMAXCollector, FusedSMAXPopulation
 from torchrl_liir.optimizer_steps import NonFiniteError
 from torchrl_liir.tasks import Task
-from torchrl_liir.trainers.checkpoints import latest_checkpoint, rotation
+from torchrl_liir.trainers.checkpoints import (
+    CHECKPOINTS,
+    CheckpointFileError,
+    checkpoint_candidates,
+    clean_interrupted_writes,
+    restore_intact,
+)
 from torchrl_liir.trainers.config import Experiment, check_config
 from torchrl_liir.trainers.members import MemberConfig, is_population, member_configs
-from torchrl_liir.trainers.run_directory import claim_run_dir, frames_played
+from torchrl_liir.trainers.run_directory import claim_run_dir, frames_played, locked_run_dir, write_atomically
 from torchrl_liir.trainers.signals import GracefulStop, RunInterrupted
 from torchrl_liir.trainers.trainer import EpisodeTrainer, FrameBar, build_trainer
 
@@ -56,11 +63,12 @@ class Member:
         finally:
             self._random = GlobalRNGState().state_dict(), self.task.shared_random_state()
 
-    def build(self, experiment: Experiment, checkpoint: Path | None) -> None:
+    def build(self, experiment: Experiment, resume: bool) -> None:
+        """Builds the member's trainer; with ``resume``, restores its newest intact checkpoint."""
         with self.turn():
             self.trainer = build_trainer(self.cfg, self.run_dir, experiment)
-            if checkpoint is not None:
-                self.trainer.restore(checkpoint)
+            if resume:
+                restore_intact(self.trainer.restore, self.run_dir)
             self._batches = iter(self.trainer.collector)
 
     def step(self) -> bool:
@@ -134,8 +142,9 @@ class Population:
                         over = member.step()
                     except NonFiniteError as err:
                         path = member.trainer.save_bad_state()
-                        member.finish("non_finite", NonFiniteError(
-                            f"{err}; the last good checkpoint is kept, the bad state is in {path}"))
+                        kept = ("the last good checkpoint is kept" if checkpoint_candidates(member.run_dir)
+                                else "no checkpoint was written before it")
+                        member.finish("non_finite", NonFiniteError(f"{err}; {kept}, the bad state is in {path}"))
                         running.remove(member)
                         continue
                     if self.bar is not None:
@@ -158,25 +167,24 @@ class Population:
 
 
 def write_summary(run_dir: Path, summary: dict) -> None:
-    (Path(run_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_atomically(Path(run_dir) / "summary.json", json.dumps(summary, indent=2))
 
 
-def _resume_point(member: Member, resume: bool, solo: bool) -> tuple[Path | None, dict | None]:
-    """The checkpoint a member continues from (``None``: it starts afresh), and its summary if it has finished
-    already. A solo run resumes from its latest checkpoint or fails; a population's member without one starts
-    afresh."""
+def _resume_point(member: Member, resume: bool, solo: bool) -> tuple[bool, dict | None]:
+    """Whether a member continues from a checkpoint (else it starts afresh), and its summary if it has finished
+    already. A solo run must have a checkpoint to resume; a population's member without one starts afresh."""
     if not resume:
-        return None, None
-    if solo:
-        return latest_checkpoint(member.run_dir), None
-    if rotation(member.run_dir).latest() is None:
-        return None, None
+        return False, None
+    if not checkpoint_candidates(member.run_dir):
+        if solo:
+            raise CheckpointFileError(f"{member.run_dir / CHECKPOINTS}: no checkpoint to resume from")
+        return False, None
     summary_file = member.run_dir / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
     played = frames_played(member.run_dir) or 0
-    finished = (summary.get("status") == "finished" and summary.get("frames") == played
+    finished = (not solo and summary.get("status") == "finished" and summary.get("frames") == played
                 and played >= member.cfg.experiment.total_frames)
-    return latest_checkpoint(member.run_dir), summary if finished else None
+    return True, summary if finished else None
 
 
 def train(cfg: DictConfig, run_dir: str | Path, *, resume: bool = False) -> dict:
@@ -191,20 +199,24 @@ def train(cfg: DictConfig, run_dir: str | Path, *, resume: bool = False) -> dict
     experiment = check_config(cfg)
     run_dir = claim_run_dir(Path(run_dir), resume)
     solo = not is_population(cfg)
-    if not solo:
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     members = [Member(config, run_dir if solo else run_dir / config.name, experiment.task)
                for config in member_configs(cfg)]
-    with GracefulStop() as stop:
+    with contextlib.ExitStack() as writing, GracefulStop() as stop:
+        for directory in dict.fromkeys([run_dir, *(m.run_dir for m in members)]):
+            writing.enter_context(locked_run_dir(directory))
+            clean_interrupted_writes(directory)
+        if not solo:
+            write_atomically(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         running = []
         for member in members:
-            checkpoint, member.summary = _resume_point(member, resume, solo)
+            restore, member.summary = _resume_point(member, resume, solo)
             if member.summary is not None:
                 continue
             if not solo:
                 member.cfg.experiment.progress_bar = member.cfg.experiment.progress_bar and len(members) == 1
-            member.build(experiment, checkpoint)
+            member.build(experiment, restore)
             running.append(member)
+            stop.stop_if_requested(resumable=resume)
         if running:
             apart = collects_together(running, cfg.experiment.get("member_rollout", "auto"))
             described = running[0].trainer.collector_description
@@ -232,7 +244,7 @@ def _population_summary(run_dir: Path, members: list[Member]) -> dict:
     statuses = {m.summary["status"] for m in members}
     summary = {"status": statuses.pop() if len(statuses) == 1 else "mixed",
                "members": {m.name: m.summary for m in members}}
-    (run_dir / POPULATION_FILE).write_text(json.dumps(
+    write_atomically(run_dir / POPULATION_FILE, json.dumps(
         {"status": summary["status"], "members": {m.name: {"status": m.summary["status"], "test": m.summary["test"],
                                                            "frames": m.summary["frames"]} for m in members}},
         indent=2))

@@ -34,8 +34,9 @@ from torchrl_liir.tasks import Task
 from torchrl_liir.trainers.checkpoints import (
     CHECKPOINTS,
     EnvRandomState,
-    latest_checkpoint,
+    VerifiedCheckpoint,
     load_checkpoint,
+    restore_intact,
     rotation,
 )
 from torchrl_liir.trainers.config import Experiment, check_config, load_saved_config
@@ -49,6 +50,7 @@ from torchrl_liir.trainers.hooks import (
     metadata_test_score,
 )
 from torchrl_liir.trainers.metrics_table import MetricsTables
+from torchrl_liir.trainers.run_directory import write_atomically
 
 
 def describe_machine(device: torch.device) -> dict:
@@ -156,7 +158,7 @@ class EpisodeTrainer(Trainer):
             loss_module=recipe.loss, optimization_stepper=RecipeStepper(recipe.optimizers, self.progress),
             progress_bar=cfg.experiment.progress_bar, seed=None,  # seeded before the networks and envs were built
             save_trainer_interval=sys.maxsize,  # scheduled saves come from CheckpointSchedule
-            checkpoint=Checkpoint(), checkpoint_rotation=rotation(self.run_dir),
+            checkpoint=VerifiedCheckpoint(), checkpoint_rotation=rotation(self.run_dir),
             checkpoint_metadata=lambda trainer: {"test_score": metadata_test_score(self.progress),
                                                  "update": self.progress.updates},
             auto_log_optim_steps=False,
@@ -301,7 +303,7 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> EpisodeTrainer:
 def build_trainer(cfg: DictConfig, run_dir: Path, experiment: Experiment) -> EpisodeTrainer:
     """:func:`make_trainer` for a config already checked into ``experiment``."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    write_atomically(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     configure_runtime(cfg.experiment.threads, cfg.experiment.jax_cache_dir)
     seed_everything(cfg.seed)
     device = torch.device(cfg.experiment.device)
@@ -329,6 +331,6 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[D
     recipe = build_recipe(cfg, device)
     # The actor beside the loss (TorchRL's Trainer checkpoints registered modules as ``trainer_module.<name>``):
     # IQL's and QMIX's ε-greedy ε lives in the actor only.
-    components = {"loss_module": recipe.loss, f"trainer_module.{ACTOR_MODULE}": recipe.actor}
-    load_checkpoint(Checkpoint(**components), latest_checkpoint(run_dir), map_location=str(device))
+    components = Checkpoint(loss_module=recipe.loss, **{f"trainer_module.{ACTOR_MODULE}": recipe.actor})
+    restore_intact(lambda path: load_checkpoint(components, path, map_location=str(device)), run_dir)
     return cfg, recipe

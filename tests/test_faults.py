@@ -1,0 +1,164 @@
+"""Faults injected into runs: damaged checkpoints, a second writer, cut or edited tables, leftovers of killed
+writes, signals at start-up, a divergence before the first checkpoint. Each run either ends identical to the run
+left alone or stops with one line; nothing is lost silently."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from test_trainer import PURSUIT, checkpoints, cli, config, rows, run_cli, wait_for_checkpoints, without_time
+
+from torchrl_liir.trainers import train
+
+EVERY = ["experiment.checkpoint_interval_updates=2"]
+
+
+def damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    damaged = {"zeros": bytes(len(data)), "empty": b"", "half": data[:len(data) // 2],
+               "random": os.urandom(len(data))}[how]
+    path.write_bytes(damaged)
+
+
+def largest_payload(checkpoint: Path) -> Path:
+    files = [p for p in (checkpoint / "components").rglob("*") if p.is_file()]
+    return max(files, key=lambda p: p.stat().st_size)
+
+
+def killed_before_its_end(tmp_path: Path) -> tuple[Path, Path]:
+    """A run trained to its end (``whole``), and the same run as a kill before its final checkpoint leaves it
+    (``run``: trained alike, its final checkpoint and summary removed)."""
+    whole, run = tmp_path / "whole", tmp_path / "run"
+    train(config(*PURSUIT, *EVERY), whole)
+    train(config(*PURSUIT, *EVERY), run)
+    shutil.rmtree(checkpoints(run)[-1])
+    (run / "summary.json").unlink()
+    return whole, run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["zeros", "empty", "half", "random"])
+def test_a_damaged_newest_checkpoint_is_named_and_the_previous_one_resumes_identically(tmp_path, how):
+    whole, run = killed_before_its_end(tmp_path)
+    newest = checkpoints(run)[-1]
+    payload = largest_payload(newest)
+    damage(payload, how)
+    result = run_cli(f"resume={run}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    warning = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warning == [f"warning: {newest}: damaged ({payload.relative_to(newest)} does not match its checksum); "
+                       "trying the previous checkpoint"]
+    for table in ("metrics.csv", "test.csv"):
+        assert without_time(rows(run / table)) == without_time(rows(whole / table)), table
+
+
+@pytest.mark.slow
+def test_no_intact_checkpoint_is_one_line(tmp_path):
+    run = tmp_path / "run"
+    train(config(*PURSUIT, *EVERY), run)
+    for checkpoint in checkpoints(run):
+        damage(largest_payload(checkpoint), "zeros")
+    result = run_cli(f"resume={run}", "experiment.total_frames=4800", cwd=tmp_path)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("warning:")]
+    assert errors == [f"error: {run / 'checkpoints'}: no intact checkpoint to resume from "
+                      f"({len(checkpoints(run))} damaged: {', '.join(p.name for p in reversed(checkpoints(run)))})"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["cut", "deleted", "edited"])
+def test_a_table_cut_deleted_or_edited_since_the_checkpoint_is_refused_in_one_line(tmp_path, how):
+    run = tmp_path / "run"
+    train(config(*PURSUIT, *EVERY), run)
+    table = run / "metrics.csv"
+    lines = table.read_text().splitlines(keepends=True)
+    if how == "cut":
+        table.write_text("".join(lines[:3]))
+    elif how == "deleted":
+        table.unlink()
+    else:
+        table.write_text("".join([lines[0], lines[1].replace(",", ",9", 1), *lines[2:]]))
+    result = run_cli(f"resume={run}", "experiment.total_frames=4800", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    reason = {"cut": "2 rows where the checkpoint recorded", "deleted": "no file rows where the checkpoint recorded",
+              "edited": "differ from those the checkpoint recorded (edited)"}[how]
+    assert result.stderr.startswith(f"error: {table}: ") and reason in result.stderr
+
+
+@pytest.mark.slow
+def test_a_second_writer_is_refused_naming_the_first_and_a_killed_one_never_blocks(tmp_path):
+    run = tmp_path / "run"
+    first = cli(*PURSUIT, "experiment.total_frames=400000", f"hydra.run.dir={run}", cwd=tmp_path)
+    try:
+        wait_for_checkpoints(first, run, 1)
+        second = run_cli(f"resume={run}", cwd=tmp_path)
+        assert second.returncode == 2
+        assert second.stderr.strip() == (f"error: {run}: another process (PID {first.pid}) is training this run; "
+                                         "wait for it to end or stop it first")
+    finally:
+        first.kill()
+        first.communicate()
+    rows_before = len(rows(run / "metrics.csv"))
+    resumed = cli(f"resume={run}", cwd=tmp_path)  # the kill left the lock file: the kernel dropped the lock
+    wait_for_checkpoints(resumed, run, len(checkpoints(run)) + 1)
+    resumed.send_signal(signal.SIGTERM)
+    resumed.communicate(timeout=120)
+    assert resumed.returncode == 128 + signal.SIGTERM
+    assert len(rows(run / "metrics.csv")) > rows_before
+
+
+@pytest.mark.slow
+def test_a_population_member_cannot_be_resumed_while_its_population_trains(tmp_path):
+    run = tmp_path / "population"
+    population = cli(*PURSUIT, "seeds=2", "experiment.total_frames=400000", f"hydra.run.dir={run}", cwd=tmp_path)
+    try:
+        wait_for_checkpoints(population, run / "seed1", 1)
+        member = run_cli(f"resume={run / 'seed1'}", cwd=tmp_path)
+        assert member.returncode == 2
+        assert f"another process (PID {population.pid}) is training this run" in member.stderr
+    finally:
+        population.kill()
+        population.communicate()
+
+
+@pytest.mark.slow
+def test_leftovers_of_killed_checkpoint_writes_are_cleaned_on_resume(tmp_path):
+    run = tmp_path / "run"
+    train(config(*PURSUIT, *EVERY), run)
+    stage = run / "checkpoints" / ".checkpoint-000000009999.stage-0123abcd"
+    (stage / "components").mkdir(parents=True)
+    result = run_cli(f"resume={run}", "experiment.total_frames=4800", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not stage.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.0, 0.5, 1.5, 3.0])
+def test_sigterm_at_start_up_stops_the_run_and_says_whether_there_is_anything_to_resume(tmp_path, delay):
+    run = tmp_path / "run"
+    process = cli("task=smax", "task.map=3m", "experiment.total_frames=200000", f"hydra.run.dir={run}", cwd=tmp_path)
+    while not (run / "config.yaml").exists():
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        time.sleep(0.01)
+    time.sleep(delay)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=180)
+    assert process.returncode == 128 + signal.SIGTERM, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    if checkpoints(run):
+        assert last.endswith(f"resume with: python scripts/train.py resume={run}")
+        assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+    else:
+        assert last == "stopped by SIGTERM before training began; nothing to resume"
+
+
+def test_a_divergence_before_the_first_checkpoint_says_there_is_none(tmp_path):
+    with pytest.raises(Exception, match=r"in the step of update 1; no checkpoint was written before it, the bad "
+                                        r"state is in .*nonfinite-update-000001$"):
+        train(config("algo=iac", "algo.lr_policy=1e38", "experiment.total_frames=3000", "task.num_envs=8"), tmp_path)
