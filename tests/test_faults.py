@@ -162,3 +162,39 @@ def test_a_divergence_before_the_first_checkpoint_says_there_is_none(tmp_path):
     with pytest.raises(Exception, match=r"in the step of update 1; no checkpoint was written before it, the bad "
                                         r"state is in .*nonfinite-update-000001$"):
         train(config("algo=iac", "algo.lr_policy=1e38", "experiment.total_frames=3000", "task.num_envs=8"), tmp_path)
+
+
+@pytest.mark.slow
+def test_a_full_disk_mid_checkpoint_loses_nothing_and_the_run_resumes_identically(tmp_path, monkeypatch):
+    """ENOSPC injected into the third checkpoint write (this machine has no small tmpfs to fill)."""
+    from torchrl_liir.trainers.checkpoints import VerifiedCheckpoint
+
+    whole, run = tmp_path / "whole", tmp_path / "run"
+    train(config(*PURSUIT, *EVERY), whole)
+    publish, calls = VerifiedCheckpoint._publish_path, {"n": 0}
+
+    def full_disk(source: Path, destination: Path) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(28, "No space left on device", str(destination))
+        publish(source, destination)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(VerifiedCheckpoint, "_publish_path", staticmethod(full_disk))
+        with pytest.raises(OSError, match="No space left on device"):
+            train(config(*PURSUIT, *EVERY), run)
+    assert json.loads((run / "summary.json").read_text())["status"] == "crashed"
+    assert len(checkpoints(run)) == 2 and not list((run / "checkpoints").glob(".*"))
+    train(config(*PURSUIT, *EVERY), run, resume=True)
+    for table in ("metrics.csv", "test.csv"):
+        assert without_time(rows(run / table)) == without_time(rows(whole / table)), table
+
+
+def test_random_bytes_in_a_saved_config_are_one_line(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_bytes(b"\xe5\x00\xff" * 100)
+    result = run_cli(f"resume={run}", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith(f"error: {run / 'config.yaml'}: unreadable (UnicodeDecodeError")

@@ -176,6 +176,10 @@ def run(cfg: DictConfig) -> None:
     except (*_one_line_errors(), CheckpointFileError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except OSError as err:  # a read-only run directory, a full disk: the earlier checkpoints are intact
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}; the run's checkpoints before it are intact", file=sys.stderr)
+        sys.exit(1)
     except NonFiniteError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)

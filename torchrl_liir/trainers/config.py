@@ -7,6 +7,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from torchrl_liir.algorithms import ALGORITHMS, Algorithm, get_algorithm
@@ -186,7 +187,12 @@ def load_saved_config(path: Path) -> DictConfig:
     """A run's saved ``config.yaml``, less the :data:`FORMER_PRESET_KEYS` its algorithm does not read, with the
     :data:`RENAMED_ALGO_KEYS` under their names of today and the :data:`MODEL_KEYS` in the model section, and the
     :data:`MOVED_KEYS` at their paths of today (a ``map`` only where the task has one)."""
-    cfg = OmegaConf.load(path)
+    try:
+        cfg = OmegaConf.load(path)
+    except (OSError, ValueError, yaml.YAMLError) as err:  # UnicodeDecodeError is a ValueError
+        raise ConfigError(f"{path}: unreadable ({type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
+    if not isinstance(cfg, DictConfig):
+        raise ConfigError(f"{path}: not a run's configuration (a {type(cfg).__name__}, not a mapping)")
     absent = object()
     for old, new in MOVED_KEYS.items():
         value = OmegaConf.select(cfg, old, default=absent)
