@@ -198,3 +198,21 @@ def test_random_bytes_in_a_saved_config_are_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert result.stderr.startswith(f"error: {run / 'config.yaml'}: unreadable (UnicodeDecodeError")
+
+
+def test_a_nan_reward_from_the_env_stops_the_run_naming_the_key_and_the_step(tmp_path, monkeypatch):
+    from torchrl_liir.trainers import NonFiniteError, hooks
+
+    drop, calls = hooks.drop_crashed_episodes, {"n": 0}
+
+    def poisoned(batch):
+        batch, dropped = drop(batch)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            batch.get(("next", "reward"))[2, 5] = float("nan")
+        return batch, dropped
+
+    monkeypatch.setattr(hooks, "drop_crashed_episodes", poisoned)
+    with pytest.raises(NonFiniteError, match=r"^\('next', 'reward'\)=nan at \[episode, step, \.\.\.\] = \[2, 5, 0\] "
+                                             r"in the batch of update 2: the env gave it; the last good checkpoint"):
+        train(config(*PURSUIT), tmp_path / "run")

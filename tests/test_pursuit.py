@@ -51,10 +51,15 @@ def test_mask_keeps_values_in_range_and_bad_actions_are_rejected():
     env = at([[10, -10]])
     mask = env._observe()["agents", "action_mask"][0]
     assert mask.tolist() == [[True, True, False], [False, True, True]]
-    with pytest.raises(ValueError, match=r"\('agents', 'action'\)=2 is outside the action mask"):
+    with pytest.raises(ValueError, match=r"^\('agents', 'action'\)=2 of agent 0 \(env \[0\]\) is outside the action "
+                                         r"mask \('agents', 'action_mask'\), which allows \[0, 1\]$"):
         step(env, [[RIGHT, STAY]])
-    with pytest.raises(ValueError, match=r"\('agents', 'action'\)=3 is not in"):
+    with pytest.raises(ValueError, match=r"^\('agents', 'action'\)=3 of agent 0 \(env \[0\]\) is not in \[0, 3\)$"):
         step(env, [[3, STAY]])
+    with pytest.raises(ValueError, match=r"^\('agents', 'action'\) must hold integer action indices, got torch\.float"):
+        step(env, [[1.9, 1.0]])
+    with pytest.raises(ValueError, match=r"^\('agents', 'action'\) is missing: a step needs one action index"):
+        env.step(TensorDict({}, [1]))
 
 
 @pytest.mark.parametrize("mask_shape", [(2, 1), (2,)])

@@ -167,3 +167,13 @@ print("ok")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("ok")
+
+
+def test_actions_must_be_integer_indices_and_int32_ones_are_taken():
+    env = SMAXEnv("3m", num_envs=B, seed=0)
+    td = env.reset()
+    td.set(("agents", "action"), torch.full((B, 3), 1.9))
+    with pytest.raises(ValueError, match=r"^\('agents', 'action'\) must hold integer action indices, got torch\.float"):
+        env.step(td)
+    td.set(("agents", "action"), torch.zeros((B, 3), dtype=torch.int32))
+    assert env.step(td).get(("next", "reward")).shape == (B, 1)

@@ -6,6 +6,8 @@ from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
+from torchrl_liir.envs.actions import check_actions, read_actions
+
 MOVES = (-1, 0, 1)
 
 
@@ -138,14 +140,8 @@ class PursuitEnv(EnvBase):
         return out
 
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
-        action = tensordict.get(("agents", "action")).long()
-        invalid = (action < 0) | (action >= self.n_actions)
-        if invalid.any():
-            raise ValueError(f"('agents', 'action')={action[invalid][0].item()} is not in [0, {self.n_actions})")
-        allowed = self._action_mask().gather(-1, action.unsqueeze(-1)).squeeze(-1)
-        if not allowed.all():
-            raise ValueError(f"('agents', 'action')={action[~allowed][0].item()} "
-                             "is outside the action mask ('agents', 'action_mask')")
+        action = read_actions(tensordict)
+        check_actions(action, self._action_mask())
         good, bad = action_labels(self.values.unsqueeze(-1), action)
         reward = self.reward_scale * (good.all(-1).float() - bad.all(-1).float())
         self.values = self.values + action - 1

@@ -11,7 +11,8 @@ from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Categorical
 from torchrl.envs import EnvBase
 
-from torchrl_liir.envs.smac_layout import check_actions, masked_rand_action, smac_specs
+from torchrl_liir.envs.actions import check_actions, read_actions
+from torchrl_liir.envs.smac_layout import masked_rand_action, smac_specs
 
 SMAC_INSTALL = (
     "SMACEnv.from_map needs StarCraft II and oxwhirl's SMAC (not PyPI's 'smac', which is SMAC3): "
@@ -146,7 +147,7 @@ class SMACEnv(EnvBase):
             self._env = self._factory()
 
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
-        action = tensordict.get(("agents", "action")).long()
+        action = read_actions(tensordict)
         check_actions(action, self._last.get(("agents", "action_mask")))
         try:
             reward, ended, info = self._env.step(action.cpu().numpy())

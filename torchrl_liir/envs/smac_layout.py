@@ -43,18 +43,6 @@ def smac_specs(
     }
 
 
-def check_actions(action: torch.Tensor, mask: torch.Tensor) -> None:
-    """Raises ``ValueError`` for an action out of range or outside ``("agents", "action_mask")``."""
-    n_actions = mask.shape[-1]
-    invalid = (action < 0) | (action >= n_actions)
-    if invalid.any():
-        raise ValueError(f"('agents', 'action')={action[invalid][0].item()} is not in [0, {n_actions})")
-    allowed = mask.gather(-1, action.unsqueeze(-1)).squeeze(-1)
-    if not allowed.all():
-        raise ValueError(f"('agents', 'action')={action[~allowed][0].item()} "
-                         "is outside the action mask ('agents', 'action_mask')")
-
-
 def masked_rand_action(spec: Composite, tensordict: TensorDictBase) -> TensorDictBase:
     """Writes uniform random actions among those ``tensordict``'s action mask allows."""
     action = spec["agents", "action"].clone()

@@ -8,8 +8,9 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from torchrl.envs import EnvBase
 
+from torchrl_liir.envs.actions import check_actions, read_actions
 from torchrl_liir.envs.jaxmarl_import import import_smax
-from torchrl_liir.envs.smac_layout import check_actions, masked_rand_action, smac_specs
+from torchrl_liir.envs.smac_layout import masked_rand_action, smac_specs
 from torchrl_liir.envs.smac_maps import default_episode_limit
 from torchrl_liir.runtime import prepare_jax
 
@@ -239,7 +240,7 @@ class SMAXEnv(EnvBase):
         return out
 
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
-        action = tensordict.get(("agents", "action")).long()
+        action = read_actions(tensordict)
         if self.check_action_mask:
             if self._defer_mask_check:
                 self._unchecked.append((action, self._mask))

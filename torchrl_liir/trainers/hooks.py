@@ -12,7 +12,7 @@ from torchrl.trainers import OptimizationStepper, Trainer, TrainerHookBase
 from torchrl_liir.algorithms import OptimizerGroup
 from torchrl_liir.collectors import PADDING_MASK
 from torchrl_liir.hook_bases import StatelessHook
-from torchrl_liir.optimizer_steps import guarded_step
+from torchrl_liir.optimizer_steps import NonFiniteError, guarded_step
 
 
 def episode_metrics(batch: TensorDictBase) -> dict[str, float]:
@@ -35,10 +35,31 @@ def drop_crashed_episodes(batch: TensorDictBase) -> tuple[TensorDictBase, int]:
     return batch[~crashed], int(crashed.sum())
 
 
+ENV_OUTPUTS = ("reward", "observation", "state")  # what the envs write: checked finite in every batch
+
+
+def check_env_outputs(batch: TensorDictBase, update: int) -> None:
+    """Raises :class:`~torchrl_liir.optimizer_steps.NonFiniteError` naming the first NaN or infinite reward,
+    observation or state of a batch's played steps, with its ``[episode, step, ...]`` index: the losses would turn
+    it into NaN gradients without saying where it came from."""
+    mask = batch.get(PADDING_MASK)
+    for key, value in batch.items(include_nested=True, leaves_only=True):
+        name = key if isinstance(key, str) else key[-1]
+        if name not in ENV_OUTPUTS or not value.is_floating_point():
+            continue
+        bad = ~torch.isfinite(value)
+        bad &= mask.reshape(*mask.shape, *(1,) * (bad.dim() - mask.dim()))
+        if bad.any():
+            index = [int(i) for i in bad.nonzero()[0]]
+            raise NonFiniteError(f"{key}={value[tuple(index)].item()} at [episode, step, ...] = {index} in the batch "
+                                 f"of update {update}: the env gave it")
+
+
 class RunProgress(TrainerHookBase):
     """Counters a checkpoint restores: updates, episodes, crashed episodes, the last test, time trained.
 
-    Registered first, it drops crashed episodes from each batch and measures the batch's episodes.
+    Registered first, it drops crashed episodes from each batch, checks what the envs gave is finite
+    (:func:`check_env_outputs`) and measures the batch's episodes.
     """
 
     def __init__(self) -> None:
@@ -51,6 +72,7 @@ class RunProgress(TrainerHookBase):
     def drop_crashed(self, batch: TensorDictBase) -> TensorDictBase:
         batch, dropped = drop_crashed_episodes(batch)
         self.crashed += dropped
+        check_env_outputs(batch, self.updates + 1)
         return batch
 
     def measure(self, batch: TensorDictBase) -> None:
