@@ -216,3 +216,17 @@ def test_a_nan_reward_from_the_env_stops_the_run_naming_the_key_and_the_step(tmp
     with pytest.raises(NonFiniteError, match=r"^\('next', 'reward'\)=nan at \[episode, step, \.\.\.\] = \[2, 5, 0\] "
                                              r"in the batch of update 2: the env gave it; the last good checkpoint"):
         train(config(*PURSUIT), tmp_path / "run")
+
+
+@pytest.mark.parametrize("env, kwargs, message", [
+    ("PursuitEnv", {"reward_scale": float("nan")}, "reward_scale=nan must be a finite number > 0"),
+    ("SMAXEnv", {"map_name": "3m", "reward_scale": float("inf")}, "reward_scale=inf must be a finite number > 0"),
+    ("SMAXEnv", {"map_name": "3m", "episode_limit": 0}, "episode_limit=0 must be >= 1"),
+])
+def test_env_constructors_refuse_values_that_would_corrupt_every_step(env, kwargs, message):
+    import torchrl_liir
+
+    if env == "SMAXEnv":
+        pytest.importorskip("jaxmarl")
+    with pytest.raises(ValueError, match=f"^{message}"):
+        getattr(torchrl_liir, env)(**kwargs)

@@ -308,3 +308,19 @@ def test_torchrl_multi_agent_mlp_policy_gets_the_exact_meta_gradient(float64, sh
                                    meta_gradient="reference"), batch)
     assert_exact_meta_gradient(fast, reference, list(nets[1].parameters()),
                                lambda: extrinsic_objective_after_real_step(nets, batch, lr, lambda_in))
+
+
+@pytest.mark.parametrize("nothing_valid", ["all padding", "every agent dead"])
+def test_a_batch_with_nothing_to_learn_from_gives_zero_gradients_not_nan(float64, nothing_valid):
+    nets = make_nets("mlp")
+    loss = make_loss(nets, torch.optim.SGD(nets[0].parameters(), lr=0.1), lambda_in=0.5, normalize_advantage=True)
+    batch = random_batch(nets[0], seed=4)
+    key = ("collector", "mask") if nothing_valid == "all padding" else ("agents", "alive")
+    batch[key] = torch.zeros_like(batch[key])
+    out = loss(batch)
+    total = sum(v for k, v in out.items() if k.startswith("loss_"))
+    for learns, net in zip((False, False, None, None), nets):  # the policy and r_in have nothing to learn from
+        grads = torch.autograd.grad(total, list(net.parameters()), retain_graph=True, allow_unused=True)
+        assert all(g is None or torch.isfinite(g).all() for g in grads)
+        if learns is False:
+            assert all(g is None or not g.any() for g in grads)

@@ -1,6 +1,8 @@
 """1D Pursuit (paper §5.1): two agents move their integers towards a hidden target 0."""
 from __future__ import annotations
 
+import math
+
 import torch
 from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Bounded, Categorical, Composite, Unbounded
@@ -61,6 +63,8 @@ class PursuitEnv(EnvBase):
         for name, value in (("num_envs", num_envs), ("max_steps", max_steps), ("max_value", max_value)):
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {name}={value}")
+        if not math.isfinite(reward_scale) or reward_scale <= 0:
+            raise ValueError(f"reward_scale={reward_scale} must be a finite number > 0")
         super().__init__(device=device, batch_size=torch.Size([num_envs]))
         self.max_steps, self.max_value, self.reward_scale = max_steps, max_value, reward_scale
         self.observation_scale = 1.0 / max_value if normalize else 1.0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from types import SimpleNamespace
 
 import torch
@@ -146,6 +147,10 @@ class SMAXEnv(EnvBase):
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs={num_envs} must be >= 1")
+        if episode_limit is not None and episode_limit < 1:
+            raise ValueError(f"episode_limit={episode_limit} must be >= 1 (None: SMAC's limit for the map)")
+        if not math.isfinite(reward_scale) or reward_scale <= 0:
+            raise ValueError(f"reward_scale={reward_scale} must be a finite number > 0")
         super().__init__(device=device, batch_size=(num_envs,))
         jax = _import_smax()[0]
         self._kernels = smax_kernels(map_name)

@@ -98,9 +98,15 @@ def masked_mean(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 
 def masked_normalize(x: torch.Tensor, weights: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """``(x − mean) / std`` over the weighted entries (differentiable; as the authors' code does to advantages)."""
+    """``(x − mean) / std`` over the weighted entries (differentiable; as the authors' code does to advantages).
+
+    With no spread (nothing valid, or one value) ``std`` is 0 and its gradient 0, not the square root's infinite
+    slope at 0 (which times a zero upstream gradient would be NaN); elsewhere values and gradients are the plain
+    square root's."""
     mean = masked_mean(x, weights)
-    std = masked_mean((x - mean).pow(2), weights).sqrt()
+    var = masked_mean((x - mean).pow(2), weights)
+    spread = var > 0
+    std = torch.where(spread, torch.where(spread, var, 1.0).sqrt(), 0.0)
     return (x - mean) / (std + eps)
 
 
