@@ -230,3 +230,22 @@ def test_env_constructors_refuse_values_that_would_corrupt_every_step(env, kwarg
         pytest.importorskip("jaxmarl")
     with pytest.raises(ValueError, match=f"^{message}"):
         getattr(torchrl_liir, env)(**kwargs)
+
+
+@pytest.mark.slow
+def test_sigterm_during_the_study_stops_it_and_says_the_run_is_finished(tmp_path):
+    run = tmp_path / "run"
+    process = cli("experiment.total_frames=1200", "task.num_envs=8", "experiment.study_episodes=400000",
+                  f"hydra.run.dir={run}", cwd=tmp_path)
+    while not any(int(p.name.split("-")[1]) >= 1200 for p in checkpoints(run)):  # the final one: the study is next
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        time.sleep(0.01)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert err.strip().splitlines()[-1] == ("stopped by SIGTERM after training (the run is finished; its study was "
+                                            "not written); nothing to resume")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["study"].startswith("interrupted")
+    assert not (run / "fig2_intrinsic_reward.json").exists()

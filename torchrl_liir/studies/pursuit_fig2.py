@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -12,6 +13,7 @@ from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from torchrl_liir.collectors import first_episode_mask
 from torchrl_liir.envs.pursuit import action_labels
+from torchrl_liir.studies import StudyInterrupted
 from torchrl_liir.transforms import IntrinsicRewardTransform
 
 
@@ -32,8 +34,10 @@ def intrinsic_reward_study(
     out_dir: str | Path,
     *,
     max_steps: int,
+    stop_requested: Callable[[], bool] | None = None,
 ) -> dict:
-    """Runs one episode in each of ``env``'s batched pursuit games with the trained policy.
+    """Runs one episode in each of ``env``'s batched pursuit games with the trained policy (stopped by
+    :class:`~torchrl_liir.studies.StudyInterrupted` at the first step where ``stop_requested()`` is true).
 
     Collects r_in of every taken action, labels it Good (approaching 0) or Bad
     (moving away), and writes ``fig2_intrinsic_reward.png`` (histograms, as in
@@ -43,8 +47,12 @@ def intrinsic_reward_study(
     # ``env`` is usually transformed already (the trainer's episode-start marker): the reward transform joins
     # its chain rather than wrapping it (said explicitly, which also silences TorchRL's warning about the default).
     env = TransformedEnv(env, IntrinsicRewardTransform(intrinsic_reward, lambda_in=0.0), auto_unwrap=True)
+    def stop_if_requested(*_) -> None:
+        if stop_requested is not None and stop_requested():
+            raise StudyInterrupted
+
     with set_exploration_type(ExplorationType.RANDOM):
-        rollout = env.rollout(max_steps, actor, break_when_any_done=False)
+        rollout = env.rollout(max_steps, actor, break_when_any_done=False, callback=stop_if_requested)
     valid = first_episode_mask(rollout.get(("next", "done"))).unsqueeze(-1)
     good, bad = action_labels(rollout.get(("agents", "observation")), rollout.get(("agents", "action")))
     r_in = rollout.get(("next", "agents", "intrinsic_reward"))[..., 0]

@@ -227,6 +227,11 @@ def train(cfg: DictConfig, run_dir: str | Path, *, resume: bool = False) -> dict
             stop.trainer = population
             population.run()
     interrupted = [m for m in members if m.summary["status"] == "interrupted"]
+    if stop.signum is not None and not interrupted:  # it came after training: during a study, or at the end
+        name = signal.Signals(stop.signum).name
+        raise RunInterrupted(stop.signum, f"stopped by {name} after training (the run is finished"
+                             + ("; its study was not written)" if any("study" in m.summary for m in members) else ")"),
+                             resumable=False)
     if stop.signum is not None and interrupted:
         trainer = interrupted[0].trainer
         where = (f"at update {trainer.progress.updates} ({int(trainer.collected_frames)} frames)" if solo

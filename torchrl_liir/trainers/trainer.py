@@ -280,6 +280,8 @@ class EpisodeTrainer(Trainer):
                    **describe_machine(self.collector.env.device)}
         if self.study is not None and self.study.result is not None:
             summary[self.study.study.summary_key] = self.study.result
+        if self.study is not None and self.study.interrupted:
+            summary["study"] = "interrupted by a signal: not written"
         return summary
 
     def close(self) -> None:
