@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_trainer import PURSUIT, QMIX, SMAX, checkpoints, cli, config, rows, run_cli, without_time
+from test_trainer import PURSUIT, QMIX, SMAX, checkpoints, cli, config, joblib_sweep, rows, run_cli, without_time
 
 from torchrl_liir.trainers import ConfigError, check_config, load_run, train
 from torchrl_liir.trainers.members import member_configs, population_label
@@ -194,17 +194,11 @@ def test_sigterm_checkpoints_every_member_and_resume_finishes_them(tmp_path):
 
 @pytest.mark.slow
 def test_a_sweep_of_populations_with_the_joblib_launcher(tmp_path):
-    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
-    sweep = tmp_path / "sweep"
-    result = run_cli("-m", "algo=liir,central_v", "seeds=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                     f"hydra.sweep.dir={sweep}", "experiment.total_frames=300", "task.num_envs=8",
-                     "experiment.study=null", cwd=tmp_path, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
-    assert jobs == ["0_pursuit_liir_seeds0-1", "1_pursuit_central_v_seeds0-1"]
+    jobs = joblib_sweep(tmp_path, "algo=liir,central_v", "seeds=2")
+    assert [job.name for job in jobs] == ["0_pursuit_liir_seeds0-1", "1_pursuit_central_v_seeds0-1"]
     for job in jobs:
         for member in ("seed0", "seed1"):
-            assert json.loads((sweep / job / member / "summary.json").read_text())["status"] == "finished"
+            assert json.loads((job / member / "summary.json").read_text())["status"] == "finished"
 
 
 @pytest.mark.slow

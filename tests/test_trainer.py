@@ -461,15 +461,20 @@ def test_tensorboard_and_offline_wandb_log_beside_the_csv_tables(tmp_path, monke
     assert rows(tmp_path / "metrics.csv")
 
 
-@pytest.mark.slow
-def test_sweep_with_the_joblib_launcher_gives_each_member_its_own_run(tmp_path):
+def joblib_sweep(tmp_path: Path, *overrides: str) -> list[Path]:
+    """The job directories of a two-at-a-time joblib sweep of ``overrides`` (300-frame pursuit runs)."""
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     sweep = tmp_path / "sweep"
-    result = run_cli("-m", "seed=0,1", "algo=liir,central_v", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                     f"hydra.sweep.dir={sweep}", "experiment.total_frames=300", "task.num_envs=8",
-                     "experiment.study_episodes=10", cwd=tmp_path, timeout=600)
+    result = run_cli("-m", *overrides, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}",
+                     "experiment.total_frames=300", "task.num_envs=8", "experiment.study_episodes=10", cwd=tmp_path,
+                     timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
-    members = sorted(p for p in sweep.iterdir() if p.is_dir())
+    return sorted(p for p in sweep.iterdir() if p.is_dir())
+
+
+@pytest.mark.slow
+def test_sweep_with_the_joblib_launcher_gives_each_member_its_own_run(tmp_path):
+    members = joblib_sweep(tmp_path, "seed=0,1", "algo=liir,central_v")
     assert [m.name for m in members] == ["0_pursuit_liir_seed0", "1_pursuit_central_v_seed0",
                                          "2_pursuit_liir_seed1", "3_pursuit_central_v_seed1"]
     for member in members:
