@@ -249,3 +249,18 @@ def test_sigterm_during_the_study_stops_it_and_says_the_run_is_finished(tmp_path
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["study"].startswith("interrupted")
     assert not (run / "fig2_intrinsic_reward.json").exists()
+
+
+@pytest.mark.slow
+def test_every_manifest_unreadable_is_named_not_called_no_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    train(config(*PURSUIT, *EVERY), run)
+    for checkpoint in checkpoints(run):
+        (checkpoint / "manifest.json").write_text("{not json")
+    result = run_cli(f"resume={run}", "experiment.total_frames=4800", cwd=tmp_path)
+    assert result.returncode == 2
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == len(checkpoints(run))
+    assert all(line.endswith("damaged (manifest.json does not match its checksum); trying the previous checkpoint")
+               for line in warnings)
+    assert result.stderr.splitlines()[-1].startswith(f"error: {run / 'checkpoints'}: no intact checkpoint to resume")

@@ -324,3 +324,24 @@ def test_a_batch_with_nothing_to_learn_from_gives_zero_gradients_not_nan(float64
         assert all(g is None or torch.isfinite(g).all() for g in grads)
         if learns is False:
             assert all(g is None or not g.any() for g in grads)
+
+
+@pytest.mark.parametrize("key, index", [(("next", "reward"), (1, 3, 0)), (("agents", "observation"), (0, 2, 1, 0))])
+def test_a_non_finite_reward_or_observation_is_refused_naming_it(setup, key, index):
+    _, loss, batch = setup
+    batch["collector", "mask"][:] = True
+    batch[key][index] = float("inf") if key[-1] == "reward" else float("nan")
+    with pytest.raises(ValueError) as refused:
+        loss(batch)
+    value = "inf" if key[-1] == "reward" else "nan"
+    assert str(refused.value).startswith(f"LIIRLoss: {key!r}={value} at index {list(index)} of the batch")
+
+
+def test_int32_actions_give_the_int64_actions_losses(setup):
+    _, loss, batch = setup
+    out = loss(batch)
+    as_int32 = batch.clone()
+    as_int32["agents", "action"] = batch["agents", "action"].to(torch.int32)
+    other = loss(as_int32)
+    for name in ("loss_objective", "loss_proxy_value", "loss_intrinsic"):
+        torch.testing.assert_close(out[name], other[name])

@@ -11,6 +11,7 @@ from torchrl.trainers import OptimizationStepper, Trainer, TrainerHookBase
 
 from torchrl_liir.algorithms import OptimizerGroup
 from torchrl_liir.collectors import PADDING_MASK
+from torchrl_liir.finite_inputs import first_non_finite
 from torchrl_liir.hook_bases import StatelessHook
 from torchrl_liir.optimizer_steps import NonFiniteError, guarded_step
 
@@ -35,24 +36,15 @@ def drop_crashed_episodes(batch: TensorDictBase) -> tuple[TensorDictBase, int]:
     return batch[~crashed], int(crashed.sum())
 
 
-ENV_OUTPUTS = ("reward", "observation", "state")  # what the envs write: checked finite in every batch
-
-
 def check_env_outputs(batch: TensorDictBase, update: int) -> None:
     """Raises :class:`~torchrl_liir.optimizer_steps.NonFiniteError` naming the first NaN or infinite reward,
     observation or state of a batch's played steps, with its ``[episode, step, ...]`` index: the losses would turn
     it into NaN gradients without saying where it came from."""
-    mask = batch.get(PADDING_MASK)
-    for key, value in batch.items(include_nested=True, leaves_only=True):
-        name = key if isinstance(key, str) else key[-1]
-        if name not in ENV_OUTPUTS or not value.is_floating_point():
-            continue
-        bad = ~torch.isfinite(value)
-        bad &= mask.reshape(*mask.shape, *(1,) * (bad.dim() - mask.dim()))
-        if bad.any():
-            index = [int(i) for i in bad.nonzero()[0]]
-            raise NonFiniteError(f"{key}={value[tuple(index)].item()} at [episode, step, ...] = {index} in the batch "
-                                 f"of update {update}: the env gave it")
+    found = first_non_finite(batch, batch.get(PADDING_MASK))
+    if found is not None:
+        key, index, value = found
+        raise NonFiniteError(f"{key}={value} at [episode, step, ...] = {index} in the batch of update {update}: "
+                             "the env gave it")
 
 
 class RunProgress(TrainerHookBase):

@@ -1,0 +1,26 @@
+"""The first NaN or infinite value an env gave a batch: rewards, observations and states, on played steps only."""
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDictBase
+from tensordict.utils import NestedKey
+
+ENV_OUTPUTS = ("reward", "observation", "state")
+
+
+def first_non_finite(batch: TensorDictBase, played: torch.Tensor | None = None,
+                     names: tuple[str, ...] = ENV_OUTPUTS) -> tuple[NestedKey, list[int], float] | None:
+    """``(key, index, value)`` of the first non-finite entry among ``batch``'s floating leaves named in ``names``
+    (the last part of the key), on the entries ``played`` marks (``[*batch]``, broadcast over the entry's own
+    dims); ``None`` when every one is finite."""
+    for key, value in batch.items(include_nested=True, leaves_only=True):
+        name = key if isinstance(key, str) else key[-1]
+        if name not in names or not value.is_floating_point():
+            continue
+        bad = ~torch.isfinite(value)
+        if played is not None:
+            bad &= played.reshape(*played.shape, *(1,) * (bad.dim() - played.dim()))
+        if bad.any():
+            index = [int(i) for i in bad.nonzero()[0]]
+            return key, index, value[tuple(index)].item()
+    return None
