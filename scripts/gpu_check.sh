@@ -1,9 +1,10 @@
 #!/bin/bash
-# The GPU checks in one command, at most 8 minutes on one H100: the CUDA tests (2 min), the benchmarks on the
+# The GPU checks in one command, at most about 8.5 minutes on one H100: the CUDA tests (2 min), the benchmarks on the
 # device (steady training rate, collection up to 4096 battles, update cost; 4 min), LIIR on SMAX 3m for
-# 2 minutes: the frames to its first greedy test win rate of 0.9, if it gets there; then a population of 10
-# LIIR seeds on SMAX 3m (collected together in one program) against one seed alone, 40k frames each (at most
-# 80 s). Seven files go to $OUT (default runs/gpu).
+# 75 s: the frames to its first greedy test win rate of 0.9, if it gets there (on the 2-core CPU, 2026-12-05:
+# 588k frames, about 72 s); then a population of 10 LIIR seeds on SMAX 3m (collected together in one program)
+# against one seed alone, 20k frames each (at most 60 s; at 40k frames that CPU took 66 s, 8.7x one seed).
+# Seven files go to $OUT (default runs/gpu).
 #
 #   bash scripts/gpu_check.sh                  # on a machine with a GPU, torch and a CUDA jax installed
 #
@@ -40,7 +41,7 @@ timeout 240 python3 scripts/benchmark.py --device cuda --sections steady collect
 # 3. LIIR on SMAX 3m against the clock (its run directory outside $OUT: only the summary comes back)
 RUN=/tmp/gpu_liir_3m
 rm -rf "$RUN"
-timeout 120 python3 scripts/train.py task=smax task.map=3m experiment.device=cuda experiment.total_frames=3000000 \
+timeout 75 python3 scripts/train.py task=smax task.map=3m experiment.device=cuda experiment.total_frames=3000000 \
   experiment.progress_bar=false hydra.run.dir="$RUN" > /dev/null 2>&1
 python3 - "$RUN" <<'EOF' | tee "$OUT/liir_3m.txt"
 import csv, sys
@@ -57,7 +58,7 @@ POP=/tmp/gpu_population
 rm -rf "$POP"
 for run in "alone seeds=1" "population seeds=10"; do
   set -- $run
-  timeout 60 python3 scripts/train.py task=smax task.map=3m experiment.device=cuda experiment.total_frames=40000 \
+  timeout 60 python3 scripts/train.py task=smax task.map=3m experiment.device=cuda experiment.total_frames=20000 \
     experiment.member_rollout=together experiment.progress_bar=false "$2" hydra.run.dir="$POP/$1" > /dev/null 2>&1
 done
 python3 - "$POP" <<'EOF' | tee "$OUT/population.txt"
@@ -66,6 +67,10 @@ from pathlib import Path
 root = Path(sys.argv[1])
 def seconds(name):
     members = [json.loads(p.read_text()) for p in sorted((root / name).glob("*/summary.json"))]
+    unfinished = [m["status"] for m in members if m["status"] != "finished"]
+    if unfinished:
+        print(f"{name}: {len(unfinished)} of {len(members)} members not finished ({', '.join(unfinished)}): "
+              "the times below are partial")
     return len(members), max(m["wall_seconds"] for m in members), sum(m["frames"] for m in members)
 (_, alone, _), (n, together, frames) = seconds("alone"), seconds("population")
 print(f"one seed: {alone:.1f} s; {n} seeds in one process: {together:.1f} s ({together / alone:.2f}x one seed's "

@@ -3,9 +3,9 @@
 A solo run is a population of one; both take the same path. Each member is a whole run: its own config, networks,
 optimisers, replay buffer, envs, random streams and run directory, holding exactly what a solo run writes. The
 population steps its members in turn, one collected batch and one update each per round. For its turn a member's
-process-global random streams (torch, NumPy, Python) are swapped in, so it draws exactly what it would alone: member
-``k`` equals the solo run with seed ``k`` row for row (tested). A member that diverges stops alone, its last good
-checkpoint kept; the others go on.
+process-wide random streams (torch, NumPy, Python, and any its task's envs share) are swapped in, so it draws
+exactly what it would alone: member ``k`` equals the solo run with seed ``k`` row for row (tested). A member that
+diverges stops alone, its last good checkpoint kept; the others go on.
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import json
 import signal
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -50,7 +49,7 @@ class Member:
         self._batches: Iterator[TensorDictBase] | None = None
         self._random: tuple[dict, dict | None] | None = None
 
-    @contextmanager
+    @contextlib.contextmanager
     def turn(self) -> Iterator[None]:
         """The member's process-wide random streams while it builds, collects and updates: torch's, NumPy's and
         Python's, and those the task's envs share (VMAS's); its trainer seeds them when it is built."""
