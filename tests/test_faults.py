@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from test_trainer import PURSUIT, checkpoints, cli, config, rows, run_cli, wait_for_checkpoints, without_time
 
-from torchrl_liir.trainers import train
+from torchrl_liir.trainers import load_run, train
 
 EVERY = ["experiment.checkpoint_interval_updates=2"]
 
@@ -158,10 +159,23 @@ def test_sigterm_at_start_up_stops_the_run_and_says_whether_there_is_anything_to
         assert last == "stopped by SIGTERM before training began; nothing to resume"
 
 
-def test_a_divergence_before_the_first_checkpoint_says_there_is_none(tmp_path):
-    with pytest.raises(Exception, match=r"in the step of update 1; no checkpoint was written before it, the bad "
-                                        r"state is in .*nonfinite-update-000001$"):
+def test_a_divergence_before_the_first_checkpoint_says_there_is_none_and_saves_both_sides_of_the_step(tmp_path):
+    from torchrl_liir.trainers import NonFiniteError
+
+    with pytest.raises(NonFiniteError) as stopped:
         train(config("algo=iac", "algo.lr_policy=1e38", "experiment.total_frames=3000", "task.num_envs=8"), tmp_path)
+    after, before = tmp_path / "checkpoints" / "nonfinite-update-000001", tmp_path / "checkpoints" / \
+        "nonfinite-update-000001-before"
+    assert str(stopped.value) == (f"policy parameters became inf in the step of update 1; no checkpoint was written "
+                                  f"before it, the bad state is in {after} (after the step; before it: {before})")
+    states = {}
+    for name, path in (("after", after), ("before", before)):
+        (tmp_path / name / "checkpoints").mkdir(parents=True)
+        shutil.copytree(path, tmp_path / name / "checkpoints" / "checkpoint-000000000001")
+        shutil.copy(tmp_path / "config.yaml", tmp_path / name)
+        states[name] = dict(load_run(tmp_path / name)[1].actor.state_dict())
+    assert not all(torch.isfinite(v).all() for v in states["after"].values())
+    assert all(torch.isfinite(v).all() for v in states["before"].values())
 
 
 @pytest.mark.slow

@@ -21,7 +21,10 @@ class OptimizerGroup:
 
 
 class NonFiniteError(RuntimeError):
-    """A loss term, gradient norm or parameter became NaN or infinite."""
+    """A loss term, gradient norm or parameter became NaN or infinite. ``undo``, set when a step made the
+    parameters non-finite, puts back the parameters and optimiser states from before that step."""
+
+    undo = None
 
 
 def _check_finite(values: dict[str, torch.Tensor], message: str, update: int) -> None:
@@ -42,9 +45,30 @@ def guarded_step(groups: dict[str, OptimizerGroup], terms: dict[str, torch.Tenso
     norms = {f"grad_norm_{name}": torch.nn.utils.clip_grad_norm_(group.params, group.max_grad_norm or math.inf)
              for name, group in groups.items()}
     _check_finite(norms, "{name}={value} at update {update}", update)
+    before = {name: _snapshot(group) for name, group in groups.items()}
     for group in groups.values():
         group.optimizer.step()
     # The largest |parameter| of each group (foreach max-norm): NaN or inf exactly when one of them is.
     largest = {name: torch.nn.utils.get_total_norm(group.params, norm_type=math.inf) for name, group in groups.items()}
-    _check_finite(largest, "{name} parameters became {value} in the step of update {update}", update)
+    try:
+        _check_finite(largest, "{name} parameters became {value} in the step of update {update}", update)
+    except NonFiniteError as err:
+        err.undo = lambda: [_restore(groups[name], saved) for name, saved in before.items()]
+        raise
     return {name: norm.detach() for name, norm in norms.items()}
+
+
+def _snapshot(group: OptimizerGroup) -> tuple[list[torch.Tensor], dict]:
+    """Copies of a group's parameters and optimiser state (a few MB at most for these networks)."""
+    state = group.optimizer.state_dict()
+    copied = {k: {n: v.clone() if isinstance(v, torch.Tensor) else v for n, v in s.items()}
+              for k, s in state["state"].items()}
+    return [p.detach().clone() for p in group.params], {**state, "state": copied}
+
+
+def _restore(group: OptimizerGroup, saved: tuple[list[torch.Tensor], dict]) -> None:
+    params, state = saved
+    with torch.no_grad():
+        for p, value in zip(group.params, params):
+            p.copy_(value)
+    group.optimizer.load_state_dict(state)

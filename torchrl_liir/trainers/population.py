@@ -140,10 +140,10 @@ class Population:
                     try:
                         over = member.step()
                     except NonFiniteError as err:
-                        path = member.trainer.save_bad_state()
+                        saved = member.trainer.save_bad_state(err)
                         kept = ("the last good checkpoint is kept" if checkpoint_candidates(member.run_dir)
                                 else "no checkpoint was written before it")
-                        member.finish("non_finite", NonFiniteError(f"{err}; {kept}, the bad state is in {path}"))
+                        member.finish("non_finite", NonFiniteError(f"{err}; {kept}, {saved}"))
                         running.remove(member)
                         continue
                     if self.bar is not None:

@@ -28,6 +28,7 @@ from torchrl_liir.algorithms import EnvDims, Recipe
 from torchrl_liir.collectors import PADDING_MASK, EpisodeCollector, make_episode_collector
 from torchrl_liir.config_checks import with_added_defaults
 from torchrl_liir.modules import policy_primer
+from torchrl_liir.optimizer_steps import NonFiniteError
 from torchrl_liir.runtime import configure_runtime
 from torchrl_liir.studies import STUDIES, StudyHook
 from torchrl_liir.tasks import Task
@@ -265,11 +266,18 @@ class EpisodeTrainer(Trainer):
         load_checkpoint(self._sync_checkpoint_components(), path, map_location=str(self.collector.env.device))
         self.collector.update_policy_weights_()
 
-    def save_bad_state(self) -> Path:
-        """Saves the current (non-finite) state beside the rotated checkpoints, leaving those untouched."""
+    def save_bad_state(self, error: NonFiniteError) -> str:
+        """Saves the state the non-finite ``error`` left beside the rotated checkpoints, leaving those untouched:
+        after the step that made the parameters non-finite and, beside it, before that step (``-before``); or, for
+        a non-finite loss or gradient, before the step it stopped. Returns where, in words."""
         path = self.run_dir / CHECKPOINTS / f"nonfinite-update-{self.progress.updates + 1:06d}"
         self._sync_checkpoint_components().save(path)
-        return path
+        if error.undo is None:
+            return f"the bad state (before the step it stopped) is in {path}"
+        error.undo()
+        before = path.with_name(path.name + "-before")
+        self._sync_checkpoint_components().save(before)
+        return f"the bad state is in {path} (after the step; before it: {before})"
 
     def summary(self, status: str) -> dict:
         progress = self.progress
