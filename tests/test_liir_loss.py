@@ -345,3 +345,21 @@ def test_int32_actions_give_the_int64_actions_losses(setup):
     other = loss(as_int32)
     for name in ("loss_objective", "loss_proxy_value", "loss_intrinsic"):
         torch.testing.assert_close(out[name], other[name])
+
+
+@pytest.mark.parametrize("value", [5, -1])
+def test_an_action_out_of_range_is_refused_on_a_played_step_and_ignored_on_padding(setup, value):
+    _, loss, batch = setup
+    played = batch.clone()
+    played["agents", "action"][1, 2, 0] = value
+    played["agents", "alive"][1, 2, 0] = True
+    played["collector", "mask"][1, 2] = True
+    with pytest.raises(ValueError, match=rf"^LIIRLoss: \('agents', 'action'\)={value} at index \(1, 2, 0\) is not "
+                                         rf"in \[0, {N_ACTIONS}\)$"):
+        loss(played)
+    padded = batch.clone()
+    step = int((~batch["collector", "mask"][0]).nonzero()[0])
+    padded["agents", "action"][0, step, 0] = value
+    out, other = loss(batch), loss(padded)
+    for name in ("loss_objective", "loss_proxy_value", "loss_intrinsic"):
+        torch.testing.assert_close(out[name], other[name])

@@ -119,7 +119,7 @@ def check_and_fill_actions(
 ) -> TensorDictBase:
     """Checks taken actions against the action mask; returns a copy safe for log-probs.
 
-    A valid entry whose action the mask forbids raises a one-line ``ValueError``.
+    A valid entry whose action is out of range or the mask forbids raises a one-line ``ValueError``.
     Padded or dead entries get every action allowed, so their (ignored)
     log-probabilities stay finite and cannot poison gradients with NaN. Without a
     mask in the batch (or with continuous actions) the copy is returned as is.
@@ -129,7 +129,12 @@ def check_and_fill_actions(
         return out
     action = tensordict.get(action_key).long()
     mask = tensordict.get(action_mask_key).bool()
-    allowed = mask.gather(-1, action.unsqueeze(-1)).squeeze(-1)
+    n_actions = mask.shape[-1]
+    out_of_range = (action < 0) | (action >= n_actions)
+    if (valid & out_of_range).any():
+        idx = tuple(i.item() for i in (valid & out_of_range).nonzero()[0])
+        raise ValueError(f"{loss_name}: {action_key!r}={action[idx].item()} at index {idx} is not in [0, {n_actions})")
+    allowed = mask.gather(-1, action.clamp(0, n_actions - 1).unsqueeze(-1)).squeeze(-1)
     if (valid & ~allowed).any():
         idx = tuple(i.item() for i in (valid & ~allowed).nonzero()[0])
         raise ValueError(
@@ -137,6 +142,8 @@ def check_and_fill_actions(
             f"is outside the action mask {action_mask_key!r}"
         )
     out.set(action_mask_key, mask | ~valid.unsqueeze(-1))
+    if out_of_range.any():  # only on padded or dead entries, whose log-probabilities are ignored
+        out.set(action_key, action.clamp(0, n_actions - 1))
     return out
 
 
