@@ -34,34 +34,32 @@ class VmasTask(Task):
     name = "vmas"
 
     @staticmethod
-    def _vmas_stream() -> list | None:
-        # VMAS runs every env call with one class-level stream (torch, NumPy and Python states swapped in around
-        # each call), shared by all its envs in the process; nothing public exposes it, hence the attribute.
+    def _vmas_stream():
+        """VMAS's own context that swaps its class-level stream in (torch, NumPy and Python states, shared by all
+        its envs in the process) and saves it back on exit; ``None`` before VMAS is imported. Nothing public
+        exposes the stream, hence the module's names."""
         module = sys.modules.get("vmas.simulator.environment.environment")
-        return None if module is None else module.Environment.vmas_random_state
+        return None if module is None else module.local_seed(module.Environment.vmas_random_state)
 
     def shared_random_state(self) -> dict | None:
-        """VMAS's process-wide stream, as TorchRL's ``GlobalRNGState`` writes the global ones (checkpointable)."""
-        import numpy as np
-        import torch  # here: the config checks import no torch
+        """VMAS's process-wide stream, in the form of TorchRL's ``GlobalRNGState`` (checkpointable)."""
+        from torchrl.checkpoint import GlobalRNGState  # here: the config checks import no torch
 
         stream = self._vmas_stream()
         if stream is None:
             return None
-        numpy_state = stream[1]
-        return {"torch_cpu": stream[0].clone(), "python": stream[2],
-                "numpy": (*numpy_state[:1], torch.from_numpy(numpy_state[1].astype(np.int64)), *numpy_state[2:])}
+        with stream:
+            state = GlobalRNGState().state_dict()
+        state.pop("torch_cuda", None)  # VMAS's stream has no CUDA part
+        return state
 
     def set_shared_random_state(self, state: dict) -> None:
-        import numpy as np
+        from torchrl.checkpoint import GlobalRNGState
 
         stream = self._vmas_stream()
-        if stream is None:
-            return
-        numpy_state = state["numpy"]
-        # In place: VMAS's decorators hold this very list.
-        stream[:] = [state["torch_cpu"].clone(), (*numpy_state[:1], numpy_state[1].numpy().astype(np.uint32),
-                                                 *numpy_state[2:]), state["python"]]
+        if stream is not None:
+            with stream:  # on exit, VMAS keeps the loaded states as its stream
+                GlobalRNGState().load_state_dict(state)
 
     def config_checks(self) -> dict[str, Check]:
         return {"name": Text(), "run_name": Text(), "scenario": Text("a VMAS scenario name such as balance"),
