@@ -90,14 +90,14 @@ def test_a_bad_population_on_the_command_line_is_one_line_and_exit_code_2(tmp_pa
     pytest.param([*OTHER, "task=vmas", "task.scenario=balance"], id="liir-vmas"),  # VMAS draws from torch's global RNG
     pytest.param([*OTHER, "task=pettingzoo"], id="liir-pettingzoo"),
 ])
-def test_each_member_equals_its_solo_run(tmp_path, capsys, case):
+def test_each_member_equals_its_solo_run(tmp_path, capfd, case):
     """Member seed 5 of a population, trained after member seed 4 in every round, is the solo run with seed 5:
     the same rows, tests and parameters, bit for bit (float32; the global random streams are the member's)."""
     for task, package in (("task=smax", "jaxmarl"), ("task=vmas", "vmas"), ("task=pettingzoo", "pettingzoo")):
         if task in case:
             pytest.importorskip(package)
     population = train(config(*case, "seed=4", "seeds=2"), tmp_path / "population")
-    together = "collected together in one program" in capsys.readouterr().out
+    together = "collected together in one program" in capfd.readouterr().out
     assert together == ("experiment.member_rollout=together" in case)
     assert set(population["members"]) == {"seed4", "seed5"} and population["status"] == "finished"
     train(config(*case, "seed=5"), tmp_path / "solo")
