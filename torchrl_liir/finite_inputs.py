@@ -13,6 +13,7 @@ def first_non_finite(batch: TensorDictBase, played: torch.Tensor | None = None,
     """``(key, index, value)`` of the first non-finite entry among ``batch``'s floating leaves named in ``names``
     (the last part of the key), on the entries ``played`` marks (``[*batch]``, broadcast over the entry's own
     dims); ``None`` when every one is finite."""
+    checked = {}
     for key, value in batch.items(include_nested=True, leaves_only=True):
         name = key if isinstance(key, str) else key[-1]
         if name not in names or not value.is_floating_point():
@@ -20,7 +21,9 @@ def first_non_finite(batch: TensorDictBase, played: torch.Tensor | None = None,
         bad = ~torch.isfinite(value)
         if played is not None:
             bad &= played.reshape(*played.shape, *(1,) * (bad.dim() - played.dim()))
-        if bad.any():
-            index = [int(i) for i in bad.nonzero()[0]]
-            return key, index, value[tuple(index)].item()
-    return None
+        checked[key] = bad
+    if not checked or not torch.stack([bad.any() for bad in checked.values()]).any():  # one wait for the device
+        return None
+    key, bad = next((key, bad) for key, bad in checked.items() if bad.any())
+    index = [int(i) for i in bad.nonzero()[0]]
+    return key, index, batch.get(key)[tuple(index)].item()

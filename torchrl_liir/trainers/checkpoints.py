@@ -11,7 +11,7 @@ from torchrl.checkpoint import Checkpoint, CheckpointRotation
 from torchrl.envs import EnvBase, TransformedEnv
 
 from torchrl_liir.tasks import Task
-from torchrl_liir.trainers.run_directory import TableMismatch
+from torchrl_liir.trainers.run_directory import TableMismatch, checkpoint_step
 
 CHECKPOINTS = "checkpoints"
 KEEP_LAST = 3
@@ -104,12 +104,8 @@ def clean_interrupted_writes(run_dir: Path) -> None:
 
 def checkpoint_candidates(run_dir: Path) -> list[Path]:
     """The run's checkpoint directories, newest first, whether or not TorchRL can read their manifests."""
-    def step(path: Path) -> int:
-        digits = path.name.removeprefix("checkpoint-").removesuffix(".torchrl")
-        return int(digits) if digits.isdigit() else -1
-
-    found = [p for p in (Path(run_dir) / CHECKPOINTS).glob("checkpoint-*") if step(p) >= 0]
-    return sorted(found, key=step, reverse=True)
+    found = [p for p in (Path(run_dir) / CHECKPOINTS).glob("checkpoint-*") if checkpoint_step(p) is not None]
+    return sorted(found, key=checkpoint_step, reverse=True)
 
 
 def restore_intact(restore, run_dir: Path) -> Path:

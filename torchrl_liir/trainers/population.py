@@ -115,10 +115,17 @@ class Population:
 
     def __init__(self, members: list[Member], progress_bar: bool, together: bool = False) -> None:
         self.members, self.together = members, together
+        self._together: FusedSMAXPopulation | None = None
         self.bar = None
         if progress_bar and len(members) > 1:
             total = sum(int(m.trainer.total_frames) for m in members)
             self.bar = FrameBar(total, initial=sum(int(m.trainer.collected_frames) for m in members))
+
+    def _collected_together(self, running: list[Member]) -> FusedSMAXPopulation:
+        """One :class:`FusedSMAXPopulation` over the running members, built again only when one has stopped."""
+        if self._together is None or len(self._together.members) != len(running):
+            self._together = FusedSMAXPopulation([m.trainer.collector for m in running])
+        return self._together
 
     def request_stop(self, reason: str) -> None:
         for member in self.members:
@@ -134,7 +141,7 @@ class Population:
         try:
             while running:
                 if self.together:
-                    FusedSMAXPopulation([m.trainer.collector for m in running]).hand_over()
+                    self._collected_together(running).hand_over()
                 for member in list(running):
                     frames = member.trainer.collected_frames
                     try:

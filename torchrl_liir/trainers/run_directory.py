@@ -99,18 +99,25 @@ def claim_run_dir(run_dir: Path, resume: bool) -> Path:
     return run_dir
 
 
+def checkpoint_step(path: Path) -> int | None:
+    """The step (frames) a rotated checkpoint's name ``checkpoint-<step>[.torchrl]`` carries; ``None`` for other
+    names (the NaN guard's ``nonfinite-*``, staging leftovers)."""
+    digits = path.name.removeprefix("checkpoint-").removesuffix(".torchrl")
+    return int(digits) if path.name.startswith("checkpoint-") and digits.isdigit() else None
+
+
 def frames_played(run_dir: Path) -> int | None:
     """The frames the run in ``run_dir`` had played at its latest checkpoint (``None``: no checkpoint), read from
     the checkpoints' manifests alone."""
     played = None
     for path in (Path(run_dir) / "checkpoints").glob("checkpoint-*"):
-        step = path.name.removeprefix("checkpoint-").removesuffix(".torchrl")
-        if not step.isdigit():
+        step = checkpoint_step(path)
+        if step is None:
             continue
         try:
             frames = int(json.loads((path / "manifest.json").read_text())["metadata"]["collected_frames"])
         except (OSError, ValueError, KeyError, TypeError):
-            frames = int(step) if path.suffix == ".torchrl" else None  # an archive, or a checkpoint cut short
+            frames = step if path.suffix == ".torchrl" else None  # an archive, or a checkpoint cut short
         if frames is not None:
             played = max(played or 0, frames)
     return played
