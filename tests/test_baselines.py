@@ -507,6 +507,21 @@ def test_q_loss_is_the_td_error_of_the_team_reward_by_hand(tmp_path_factory, alg
         torch.testing.assert_close(grad, hand)
 
 
+@pytest.mark.parametrize("algo, policy", [("coma", "gru"), ("qmix", "mlp"), ("iql", "gru"), ("mappo", "mlp")])
+def test_every_loss_refuses_a_non_finite_reward_and_an_empty_batch_in_one_line(tmp_path_factory, algo, policy):
+    run = recorded_run(algo, policy, tmp_path_factory)
+    loss, sample = run.recipe.loss, run.inputs[1][0].clone()
+    name = type(loss).__name__
+    reward = sample["next", "reward"].clone()
+    reward.view(-1)[0] = float("nan")  # the first step of the first episode: always played
+    sample["next", "reward"] = reward
+    with pytest.raises(ValueError, match=rf"^{name}: \('next', 'reward'\)=nan at index \[0(, 0)*\] of the batch: "
+                                         "the losses and gradients would all be NaN$"):
+        loss(sample)
+    with pytest.raises(ValueError, match=rf"^{name}: the batch is empty \(batch_size \[0"):
+        loss(sample[:0])
+
+
 # ---------------------------------------------------------------- MAPPO
 
 

@@ -7,12 +7,24 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from test_trainer import PURSUIT, checkpoints, cli, config, rows, run_cli, wait_for_checkpoints, without_time
+from test_trainer import (
+    PURSUIT,
+    TRAIN,
+    checkpoints,
+    cli,
+    config,
+    rows,
+    run_cli,
+    wait_for_checkpoints,
+    without_time,
+)
 
 from torchrl_liir.trainers import load_run, train
 
@@ -247,7 +259,8 @@ def test_env_constructors_refuse_values_that_would_corrupt_every_step(env, kwarg
 
 
 @pytest.mark.slow
-def test_sigterm_during_the_study_stops_it_and_says_the_run_is_finished(tmp_path):
+@pytest.mark.parametrize("signals", [1, 2])
+def test_sigterm_during_the_study_stops_it_and_says_the_run_is_finished(tmp_path, signals):
     run = tmp_path / "run"
     process = cli("experiment.total_frames=1200", "task.num_envs=8", "experiment.study_episodes=400000",
                   f"hydra.run.dir={run}", cwd=tmp_path)
@@ -256,6 +269,9 @@ def test_sigterm_during_the_study_stops_it_and_says_the_run_is_finished(tmp_path
         time.sleep(0.01)
     time.sleep(0.5)
     process.send_signal(signal.SIGTERM)
+    if signals == 2:  # the impatient operator's second, once the first is handled (the kernel merges two at once)
+        time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGTERM, err[-2000:]
     assert err.strip().splitlines()[-1] == ("stopped by SIGTERM after training (the run is finished; its study was "
@@ -278,3 +294,20 @@ def test_every_manifest_unreadable_is_named_not_called_no_checkpoint(tmp_path):
     assert all(line.endswith("damaged (manifest.json does not match its checksum); trying the previous checkpoint")
                for line in warnings)
     assert result.stderr.splitlines()[-1].startswith(f"error: {run / 'checkpoints'}: no intact checkpoint to resume")
+
+
+def test_a_read_only_run_directory_is_one_line_and_left_as_it_was(tmp_path):
+    """The run directory bind-mounted read-only in a user namespace (root writes through file modes)."""
+    if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
+        pytest.skip("this machine allows no user namespace to mount a directory read-only in")
+    run = tmp_path / "run"
+    train(config(*PURSUIT, *EVERY), run)
+    before = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    read_only = (f"mount --bind {run} {run} && mount -o remount,bind,ro {run} && exec {sys.executable} {TRAIN} "
+                 f"experiment.progress_bar=false resume={run} experiment.total_frames=4800")
+    result = subprocess.run(["unshare", "-rm", "sh", "-c", read_only], cwd=tmp_path, capture_output=True, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines() == [
+        f"error: {run / '.lock'}: Read-only file system; the run's checkpoints before it are intact"]
+    assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before

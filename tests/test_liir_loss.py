@@ -337,6 +337,13 @@ def test_a_non_finite_reward_or_observation_is_refused_naming_it(setup, key, ind
     assert str(refused.value).startswith(f"LIIRLoss: {key!r}={value} at index {list(index)} of the batch")
 
 
+def test_an_empty_batch_is_refused_in_one_line(setup):
+    _, loss, batch = setup
+    with pytest.raises(ValueError, match=r"^LIIRLoss: the batch is empty \(batch_size \[0, \d+\]\): there is nothing "
+                                         r"to learn from$"):
+        loss(batch[:0])
+
+
 def test_int32_actions_give_the_int64_actions_losses(setup):
     _, loss, batch = setup
     out = loss(batch)

@@ -27,3 +27,20 @@ def first_non_finite(batch: TensorDictBase, played: torch.Tensor | None = None,
     key, bad = next((key, bad) for key, bad in checked.items() if bad.any())
     index = [int(i) for i in bad.nonzero()[0]]
     return key, index, batch.get(key)[tuple(index)].item()
+
+
+def refuse_non_finite(owner: str, batch: TensorDictBase, played: torch.Tensor | None = None) -> None:
+    """Raises ``ValueError`` in one line naming the first non-finite env output of ``batch`` (see
+    :func:`first_non_finite`): a loss fed one returns NaN losses and gradients."""
+    found = first_non_finite(batch, played)
+    if found is not None:
+        key, index, value = found
+        raise ValueError(f"{owner}: {key!r}={value} at index {index} of the batch: the losses and gradients "
+                         "would all be NaN")
+
+
+def refuse_empty(owner: str, batch: TensorDictBase) -> None:
+    """Raises ``ValueError`` in one line when ``batch`` holds no entry: a loss over nothing has no gradient."""
+    if batch.batch_size.numel() == 0:  # TensorDict.numel() counts an empty batch as 1
+        raise ValueError(f"{owner}: the batch is empty (batch_size {list(batch.batch_size)}): there is nothing "
+                         "to learn from")

@@ -8,6 +8,8 @@ from torchrl.modules import set_recurrent_mode
 from torchrl.objectives import ValueEstimators
 from torchrl.objectives.multiagent import MAPPOLoss
 
+from torchrl_liir.finite_inputs import refuse_empty, refuse_non_finite
+
 
 class EpisodeMAPPOLoss(MAPPOLoss):
     """Clipped PPO with a centralised critic; advantages from GAE over whole padded episodes.
@@ -58,4 +60,6 @@ class EpisodeMAPPOLoss(MAPPOLoss):
         return batch
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        refuse_empty(type(self).__name__, tensordict)
+        refuse_non_finite(type(self).__name__, tensordict)
         return super().forward(tensordict).select(*self.returned)

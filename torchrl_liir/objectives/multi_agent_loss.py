@@ -13,7 +13,7 @@ from tensordict.utils import NestedKey, unravel_key
 from torch import distributions as D
 from torchrl.objectives import LossModule, ValueEstimators
 
-from torchrl_liir.finite_inputs import first_non_finite
+from torchrl_liir.finite_inputs import refuse_empty, refuse_non_finite
 from torchrl_liir.objectives.common import (
     check_and_fill_actions,
     check_discount,
@@ -276,6 +276,7 @@ class MultiAgentLoss(LossModule):
                 "(a collector's batch, whole: no replay buffer of shuffled steps; one episode: batch.unsqueeze(0)); "
                 "time-flattened steps cannot be bootstrapped"
             )
+        refuse_empty(name, tensordict)
         present = set(tensordict.keys(True, True))
         required = {"action": keys.action, "reward": ("next", keys.reward), "done": ("next", keys.done),
                     "terminated": ("next", keys.terminated)}
@@ -287,11 +288,7 @@ class MultiAgentLoss(LossModule):
         if action_kind(self.actor_network) == "discrete" and tensordict.get(keys.action).dtype != torch.long:
             tensordict.set(keys.action, tensordict.get(keys.action).long())  # int32 indices, as envs take them
         played = tensordict.get(keys.padding_mask).bool() if unravel_key(keys.padding_mask) in present else None
-        found = first_non_finite(tensordict, played)
-        if found is not None:
-            key, index, value = found
-            raise ValueError(f"{name}: {key!r}={value} at index {index} of the batch: the losses and gradients "
-                             "would all be NaN")
+        refuse_non_finite(name, tensordict, played)
         valid = valid_mask(tensordict, n_agents, keys.padding_mask, keys.agent_mask)
         return check_and_fill_actions(name, tensordict, valid, keys.action, keys.action_mask), valid
 

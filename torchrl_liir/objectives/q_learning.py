@@ -11,6 +11,7 @@ from tensordict.nn import TensorDictModule, TensorDictModuleBase
 from torchrl.objectives import DQNLoss, ValueEstimators
 from torchrl.objectives.multiagent import QMixerLoss
 
+from torchrl_liir.finite_inputs import refuse_empty, refuse_non_finite
 from torchrl_liir.modules.q_networks import ACTION_VALUE_KEY, CHOSEN_ACTION_VALUE_KEY
 
 
@@ -39,6 +40,8 @@ class IQLLoss(DQNLoss):
         self.make_value_estimator(ValueEstimators.TD0, gamma=gamma)
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        refuse_empty(type(self).__name__, tensordict)
+        refuse_non_finite(type(self).__name__, tensordict)
         tensordict = tensordict.clone(False)
         nxt = tensordict.get("next")
         n_agents = tensordict.get(self.tensor_keys.action).shape[-1]
@@ -68,4 +71,6 @@ class QMIXLoss(QMixerLoss):
         self.make_value_estimator(ValueEstimators.TD0, gamma=gamma)
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        refuse_empty(type(self).__name__, tensordict)
+        refuse_non_finite(type(self).__name__, tensordict)
         return TensorDict({"loss_value": super().forward(tensordict).get("loss")}, batch_size=[])

@@ -52,6 +52,7 @@ from torchrl_liir.trainers.hooks import (
 )
 from torchrl_liir.trainers.metrics_table import MetricsTables
 from torchrl_liir.trainers.run_directory import write_atomically
+from torchrl_liir.trainers.signals import RunInterrupted
 
 
 def describe_machine(device: torch.device) -> dict:
@@ -234,9 +235,16 @@ class EpisodeTrainer(Trainer):
         return False
 
     def end(self) -> None:
-        """The end of TorchRL's loop: the ``shutdown`` hooks (a study), then the collector's shutdown."""
-        self._shutdown_hook()
-        self.collector.shutdown()
+        """The end of TorchRL's loop: the ``shutdown`` hooks (a study), then the collector's shutdown. A second
+        signal during the study ends the study alone: the run's training is whole all the same."""
+        try:
+            self._shutdown_hook()
+        except RunInterrupted:
+            if self.study is None:
+                raise
+            self.study.interrupted = True
+        finally:
+            self.collector.shutdown()
 
     def _start_progress_bar(self) -> None:
         """TorchRL's bar, made before a checkpoint's frames were restored, gives way to a :class:`FrameBar`
