@@ -25,7 +25,7 @@ def _is_number(value: Any) -> bool:
 
 class Check:
     """One key's rule; ``__call__`` raises :class:`ConfigError` when the value breaks it. ``allowed`` says what the
-    rule accepts, in the words of its error message (the README's configuration reference prints it)."""
+    rule accepts, in the words of its error message (the configuration reference of the docs prints it)."""
 
     @property
     def allowed(self) -> str:

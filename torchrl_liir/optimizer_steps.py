@@ -17,6 +17,7 @@ class OptimizerGroup:
 
     @property
     def params(self) -> list[torch.nn.Parameter]:
+        """The parameters of every parameter group of the optimiser."""
         return [p for group in self.optimizer.param_groups for p in group["params"]]
 
 

@@ -21,13 +21,29 @@ if TYPE_CHECKING:
     from torchrl_liir.algorithms.recipe import EnvDims, Recipe
     from torchrl_liir.optimizer_steps import OptimizerGroup
 
+#: The algorithm classes by the name ``algo.name`` selects.
 ALGORITHMS: dict[str, type[Algorithm]] = {
     algorithm.name: algorithm for algorithm in (LIIR, IAC, CentralV, COMA, IQL, QMIX, MAPPO)
 }
 
 
 def get_algorithm(name: str) -> Algorithm:
-    """The algorithm registered as ``name``."""
+    """The algorithm registered as ``name`` (a key of :data:`ALGORITHMS`), a new instance; ``ConfigError`` for
+    another name.
+
+    Examples:
+        >>> from torchrl_liir.algorithms import ALGORITHMS, get_algorithm
+        >>> sorted(ALGORITHMS)
+        ['central_v', 'coma', 'iac', 'iql', 'liir', 'mappo', 'qmix']
+        >>> get_algorithm("liir").name
+        'liir'
+        >>> from torchrl_liir.trainers import ConfigError
+        >>> try:
+        ...     get_algorithm("a2c")
+        ... except ConfigError as err:
+        ...     print(err)
+        algo.name='a2c': must be one of liir, iac, central_v, coma, iql, qmix, mappo
+    """
     if name not in ALGORITHMS:
         raise ConfigError(f"algo.name={name!r}: must be one of {', '.join(ALGORITHMS)}")
     return ALGORITHMS[name]()

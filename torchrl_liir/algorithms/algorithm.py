@@ -56,6 +56,24 @@ class Algorithm(ABC):
     builds.
 
     Capabilities (BenchMARL's ``supports_*`` flags) are checked against the task's before anything is built.
+
+    Examples:
+        >>> import torch
+        >>> from torchrl_liir.algorithms import Algorithm, EnvDims, get_algorithm
+        >>> from torchrl_liir.cli import compose_config
+        >>> from torchrl_liir.tasks import get_task
+        >>> cfg = compose_config(["task=pursuit", "algo=liir"])
+        >>> algorithm = get_algorithm(cfg.algo.name)
+        >>> isinstance(algorithm, Algorithm), algorithm.supports_continuous_actions
+        (True, True)
+        >>> algorithm.check(cfg.algo)  # raises ConfigError on a bad value
+        >>> task = get_task(cfg.task.name)
+        >>> dims = EnvDims.from_env(task.make_env(cfg, torch.device("cpu"), num_envs=1, seed=0))
+        >>> dims.n_agents, dims.obs_dim, dims.n_actions, dims.state_dim
+        (2, 2, 3, 2)
+        >>> recipe = algorithm.build(cfg.algo, cfg.model, dims, task.episode_limit(cfg), torch.device("cpu"))
+        >>> type(recipe.loss).__name__, sorted(recipe.optimizers)
+        ('LIIRLoss', ['critic', 'intrinsic', 'policy'])
     """
 
     name: ClassVar[str]

@@ -41,6 +41,7 @@ class EnvDims:
 
     @classmethod
     def from_env(cls, env: EnvBase) -> EnvDims:
+        """The sizes of ``env``'s specs (a batched env or one env; keys in the ``"agents"`` group)."""
         action = env.full_action_spec["agents", "action"]
         observation = env.observation_spec
         keys = observation.keys(True)
@@ -65,6 +66,14 @@ class Recipe:
     ``ExplorationType.DETERMINISTIC``. ``hooks`` (target copies, exploration
     schedules, the feed's replay buffer) are registered with the trainer and
     saved in its checkpoints.
+
+    Attributes:
+        actor: the acting policy.
+        loss: the algorithm's loss module (its ``loss_*`` entries are summed).
+        optimizers: the optimiser groups by name (each with its own gradient clip).
+        feed: what each optimiser step trains on (the batch, minibatches or replayed samples).
+        hooks: trainer hooks by name.
+        intrinsic_reward: LIIR's r_in network (``None`` for the other algorithms).
     """
 
     actor: TensorDictModuleBase

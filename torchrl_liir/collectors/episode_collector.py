@@ -13,11 +13,19 @@ from torchrl.envs import EnvBase, TransformedEnv
 from torchrl.envs.batched_envs import BatchedEnvBase
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
+#: The key of a batch's ``[episodes, T]`` mask of the steps that hold data (the rest is padding).
 PADDING_MASK = ("collector", "mask")
 
 
 def first_episode_mask(done: torch.Tensor) -> torch.Tensor:
-    """``[N, T]`` mask of the steps of each row's first episode (``done`` is ``[N, T, 1]``)."""
+    """``[N, T]`` mask of the steps of each row's first episode (``done`` is ``[N, T, 1]``).
+
+    Examples:
+        >>> import torch
+        >>> from torchrl_liir.collectors import first_episode_mask
+        >>> first_episode_mask(torch.tensor([[[False], [True], [False], [True]]]))
+        tensor([[ True,  True, False, False]])
+    """
     done = done[..., 0].long()
     return (done.cumsum(-1) - done) == 0
 
@@ -67,6 +75,24 @@ class EpisodeCollector(BaseCollector):
             device); default 1 on CPU, 4 on GPUs. The batch is trimmed to its longest episode either way.
         postproc: applied to each batch before it is handed out, as TorchRL collectors' ``postproc``
             (e.g. :class:`~torchrl_liir.transforms.IntrinsicRewardTransform` in batch mode).
+
+    Iterating yields the batches (``postproc`` applied) until ``total_frames`` valid steps; :meth:`rollout` returns
+    one batch as is.
+
+    Examples:
+        >>> from torchrl_liir import EpisodeCollector, PursuitEnv, make_mlp_policy
+        >>> env = PursuitEnv(num_envs=4, seed=0)  # games of at most 20 steps
+        >>> policy = make_mlp_policy(2, 2, 3, action_mask_key=("agents", "action_mask"))
+        >>> collector = EpisodeCollector(env, policy, total_frames=100)
+        >>> collector
+        EpisodeCollector(envs=4, episode_limit=20, frames=0)
+        >>> batches = list(collector)  # whole batches until 100 valid steps have been collected
+        >>> batch = batches[0]
+        >>> batch.batch_size[0], batch.batch_size[1] <= 20  # [episodes, T], T the longest episode
+        (4, True)
+        >>> mask = batch.get(("collector", "mask"))  # each row's steps; the rest is padding
+        >>> mask.dtype, collector.frames >= 100
+        (torch.bool, True)
     """
 
     def __init__(

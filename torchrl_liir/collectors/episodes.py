@@ -14,6 +14,14 @@ def one_episode_per_env(rollout: TensorDictBase) -> TensorDictBase:
     episode did not finish within ``T`` steps are dropped, and a rollout in which no
     episode finished is refused (a ``ValueError``: the losses would train on nothing).
     :class:`EpisodeCollector` yields such batches directly.
+
+    Examples:
+        >>> from torchrl_liir import PursuitEnv, make_mlp_policy, one_episode_per_env
+        >>> env = PursuitEnv(num_envs=4, max_steps=5, seed=0)  # every game ends within 5 steps
+        >>> policy = make_mlp_policy(2, 2, 3, action_mask_key=("agents", "action_mask"))
+        >>> batch = one_episode_per_env(env.rollout(8, policy, break_when_any_done=False))
+        >>> batch.batch_size, batch.get(("collector", "mask")).sum(-1).le(5).all()
+        (torch.Size([4, 8]), tensor(True))
     """
     done = rollout.get(("next", "done"))
     finished = done[..., 0].any(-1)

@@ -19,6 +19,14 @@ def action_labels(observation: torch.Tensor, action: torch.Tensor) -> tuple[torc
     ``observation`` is ``[..., n_agents, 2]`` (own value first, raw or scaled),
     ``action`` action indices ``[..., n_agents]`` (0: −1, 1: stay, 2: +1).
     Staying is neither; any move from 0 moves away.
+
+    Examples:
+        >>> import torch
+        >>> from torchrl_liir.envs import action_labels
+        >>> observation = torch.tensor([[3.0, 0.0], [-2.0, 0.0]])  # own values 3 and -2
+        >>> good, bad = action_labels(observation, torch.tensor([0, 0]))  # both move by -1
+        >>> good, bad
+        (tensor([ True, False]), tensor([False,  True]))
     """
     side = torch.sign(observation[..., 0])
     step = action.to(side.dtype) - 1
@@ -44,6 +52,27 @@ class PursuitEnv(EnvBase):
     ``"reward"``, ``done``/``terminated``/``truncated``. With ``normalize``
     (default) observation and state are divided by ``max_value``, so networks
     see inputs in [−1, 1]; ``normalize=False`` gives the raw integers.
+
+    Args:
+        num_envs: games stepped together (the env's batch size).
+        max_steps: the game's length.
+        max_value: the values range over ``{-max_value, …, max_value}``.
+        reward_scale: the team reward's magnitude.
+        normalize: divide observation and state by ``max_value``.
+        device: where the games' tensors live.
+        seed: seed of the games' random stream (``None``: drawn from torch's).
+
+    Examples:
+        >>> from torchrl_liir import PursuitEnv
+        >>> env = PursuitEnv(num_envs=4, seed=0)
+        >>> td = env.reset()
+        >>> td.get(("agents", "observation")).shape, td.get(("agents", "action_mask")).shape, td.get("state").shape
+        (torch.Size([4, 2, 2]), torch.Size([4, 2, 3]), torch.Size([4, 2]))
+        >>> rollout = env.rollout(20)  # random actions within the mask; every game ends within 20 steps
+        >>> rollout.get(("next", "reward")).shape[-1], bool(rollout.get(("next", "done"))[:, -1].all())
+        (1, True)
+        >>> bool(rollout.get(("next", "reward")).abs().le(env.reward_scale).all())
+        True
     """
 
     n_agents = 2

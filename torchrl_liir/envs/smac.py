@@ -17,7 +17,7 @@ from torchrl_liir.envs.smac_layout import masked_rand_action, smac_specs
 SMAC_INSTALL = (
     "SMACEnv.from_map needs StarCraft II and oxwhirl's SMAC (not PyPI's 'smac', which is SMAC3): "
     "pip install 'torchrl_liir[smac]' 'smac @ git+https://github.com/oxwhirl/smac.git', "
-    "then install StarCraft II and the SMAC maps and set SC2PATH (see README)."
+    "then install StarCraft II and the SMAC maps and set SC2PATH (see docs/install.md)."
 )
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import warnings
 
-# Episode limits of the SMAC v1 maps (StarCraft II's map files); SMAX's own default is 100 for all.
+#: Episode limits of the SMAC v1 maps (StarCraft II's map files), by map name; SMAX's own default is 100 for all.
 SMAC_EPISODE_LIMITS = {
     "3m": 60, "8m": 120, "25m": 150, "5m_vs_6m": 70, "10m_vs_11m": 150, "27m_vs_30m": 180,
     "2s3z": 120, "3s5z": 150, "3s5z_vs_3s6z": 170, "3s_vs_5z": 250, "6h_vs_8z": 150,

@@ -132,6 +132,18 @@ class SMAXEnv(EnvBase):
             episode); 10 gives SMAC's scale (``reward_scale_rate=20``: at most about 20 per episode).
         check_action_mask: reject actions outside the mask. On CPU at once; on a GPU the step's actions
             are kept on the device and checked together at the next reset (one sync per batch, not per step).
+
+    Examples:
+        >>> from torchrl_liir import SMAXEnv
+        >>> env = SMAXEnv("3m", num_envs=2, seed=0)  # compiles SMAX's kernels for this map: seconds
+        >>> env.n_agents, env.n_actions, env.obs_dim, env.state_dim, env.episode_limit
+        (3, 8, 75, 72, 60)
+        >>> td = env.reset()
+        >>> td.get(("agents", "observation")).shape, td.get(("agents", "action_mask")).shape
+        (torch.Size([2, 3, 75]), torch.Size([2, 3, 8]))
+        >>> td = env.step(env.rand_action(td))
+        >>> td.get(("next", "reward")).shape, td.get(("next", "info", "battle_won")).dtype
+        (torch.Size([2, 1]), torch.bool)
     """
 
     def __init__(

@@ -18,6 +18,11 @@ class SMAXSmacAPI:
     ``dead_allies`` and ``dead_enemies`` on the last step. An unavailable action
     fails an assertion, as in SMAC. ``get_unit_by_id(i)`` gives ``health`` and
     ``health_max`` (health as a fraction, maximum 1).
+
+    Args:
+        map_name: a SMAX scenario (see :class:`~torchrl_liir.envs.SMAXEnv`).
+        episode_limit: steps before the episode ends; default SMAC's limit for the map.
+        seed: PRNG seed of the battle.
     """
 
     def __init__(self, map_name: str = "3m", *, episode_limit: int | None = None, seed: int = 0) -> None:

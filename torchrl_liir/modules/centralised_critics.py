@@ -19,6 +19,12 @@ class COMACritic(nn.Module):
     Agent i's input is the state, the one-hot joint action with agent i's own
     slot zeroed (u_{-i}) and agent i's one-hot id; one MLP is shared by all
     agents. ``forward(state [*B, S], action [*B, n_agents]) -> [*B, n_agents, n_actions]``.
+
+    Args:
+        state_dim: size ``S`` of the state.
+        n_agents, n_actions: agent and action counts.
+        num_cells: hidden layer sizes.
+        device: where the parameters live.
     """
 
     def __init__(
@@ -64,7 +70,8 @@ def make_coma_critic(
     """COMA's centralised critic (:class:`COMACritic`) reading the state and the joint action.
 
     ``state_key=None``: the agents' concatenated observations stand in for the state (``state_dim =
-    n_agents·obs_dim``).
+    n_agents·obs_dim``). Returns a ``TensorDictModule`` reading ``state_key`` and ``action_key`` and writing
+    ``[*B, n_agents, n_actions]`` to ``out_key``.
     """
     critic = COMACritic(state_dim, n_agents, n_actions, num_cells=num_cells, device=device)
     if state_key is None:
@@ -86,6 +93,7 @@ def make_agent_value_critic(
     """Centralised V(s) with one head per agent, ``[*B, n_agents, 1]``, as MAPPO expects (Yu et al. 2022).
 
     ``state_key=None``: reads the agents' concatenated observations (``state_dim = n_agents·obs_dim``).
+    Returns a ``TensorDictModule`` reading ``state_key`` and writing ``[*B, n_agents, 1]`` to ``out_key``.
     """
     mlp = MLP(in_features=state_dim, out_features=n_agents, num_cells=list(num_cells),
               activation_class=nn.ReLU, device=device)

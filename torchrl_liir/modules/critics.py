@@ -86,7 +86,20 @@ def make_proxy_critic(
     sight" at the start and after running away), and TD bootstrapping then rewards
     the aliased moves; the global state removes that. ``state_key=None`` (an env
     without a global state): the agents' concatenated observations stand in for ``s``,
-    and ``state_dim`` must be ``n_agents·obs_dim``.
+    and ``state_dim`` must be ``n_agents·obs_dim``. The module writes ``[*B, n_agents, 1]`` to ``out_key``.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from torchrl_liir import make_proxy_critic
+        >>> batch = TensorDict({"agents": TensorDict({"observation": torch.randn(8, 3, 4)}, [8, 3]),
+        ...                     "state": torch.randn(8, 6)}, [8])
+        >>> decentralised = make_proxy_critic(obs_dim=4, n_agents=3)  # V_proxy(o_i)
+        >>> decentralised.in_keys, decentralised(batch).get(("agents", "proxy_value")).shape
+        ([('agents', 'observation')], torch.Size([8, 3, 1]))
+        >>> with_state = make_proxy_critic(obs_dim=4, n_agents=3, state_dim=6)  # V_proxy(s, o_i, i)
+        >>> with_state.in_keys, with_state(batch).get(("agents", "proxy_value")).shape
+        ([('agents', 'observation'), 'state'], torch.Size([8, 3, 1]))
     """
     centralised = state_dim is not None
     from_observations = centralised and state_key is None
@@ -112,7 +125,19 @@ def make_extrinsic_critic(
 
     Reads the global state ``state_key`` (``input_dim`` its size). For an env without
     one, ``state_key=None`` reads the agents' observations, concatenated
-    (``input_dim = n_agents·obs_dim``).
+    (``input_dim = n_agents·obs_dim``). The module writes ``[*B, 1]`` to ``out_key``.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from torchrl_liir import make_extrinsic_critic
+        >>> batch = TensorDict({"agents": TensorDict({"observation": torch.randn(8, 3, 4)}, [8, 3]),
+        ...                     "state": torch.randn(8, 6)}, [8])
+        >>> make_extrinsic_critic(6)(batch).get("state_value").shape  # V_ex(s)
+        torch.Size([8, 1])
+        >>> no_state = make_extrinsic_critic(3 * 4, state_key=None)  # V_ex of the concatenated observations
+        >>> no_state.in_keys, no_state(batch).get("state_value").shape
+        ([('agents', 'observation')], torch.Size([8, 1]))
     """
     mlp = MLP(in_features=input_dim, out_features=1, num_cells=list(num_cells),
               activation_class=nn.ReLU, device=device)

@@ -18,7 +18,11 @@ class ExplorationFloor(nn.Module):
 
     ``epsilon`` is a buffer (saved with the actor, moved with it, and left out of its parameters, so the
     meta-gradient's functional policy step sees the same mixture as the collector). Without a mask, every
-    action is available.
+    action is available. ``forward(logits [..., n_actions], mask=None)`` returns the mixture's log-probabilities
+    ``[..., n_actions]``, used as the categorical's logits.
+
+    Args:
+        epsilon: ε, the uniform share of the mixture (0: π itself).
     """
 
     def __init__(self, epsilon: float = 0.0) -> None:

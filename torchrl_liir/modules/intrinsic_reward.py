@@ -28,6 +28,24 @@ class IntrinsicReward(nn.Module):
         bound: output bound, or ``None``.
         agent_id: whether the agent's one-hot id is appended to its observation.
         action_dim: size of one agent's continuous action (with ``n_actions=None``).
+        device: where the parameters live.
+
+    Calling it with ``(observation [*B, n_agents, obs_dim], action)`` (action indices ``[*B, n_agents]``, or
+    ``[*B, n_agents, action_dim]`` floats) returns the taken actions' rewards ``[*B, n_agents, 1]``.
+
+    Examples:
+        >>> import torch
+        >>> from torchrl_liir import IntrinsicReward
+        >>> r_in = IntrinsicReward(obs_dim=4, n_actions=5, n_agents=3)
+        >>> observation, action = torch.randn(8, 3, 4), torch.randint(5, (8, 3))
+        >>> reward = r_in(observation, action)
+        >>> reward.shape, bool((reward.abs() <= 1).all())  # bound=1: r_in in [-1, 1]
+        (torch.Size([8, 3, 1]), True)
+        >>> r_in.all_actions(observation).shape  # one reward per action
+        torch.Size([8, 3, 5])
+        >>> continuous = IntrinsicReward(obs_dim=4, n_actions=None, n_agents=3, action_dim=2, bound=None)
+        >>> continuous(observation, torch.randn(8, 3, 2)).shape
+        torch.Size([8, 3, 1])
     """
 
     def __init__(
@@ -96,6 +114,17 @@ def make_intrinsic_reward(
     """Wraps :class:`IntrinsicReward` as a TensorDictModule reading ``(o_t, u_t)``.
 
     ``n_actions=None, action_dim=d`` gives the continuous-action reward r_in_η(o_i, u_i) with u_i ∈ R^d.
+    ``kwargs`` go to :class:`IntrinsicReward`. The module reads ``observation_key`` and ``action_key`` and writes
+    r_in ``[*B, n_agents, 1]`` to ``out_key``.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from torchrl_liir import make_intrinsic_reward
+        >>> r_in = make_intrinsic_reward(obs_dim=4, n_actions=5, n_agents=3)
+        >>> agents = TensorDict({"observation": torch.randn(8, 3, 4), "action": torch.randint(5, (8, 3))}, [8, 3])
+        >>> r_in(TensorDict({"agents": agents}, [8])).get(("agents", "intrinsic_reward")).shape
+        torch.Size([8, 3, 1])
     """
     return TensorDictModule(
         IntrinsicReward(obs_dim, n_actions, n_agents, **kwargs),

@@ -24,6 +24,34 @@ class MultiAgentGRU(TensorDictModuleBase):
     t = 0, resetting to zeros at every ``is_init``, and writes every step's
     hidden state to ``("next", *hidden_key)``. :meth:`make_tensordict_primer`
     registers the hidden state with the environment.
+
+    Args:
+        input_size: size of one agent's input at ``in_key``.
+        hidden_size: size of the hidden state and of the features written to ``out_key``.
+        n_agents: number of agents (the hidden state is ``[*B, n_agents, hidden_size]``).
+        in_key, out_key, hidden_key, is_init_key: the keys read and written.
+        device: where the parameters live.
+        default_recurrent_mode: the mode outside any ``set_recurrent_mode`` context (``None``: step mode).
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from torchrl.modules import set_recurrent_mode
+        >>> from torchrl_liir import MultiAgentGRU
+        >>> gru = MultiAgentGRU(input_size=4, hidden_size=16, n_agents=3)
+        >>> step = TensorDict({"agents": TensorDict({"embedding": torch.randn(8, 3, 4)}, [8, 3]),
+        ...                    "is_init": torch.ones(8, 1, dtype=torch.bool)}, [8])
+        >>> step = gru(step)  # step mode: one step of 8 envs
+        >>> step.get(("agents", "features")).shape, step.get(("next", "agents", "rnn_hidden")).shape
+        (torch.Size([8, 3, 16]), torch.Size([8, 3, 16]))
+        >>> sequence = TensorDict({"agents": TensorDict({"embedding": torch.randn(2, 5, 3, 4)}, [2, 5, 3]),
+        ...                        "is_init": torch.zeros(2, 5, 1, dtype=torch.bool)}, [2, 5])
+        >>> with set_recurrent_mode(True):  # as in a loss: [*B, T] unrolled over time
+        ...     sequence = gru(sequence)
+        >>> sequence.get(("agents", "features")).shape
+        torch.Size([2, 5, 3, 16])
+        >>> type(gru.make_tensordict_primer()).__name__
+        'TensorDictPrimer'
     """
 
     def __init__(

@@ -83,6 +83,24 @@ def make_mlp_policy(
     ``exploration_floor`` mixes π with a uniform distribution (the authors' released code; see
     :class:`~torchrl_liir.modules.exploration_floor.ExplorationFloor`).
     ``n_agents`` is unused; it keeps the signature of :func:`make_gru_policy`.
+
+    Returns a ``ProbabilisticActor`` reading ``observation_key`` ``[*B, n_agents, obs_dim]`` (and the mask) and
+    writing the logits, the sampled action ``[*B, n_agents]`` to ``action_key`` and its log-probability to
+    ``("agents", "action_log_prob")``.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from torchrl_liir import make_mlp_policy
+        >>> policy = make_mlp_policy(n_agents=3, obs_dim=4, n_actions=5, action_mask_key=("agents", "action_mask"))
+        >>> mask = torch.tensor([True, True, False, False, False]).expand(8, 3, 5)
+        >>> agents = TensorDict({"observation": torch.randn(8, 3, 4), "action_mask": mask}, [8, 3])
+        >>> out = policy(TensorDict({"agents": agents}, [8]))
+        >>> action = out.get(("agents", "action"))
+        >>> action.shape, action.dtype, bool((action < 2).all())  # only available actions are sampled
+        (torch.Size([8, 3]), torch.int64, True)
+        >>> out.get(("agents", "action_log_prob")).shape
+        torch.Size([8, 3])
     """
     logits = mlp_agent_network(obs_dim, n_actions, num_cells, observation_key, LOGITS_KEY, device)
     return _categorical_actor(logits, action_mask_key, action_key, exploration_floor)
@@ -104,7 +122,18 @@ def make_gru_policy(
     mixed with a uniform distribution if ``exploration_floor`` is given).
 
     Needs ``"is_init"`` (``torchrl.envs.InitTracker``) and the hidden-state
-    primer (:func:`policy_primer`) on the environment.
+    primer (:func:`policy_primer`) on the environment. Takes and writes what :func:`make_mlp_policy`'s actor
+    does, and the GRU's hidden state ``("agents", "rnn_hidden")`` ``[*B, n_agents, hidden_size]``.
+
+    Examples:
+        >>> from torchrl.envs import Compose, InitTracker, TransformedEnv
+        >>> from torchrl_liir import PursuitEnv, make_gru_policy, policy_primer
+        >>> policy = make_gru_policy(n_agents=2, obs_dim=2, n_actions=3, hidden_size=8,
+        ...                          action_mask_key=("agents", "action_mask"))
+        >>> env = TransformedEnv(PursuitEnv(num_envs=4, seed=0), Compose(InitTracker(), policy_primer(policy)))
+        >>> rollout = env.rollout(3, policy)
+        >>> rollout.get(("agents", "action")).shape, rollout.get(("next", "agents", "rnn_hidden")).shape
+        (torch.Size([4, 3, 2]), torch.Size([4, 3, 2, 8]))
     """
     parts = gru_agent_network(n_agents, obs_dim, n_actions, hidden_size, observation_key, LOGITS_KEY, device)
     return _categorical_actor(TensorDictSequential(*parts), action_mask_key, action_key, exploration_floor)
@@ -128,7 +157,9 @@ def make_gaussian_policy(
 
     ``tanh=True``: ``TanhNormal`` squashed into ``[action_low, action_high]`` (no closed-form entropy:
     use ``entropy_coeff=0``); ``tanh=False``: ``IndependentNormal``, unbounded. ``hidden_size``: the
-    GRU agent network (FC → GRU → FC) instead of the MLP of ``num_cells``.
+    GRU agent network (FC → GRU → FC) instead of the MLP of ``num_cells``. Returns a ``ProbabilisticActor``
+    reading ``observation_key`` ``[*B, n_agents, obs_dim]`` and writing the action ``[*B, n_agents, action_dim]``
+    and its log-probability ``("agents", "action_log_prob")``.
     """
     if hidden_size is None:
         net = mlp_agent_network(obs_dim, 2 * action_dim, num_cells, observation_key, PARAMS_KEY, device)
@@ -140,5 +171,14 @@ def make_gaussian_policy(
 
 
 def policy_primer(policy: nn.Module) -> TensorDictPrimer | None:
-    """The environment primer of a policy's recurrent state, ``None`` for a feed-forward policy."""
+    """The environment primer of a policy's recurrent state, ``None`` for a feed-forward policy.
+
+    Examples:
+        >>> from torchrl_liir import make_gru_policy, make_mlp_policy, policy_primer
+        >>> primer = policy_primer(make_gru_policy(n_agents=2, obs_dim=2, n_actions=3, hidden_size=8))
+        >>> type(primer).__name__, primer.primers.get(("agents", "rnn_hidden")).shape[-2:]
+        ('TensorDictPrimer', torch.Size([2, 8]))
+        >>> policy_primer(make_mlp_policy(n_agents=2, obs_dim=2, n_actions=3)) is None
+        True
+    """
     return get_primers_from_module(policy, warn=False)

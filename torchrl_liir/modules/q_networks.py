@@ -61,7 +61,8 @@ def make_mlp_q_network(
 
     Writes ``("agents", "action_value")`` (unavailable actions at the dtype's
     minimum), ``("agents", "chosen_action_value")`` and the greedy action.
-    ``n_agents`` is unused; it keeps the signature of :func:`make_gru_q_network`.
+    ``n_agents`` is unused; it keeps the signature of :func:`make_gru_q_network`. Returns a
+    ``TensorDictSequential`` reading ``observation_key`` ``[*B, n_agents, obs_dim]`` (and the mask).
     """
     q_values = mlp_agent_network(obs_dim, n_actions, num_cells, observation_key, ACTION_VALUE_KEY, device)
     return _greedy(q_values, action_mask_key, action_key)
@@ -85,7 +86,8 @@ def make_gru_q_network(
     in the input: a loss on replayed transitions uses the hidden states stored at
     collection (no backpropagation through time). The next hidden state it
     writes is detached, so a Q loss that evaluates the target network on
-    ``"next"`` after the online network cannot back-propagate through the target.
+    ``"next"`` after the online network cannot back-propagate through the target. Returns a
+    ``TensorDictSequential`` writing what :func:`make_mlp_q_network`'s does and the next hidden state.
     """
     embed, gru, head = gru_agent_network(n_agents, obs_dim, n_actions, hidden_size, observation_key,
                                          ACTION_VALUE_KEY, device)
@@ -110,7 +112,8 @@ def make_egreedy_actor(
 
     ε anneals linearly from ``eps_init`` to ``eps_end`` over ``annealing_num_steps``
     calls of ``actor[-1].step()`` (frames). Under ``ExplorationType.DETERMINISTIC``
-    the actor is greedy.
+    the actor is greedy. ``q_network`` is one of :func:`make_mlp_q_network` / :func:`make_gru_q_network`;
+    returns ``TensorDictSequential(q_network, EGreedyModule)``.
     """
     explore = EGreedyModule(
         Categorical(n_actions, shape=(n_agents,), device=device), eps_init=float(eps_init), eps_end=float(eps_end),

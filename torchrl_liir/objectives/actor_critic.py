@@ -35,6 +35,30 @@ class MultiAgentActorCriticLoss(SelfBootstrappedCritic, MultiAgentLoss):
         entropy_coeff, critic_coeff: loss weights.
         normalize_advantage: standardise the advantage over the batch's valid entries.
         gamma, lmbda: discount and GAE/TD(λ) λ.
+
+    Calling the loss on a ``[*B, T]`` batch returns ``loss_objective``, ``loss_entropy`` and ``loss_critic`` (their
+    sum is the loss to backpropagate) and the detached ``entropy`` and mean ``advantage``.
+
+    Examples:
+        >>> import torch
+        >>> from torchrl_liir import (EpisodeCollector, MultiAgentActorCriticLoss, PursuitEnv, make_extrinsic_critic,
+        ...                           make_mlp_policy, make_proxy_critic)
+        >>> env = PursuitEnv(num_envs=4, seed=0)  # 2 agents, 3 actions, observations and state of 2 values
+        >>> actor = make_mlp_policy(env.n_agents, 2, env.n_actions, action_mask_key=("agents", "action_mask"))
+        >>> central_v = MultiAgentActorCriticLoss(actor, make_extrinsic_critic(2))  # V(s): Central-V
+        >>> iac = MultiAgentActorCriticLoss(  # V(o_i) per agent: IAC
+        ...     actor, make_proxy_critic(2, env.n_agents, out_key=("agents", "state_value")))
+        >>> batch = EpisodeCollector(env, actor).rollout()
+        >>> out = central_v(batch)
+        >>> list(out.keys())
+        ['loss_objective', 'loss_entropy', 'loss_critic', 'entropy', 'advantage']
+        >>> all(bool(torch.isfinite(value)) for value in out.values())
+        True
+        >>> sum(value for key, value in out.items() if key.startswith("loss_")).backward()
+        >>> bool(torch.isfinite(iac(batch)["loss_critic"]))
+        True
+        >>> iac.value_estimator(batch).get("advantage").shape[2:]  # [*B, T, n_agents, 1]
+        torch.Size([2, 1])
     """
 
     @dataclass
@@ -42,10 +66,12 @@ class MultiAgentActorCriticLoss(SelfBootstrappedCritic, MultiAgentLoss):
         """:class:`EpisodeKeys` and the critic's entries; change them with ``set_keys``.
 
         Attributes:
-            value: the critic's output, ``[*B, T, 1]`` (Central-V) or ``[*B, T, n_agents, 1]`` (IAC, or TorchRL's
-                centralised ``MultiAgentMLP``).
-            advantage: the GAE advantage written by ``value_estimator``.
-            value_target: the TD(λ) target written by ``value_estimator``.
+            value (NestedKey): the critic's output, ``[*B, T, 1]`` (Central-V) or ``[*B, T, n_agents, 1]`` (IAC, or
+                TorchRL's centralised ``MultiAgentMLP``). Defaults to ``"state_value"``; the constructor sets it to
+                the critic's first out key.
+            advantage (NestedKey): the GAE advantage written by ``value_estimator``. Defaults to ``"advantage"``.
+            value_target (NestedKey): the TD(λ) target written by ``value_estimator``. Defaults to
+                ``"value_target"``.
         """
 
         value: NestedKey = "state_value"

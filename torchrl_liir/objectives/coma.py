@@ -20,10 +20,20 @@ from torchrl_liir.rewards import team_reward
 def counterfactual_baseline(
     action_value: torch.Tensor, probs: torch.Tensor, action_mask: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """COMA's baseline Σ_u' π_i(u'|τ_i) Q_i(s, (u_{-i}, u')) (Foerster et al. 2018, eq. 4).
+    """COMA's baseline ``Σ_u' π_i(u'|τ_i) Q_i(s, (u_{-i}, u'))`` (Foerster et al. 2018, eq. 4).
 
     ``action_value`` and ``probs`` are ``[..., n_actions]``; actions outside
-    ``action_mask`` add nothing, whatever their Q-value.
+    ``action_mask`` add nothing, whatever their Q-value. Returns the baseline ``[...]``.
+
+    Examples:
+        >>> import torch
+        >>> from torchrl_liir.objectives import counterfactual_baseline
+        >>> action_value = torch.tensor([[1.0, 2.0, 4.0]])
+        >>> probs = torch.tensor([[0.5, 0.25, 0.25]])
+        >>> counterfactual_baseline(action_value, probs)
+        tensor([2.])
+        >>> counterfactual_baseline(action_value, probs, torch.tensor([[True, True, False]]))
+        tensor([1.])
     """
     terms = probs * action_value
     if action_mask is not None:
@@ -37,7 +47,7 @@ class COMALoss(MultiAgentLoss):
     TorchRL has no COMA loss; this one is written by hand. The centralised
     critic (:func:`~torchrl_liir.modules.make_coma_critic`) gives every agent
     Q_i(s, (u_{-i}, ·)); the actor follows the counterfactual advantage
-    A_i = Q_i(s, u) − Σ_u' π_i(u'|τ_i) Q_i(s, (u_{-i}, u')) with the policy's
+    ``A_i = Q_i(s, u) − Σ_u' π_i(u'|τ_i) Q_i(s, (u_{-i}, u'))`` with the policy's
     masked probabilities, and the critic regresses Q_i(s, u) on TD(λ) targets
     built from a target critic's Q of the taken joint actions. Where an
     episode is cut without termination (a time limit, or the batch's last
@@ -60,6 +70,27 @@ class COMALoss(MultiAgentLoss):
         entropy_coeff, critic_coeff: loss weights.
         gamma, lmbda: discount and TD(λ) λ.
         critic_updates: ``"batch"`` or ``"time_step"`` (above).
+
+    Calling the loss on a ``[*B, T]`` batch returns ``loss_objective``, ``loss_entropy`` and ``loss_critic`` and the
+    detached ``entropy`` and mean ``advantage``.
+
+    Examples:
+        >>> import torch
+        >>> from torchrl.objectives import HardUpdate
+        >>> from torchrl_liir import COMALoss, EpisodeCollector, PursuitEnv, make_mlp_policy
+        >>> from torchrl_liir.modules import make_coma_critic
+        >>> env = PursuitEnv(num_envs=4, seed=0)  # 2 agents, 3 actions, observations and state of 2 values
+        >>> actor = make_mlp_policy(env.n_agents, 2, env.n_actions, action_mask_key=("agents", "action_mask"))
+        >>> loss = COMALoss(actor, make_coma_critic(2, env.n_agents, env.n_actions), env.n_agents)
+        >>> target_updater = HardUpdate(loss, value_network_update_interval=200)  # copies the target critic
+        >>> batch = EpisodeCollector(env, actor).rollout()
+        >>> out = loss(batch)
+        >>> list(out.keys())
+        ['loss_objective', 'loss_entropy', 'loss_critic', 'entropy', 'advantage']
+        >>> all(bool(torch.isfinite(value)) for value in out.values())
+        True
+        >>> sum(value for key, value in out.items() if key.startswith("loss_")).backward()
+        >>> target_updater.step()
     """
 
     @dataclass
@@ -67,7 +98,8 @@ class COMALoss(MultiAgentLoss):
         """:class:`EpisodeKeys` and the critic's entry; change them with ``set_keys``.
 
         Attributes:
-            action_value: the critic's Q_i(s, (u_{-i}, ·)) ``[*B, T, n_agents, n_actions]``.
+            action_value (NestedKey): the critic's Q_i(s, (u_{-i}, ·)) ``[*B, T, n_agents, n_actions]``. Defaults to
+                ``("agents", "action_value")``; the constructor sets it to the critic's first out key.
         """
 
         action_value: NestedKey = ("agents", "action_value")

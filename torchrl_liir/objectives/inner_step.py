@@ -19,8 +19,8 @@ class InnerStep:
 
     The meta-gradient (eq. 7–9) differentiates through one policy step. For it to be exact, θ' must be the
     parameters the optimiser actually reaches, so the step is built from the policy optimiser itself:
-    ``θ' = θ − S⊙g − d`` with ``g`` the policy gradient, a per-entry step size ``S`` and a drift ``d`` that
-    does not depend on ``g``, both treated as constants:
+    ``θ' = θ − S⊙g − d`` (the paper's θ' of eq. 6, whose η-derivative is eq. 9) with ``g`` the policy gradient, a
+    per-entry step size ``S`` and a drift ``d`` that does not depend on ``g``, both treated as constants:
 
     - ``torch.optim.SGD``: ``S = lr·c``, ``d = 0`` (paper: α = lr);
     - ``torch.optim.RMSprop``: ``S = lr·c / (sqrt(ρ·v + (1−ρ)·(c·g)²) + ε)``, ``d = 0``, with ``v`` its
@@ -45,13 +45,19 @@ class InnerStep:
 
     Examples:
         >>> import torch
+        >>> from torchrl_liir import InnerStep
         >>> policy = torch.nn.Linear(4, 2)
         >>> inner_step = InnerStep(torch.optim.RMSprop(policy.parameters(), lr=5e-4, alpha=0.99, eps=1e-5),
         ...                        max_grad_norm=10.0)
         >>> grads = [torch.ones_like(p) for p in policy.parameters()]
-        >>> sizes, drifts = inner_step.model(list(policy.parameters()), grads)
-        >>> [d is None for d in drifts]
-        [True, True]
+        >>> sizes, drifts = inner_step.model(list(policy.parameters()), grads)  # θ' = θ − S⊙g − d
+        >>> [tuple(s.shape) for s in sizes], [d is None for d in drifts]  # RMSprop: a step size per entry, no drift
+        ([(2, 4), (2,)], [True, True])
+        >>> inner_step.learning_rate
+        0.0005
+        >>> adam = InnerStep(torch.optim.Adam(policy.parameters(), lr=1e-3))
+        >>> [d is None for d in adam.model(list(policy.parameters()), grads)[1]]  # Adam: its momentum drifts
+        [False, False]
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, max_grad_norm: float | None = None) -> None:

@@ -90,16 +90,30 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
 
     Examples:
         >>> import torch
-        >>> from torchrl_liir import (InnerStep, LIIRLoss, make_extrinsic_critic, make_intrinsic_reward,
-        ...                           make_mlp_policy, make_proxy_critic)
-        >>> n_agents, obs_dim, n_actions, state_dim = 3, 8, 5, 12
-        >>> actor = make_mlp_policy(n_agents, obs_dim, n_actions)
-        >>> optimizer = torch.optim.RMSprop(actor.parameters(), lr=5e-4, alpha=0.99, eps=1e-5)
-        >>> loss = LIIRLoss(actor, make_intrinsic_reward(obs_dim, n_actions, n_agents),
-        ...                 make_proxy_critic(obs_dim, n_agents, state_dim=state_dim), make_extrinsic_critic(state_dim),
-        ...                 inner_step=InnerStep(optimizer, max_grad_norm=10.0))
+        >>> from torchrl_liir import (EpisodeCollector, InnerStep, LIIRLoss, PursuitEnv, make_extrinsic_critic,
+        ...                           make_intrinsic_reward, make_mlp_policy, make_proxy_critic)
+        >>> env = PursuitEnv(num_envs=4, seed=0)  # 2 agents, 3 actions, observations and state of 2 values
+        >>> obs_dim = state_dim = 2
+        >>> actor = make_mlp_policy(env.n_agents, obs_dim, env.n_actions, action_mask_key=("agents", "action_mask"))
+        >>> policy_optimizer = torch.optim.RMSprop(actor.parameters(), lr=5e-4, alpha=0.99, eps=1e-5)
+        >>> intrinsic_reward = make_intrinsic_reward(obs_dim, env.n_actions, env.n_agents)
+        >>> loss = LIIRLoss(actor, intrinsic_reward, make_proxy_critic(obs_dim, env.n_agents, state_dim=state_dim),
+        ...                 make_extrinsic_critic(state_dim),
+        ...                 inner_step=InnerStep(policy_optimizer, max_grad_norm=10.0))  # models the policy's step
         >>> loss.out_keys[:5]
         ['loss_objective', 'loss_entropy', 'loss_proxy_value', 'loss_extrinsic_value', 'loss_intrinsic']
+        >>> batch = EpisodeCollector(env, actor).rollout()  # one padded episode per env: [4, T]
+        >>> batch.batch_size[0], batch.get(("collector", "mask")).dtype
+        (4, torch.bool)
+        >>> out = loss(batch)
+        >>> list(out.keys()) == loss.out_keys
+        True
+        >>> all(bool(torch.isfinite(value)) for value in out.values())
+        True
+        >>> eta_optimizer = torch.optim.Adam(intrinsic_reward.parameters(), lr=5e-4)
+        >>> sum(value for key, value in out.items() if key.startswith("loss_")).backward()
+        >>> policy_optimizer.step()  # θ → θ', the step the meta-gradient modelled (eq. 6)
+        >>> eta_optimizer.step()  # η along −∇η J_ex(θ') (eq. 7–9)
     """
 
     @dataclass
@@ -107,15 +121,20 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
         """:class:`EpisodeKeys` and the entries LIIR's estimates write; change them with ``set_keys``.
 
         Attributes:
-            intrinsic_reward: r_in_η(o_i, u_i) ``[*B, T, n_agents, 1]``, the intrinsic reward network's output.
-            proxy_reward: r_ex + λ·r_in per agent (eq. 2).
-            proxy_value: V_proxy's output per agent ``[*B, T, n_agents, 1]``.
-            proxy_advantage: the proxy GAE advantage per agent.
-            proxy_value_target: the proxy TD(λ) target per agent.
-            value: V_ex's output: ``[*B, T, 1]``, or one per agent ``[*B, T, n_agents, 1]`` (a centralised
-                ``MultiAgentMLP``, whose outputs are averaged into V_ex and each regressed on its target).
-            advantage: the extrinsic GAE advantage ``[*B, T, 1]``.
-            value_target: the extrinsic TD(λ) target ``[*B, T, 1]``.
+            intrinsic_reward (NestedKey): r_in_η(o_i, u_i) ``[*B, T, n_agents, 1]``, the intrinsic reward network's
+                output. Defaults to ``("agents", "intrinsic_reward")``.
+            proxy_reward (NestedKey): r_ex + λ·r_in per agent (eq. 2). Defaults to ``("agents", "proxy_reward")``.
+            proxy_value (NestedKey): V_proxy's output per agent ``[*B, T, n_agents, 1]``. Defaults to
+                ``("agents", "proxy_value")``.
+            proxy_advantage (NestedKey): the proxy GAE advantage per agent. Defaults to
+                ``("agents", "proxy_advantage")``.
+            proxy_value_target (NestedKey): the proxy TD(λ) target per agent. Defaults to
+                ``("agents", "proxy_value_target")``.
+            value (NestedKey): V_ex's output: ``[*B, T, 1]``, or one per agent ``[*B, T, n_agents, 1]`` (a
+                centralised ``MultiAgentMLP``, whose outputs are averaged into V_ex and each regressed on its
+                target). Defaults to ``"state_value"``.
+            advantage (NestedKey): the extrinsic GAE advantage ``[*B, T, 1]``. Defaults to ``"advantage"``.
+            value_target (NestedKey): the extrinsic TD(λ) target ``[*B, T, 1]``. Defaults to ``"value_target"``.
         """
 
         intrinsic_reward: NestedKey = ("agents", "intrinsic_reward")

@@ -27,6 +27,26 @@ class EpisodeMAPPOLoss(MAPPOLoss):
             (:func:`~torchrl_liir.modules.make_agent_value_critic`).
         clip_epsilon, entropy_coeff, critic_coeff: PPO clip and loss weights.
         gamma, lmbda: discount and GAE λ.
+
+    Calling the loss on a minibatch of steps returns ``loss_objective``, ``loss_entropy`` and ``loss_critic`` and
+    the detached ``entropy``, ``clip_fraction`` and ``kl_approx``.
+
+    Examples:
+        >>> import torch
+        >>> from torchrl_liir import EpisodeCollector, EpisodeMAPPOLoss, PursuitEnv, make_mlp_policy
+        >>> from torchrl_liir.modules import make_agent_value_critic
+        >>> env = PursuitEnv(num_envs=4, seed=0)  # 2 agents, 3 actions, observations and state of 2 values
+        >>> actor = make_mlp_policy(env.n_agents, 2, env.n_actions, action_mask_key=("agents", "action_mask"))
+        >>> loss = EpisodeMAPPOLoss(actor, make_agent_value_critic(2, env.n_agents))
+        >>> batch = loss.add_advantage(EpisodeCollector(env, actor).rollout())  # GAE over the padded episodes
+        >>> steps = batch[batch.get(("collector", "mask"))]  # the valid steps, flattened
+        >>> steps.batch_dims, steps.get("advantage").shape[1:]
+        (1, torch.Size([2, 1]))
+        >>> out = loss(steps[torch.randperm(steps.shape[0])[:16]])  # one shuffled minibatch
+        >>> list(out.keys())
+        ['loss_objective', 'loss_entropy', 'loss_critic', 'entropy', 'clip_fraction', 'kl_approx']
+        >>> all(bool(torch.isfinite(value)) for value in out.values())
+        True
     """
 
     returned = ("loss_objective", "loss_entropy", "loss_critic", "entropy", "clip_fraction", "kl_approx")

@@ -142,7 +142,7 @@ def meta_loss_released_code(
 
     ``ĝ = ⟨∇θ mean lp(θ), (S/α)⊙∇θ' J_joint(θ')⟩``: no advantage in the first
     factor, α dropped, the importance ratio joint over agents, and ``G_p`` the
-    proxy λ-return. Kept for comparison (README, "The meta-gradient"); it is
+    proxy λ-return. Kept for comparison (docs/guide/meta_gradient.md); it is
     not a gradient of ``J_ex``.
     """
     params = {k: p.detach() for k, p in params.items()}

@@ -120,15 +120,21 @@ class EpisodeKeys:
     """The batch keys every on-policy loss of this package reads; change them with ``set_keys``.
 
     Attributes:
-        action: the agents' taken actions, ``[*B, T, n_agents]`` integers or ``[*B, T, n_agents, d]`` floats.
-        action_mask: the available actions ``[*B, T, n_agents, n_actions]`` (absent: every action).
-        reward: under ``"next"``, the team reward ``[*B, T, 1]`` or per-agent rewards ``[*B, T, n_agents, 1]``
-            (averaged into the team's).
-        done: under ``"next"``, the episode's end: the team's ``[*B, T, 1]`` or agent-level flags
+        action (NestedKey): the agents' taken actions, ``[*B, T, n_agents]`` integers or ``[*B, T, n_agents, d]``
+            floats. Defaults to ``("agents", "action")``.
+        action_mask (NestedKey): the available actions ``[*B, T, n_agents, n_actions]`` (absent: every action).
+            Defaults to ``("agents", "action_mask")``.
+        reward (NestedKey): under ``"next"``, the team reward ``[*B, T, 1]`` or per-agent rewards
+            ``[*B, T, n_agents, 1]`` (averaged into the team's). Defaults to ``"reward"``.
+        done (NestedKey): under ``"next"``, the episode's end: the team's ``[*B, T, 1]`` or agent-level flags
             ``[*B, T, n_agents, 1]`` (TorchRL's multi-agent convention; the team's episode ends with every agent's).
-        terminated: under ``"next"``, an end without bootstrap, in either layout of ``done``.
-        padding_mask: ``[*B, T]`` steps that hold data (the collector's padding; ``None`` or absent: all).
-        agent_mask: ``[*B, T, n_agents]`` agents alive (dead agents' entries do not count; ``None``: all).
+            Defaults to ``"done"``.
+        terminated (NestedKey): under ``"next"``, an end without bootstrap, in either layout of ``done``. Defaults
+            to ``"terminated"``.
+        padding_mask (NestedKey or None): ``[*B, T]`` steps that hold data (the collector's padding; ``None`` or
+            absent: all). Defaults to ``("collector", "mask")``.
+        agent_mask (NestedKey or None): ``[*B, T, n_agents]`` agents alive (dead agents' entries do not count;
+            ``None``: all). Defaults to ``None``.
     """
 
     action: NestedKey = ("agents", "action")

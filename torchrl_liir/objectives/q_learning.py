@@ -29,6 +29,26 @@ class IQLLoss(DQNLoss):
             (:func:`~torchrl_liir.modules.make_mlp_q_network` or
             :func:`~torchrl_liir.modules.make_gru_q_network`).
         gamma: discount.
+
+    Calling the loss on a batch of transitions returns its TD loss, ``loss_value``.
+
+    Examples:
+        >>> import torch
+        >>> from torchrl.objectives import HardUpdate
+        >>> from torchrl_liir import EpisodeCollector, IQLLoss, PursuitEnv
+        >>> from torchrl_liir.modules import make_egreedy_actor, make_mlp_q_network
+        >>> env = PursuitEnv(num_envs=4, seed=0)  # 2 agents, 3 actions, observations of 2 values
+        >>> q_network = make_mlp_q_network(env.n_agents, 2, env.n_actions)
+        >>> actor = make_egreedy_actor(q_network, env.n_agents, env.n_actions)
+        >>> loss = IQLLoss(q_network, gamma=0.99)
+        >>> target_updater = HardUpdate(loss, value_network_update_interval=200)
+        >>> batch = EpisodeCollector(env, actor).rollout()
+        >>> transitions = batch[batch.get(("collector", "mask"))]  # what a replay buffer would store
+        >>> out = loss(transitions)
+        >>> list(out.keys()), out["loss_value"].shape, bool(torch.isfinite(out["loss_value"]))
+        (['loss_value'], torch.Size([]), True)
+        >>> out["loss_value"].backward()
+        >>> target_updater.step()
     """
 
     team_keys = ("reward", "done", "terminated")
@@ -63,6 +83,30 @@ class QMIXLoss(QMixerLoss):
         mixer_network: ``torchrl.modules.QMixer`` reading ``("agents", "chosen_action_value")``
             and ``"state"``, writing ``"chosen_action_value"``.
         gamma: discount.
+
+    Calling the loss on a batch of transitions returns its TD loss, ``loss_value``.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict.nn import TensorDictModule
+        >>> from torchrl.modules import QMixer
+        >>> from torchrl.objectives import HardUpdate
+        >>> from torchrl_liir import EpisodeCollector, PursuitEnv, QMIXLoss
+        >>> from torchrl_liir.modules import make_egreedy_actor, make_mlp_q_network
+        >>> env = PursuitEnv(num_envs=4, seed=0)  # 2 agents, 3 actions, observations and state of 2 values
+        >>> q_network = make_mlp_q_network(env.n_agents, 2, env.n_actions)
+        >>> mixer = TensorDictModule(QMixer(state_shape=(2,), mixing_embed_dim=8, n_agents=env.n_agents, device="cpu"),
+        ...                          in_keys=[("agents", "chosen_action_value"), "state"],
+        ...                          out_keys=["chosen_action_value"])
+        >>> loss = QMIXLoss(q_network, mixer, gamma=0.99)
+        >>> target_updater = HardUpdate(loss, value_network_update_interval=200)
+        >>> actor = make_egreedy_actor(q_network, env.n_agents, env.n_actions)
+        >>> batch = EpisodeCollector(env, actor).rollout()
+        >>> out = loss(batch[batch.get(("collector", "mask"))])  # the valid transitions
+        >>> list(out.keys()), out["loss_value"].shape, bool(torch.isfinite(out["loss_value"]))
+        (['loss_value'], torch.Size([]), True)
+        >>> out["loss_value"].backward()
+        >>> target_updater.step()
     """
 
     def __init__(self, local_value_network: TensorDictModuleBase, mixer_network: TensorDictModule, *,

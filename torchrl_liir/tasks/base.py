@@ -17,7 +17,21 @@ class Task(ABC):
     """An environment family: its config keys and checks, its episode limit and its batched env.
 
     The checks and the episode limit import no torch (the command line runs them before anything is built); the
-    env's code is imported by :meth:`make_env`.
+    env's code is imported by :meth:`make_env`. Each method takes the trainer's whole config (``cfg.task`` is the
+    task's section).
+
+    Examples:
+        >>> import torch
+        >>> from torchrl_liir.cli import compose_config
+        >>> from torchrl_liir.tasks import Task, get_task
+        >>> cfg = compose_config(["task=pursuit"])
+        >>> task = get_task(cfg.task.name)
+        >>> isinstance(task, Task), task.episode_limit(cfg), task.continuous_actions(cfg)
+        (True, 20, False)
+        >>> task.check(cfg)  # raises ConfigError on a bad value
+        >>> env = task.make_env(cfg, torch.device("cpu"), num_envs=2, seed=0)
+        >>> type(env).__name__, env.batch_size
+        ('PursuitEnv', torch.Size([2]))
     """
 
     name: str

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from torchrl.envs import EnvBase
 
 SMACV2_INSTALL = ("task=smacv2 needs StarCraft II and the smacv2 package: "
-                  "pip install 'smacv2 @ git+https://github.com/oxwhirl/smacv2.git' (see README)")
+                  "pip install 'smacv2 @ git+https://github.com/oxwhirl/smacv2.git' (see docs/install.md)")
 DIFFICULTIES = (1, 2, 3, 4, 5, 6, 7, 8, 9, "A")
 
 

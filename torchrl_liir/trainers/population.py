@@ -201,6 +201,22 @@ def train(cfg: DictConfig, run_dir: str | Path, *, resume: bool = False) -> dict
     Raises :class:`NonFiniteError` when a solo run diverges (the bad state saved aside, the last good checkpoint
     kept; a population's member stops alone and the others go on), and :class:`RunInterrupted` on SIGTERM /
     SIGINT (after a checkpoint of every running member).
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from torchrl_liir.cli import compose_config
+        >>> cfg = compose_config(["task=pursuit", "algo=liir", "task.num_envs=4", "experiment.total_frames=100",
+        ...                       "experiment.evaluation_episodes=4", "experiment.study=null",
+        ...                       "experiment.progress_bar=false", "experiment.jax_cache_dir=null"])
+        >>> from torchrl_liir.trainers import train
+        >>> run_dir = Path(tempfile.mkdtemp()) / "run"
+        >>> summary = train(cfg, run_dir)
+        collector: step by step (the env is a PursuitEnv, not a SMAXEnv)
+        >>> summary["status"], summary["frames"] >= 100, summary["updates"] >= 1
+        ('finished', True, True)
+        >>> sorted(path.name for path in run_dir.iterdir() if not path.name.startswith("."))
+        ['checkpoints', 'config.yaml', 'metrics.csv', 'summary.json', 'test.csv']
     """
     experiment = check_config(cfg)
     run_dir = claim_run_dir(Path(run_dir), resume)

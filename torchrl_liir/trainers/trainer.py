@@ -147,6 +147,31 @@ class EpisodeTrainer(Trainer):
     frame count), to save a non-finite state aside, to close the test env and the bar, and to split TorchRL's
     loop into :meth:`begin`, :meth:`train_on` (one batch) and :meth:`end`, so that a population
     (:class:`~torchrl_liir.trainers.population.Population`) drives its members batch by batch in one process.
+
+    Built by :func:`make_trainer`; ``trainer.train()`` runs it, ``trainer.close()`` closes its envs.
+
+    Args:
+        cfg: the run's config (checked).
+        run_dir: the run directory it writes (tables, checkpoints).
+        recipe: the algorithm's networks, loss, optimiser groups, feed and hooks.
+        collector: the training batches' collector, over ``recipe.actor``.
+        test_env: the env of the greedy test episodes.
+        task: the task (episode limit, the envs' random state).
+
+    Examples:
+        >>> import tempfile
+        >>> from torchrl_liir.cli import compose_config
+        >>> cfg = compose_config(["task=pursuit", "algo=liir", "task.num_envs=4", "experiment.total_frames=100",
+        ...                       "experiment.evaluation_episodes=4", "experiment.study=null",
+        ...                       "experiment.progress_bar=false", "experiment.jax_cache_dir=null"])
+        >>> from torchrl_liir.trainers import EpisodeTrainer, make_trainer
+        >>> trainer = make_trainer(cfg, tempfile.mkdtemp())
+        >>> isinstance(trainer, EpisodeTrainer), trainer.total_frames, trainer.collector_description
+        (True, 100, 'step by step (the env is a PursuitEnv, not a SMAXEnv)')
+        >>> trainer.train()
+        >>> trainer.collected_frames >= 100, trainer.progress.updates >= 1
+        (True, True)
+        >>> trainer.close()
     """
 
     def __init__(self, *, cfg: DictConfig, run_dir: Path, recipe: Recipe, collector: EpisodeCollector,
@@ -314,7 +339,29 @@ def seed_everything(seed: int) -> None:
 
 
 def make_trainer(cfg: DictConfig, run_dir: str | Path) -> EpisodeTrainer:
-    """The configured experiment as a TorchRL trainer writing into ``run_dir`` (``trainer.train()`` runs it)."""
+    """The configured experiment as a TorchRL trainer writing into ``run_dir`` (``trainer.train()`` runs it).
+
+    ``cfg`` is the trainer's hydra config (``torchrl_liir/conf``), checked here; ``run_dir`` is created and gets
+    the resolved ``config.yaml``. :func:`~torchrl_liir.trainers.train` does this and also resumes, handles signals
+    and writes ``summary.json``.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from torchrl_liir.cli import compose_config
+        >>> cfg = compose_config(["task=pursuit", "algo=liir", "task.num_envs=4", "experiment.total_frames=100",
+        ...                       "experiment.evaluation_episodes=4", "experiment.study=null",
+        ...                       "experiment.progress_bar=false", "experiment.jax_cache_dir=null"])
+        >>> from torchrl_liir.trainers import make_trainer
+        >>> run_dir = Path(tempfile.mkdtemp())
+        >>> trainer = make_trainer(cfg, run_dir)
+        >>> type(trainer.recipe.loss).__name__, sorted(trainer.recipe.optimizers)
+        ('LIIRLoss', ['critic', 'intrinsic', 'policy'])
+        >>> trainer.train()
+        >>> trainer.close()
+        >>> sorted(path.name for path in run_dir.iterdir())
+        ['checkpoints', 'config.yaml', 'metrics.csv', 'test.csv']
+    """
     return build_trainer(cfg, Path(run_dir), check_config(cfg))
 
 
@@ -339,7 +386,26 @@ def build_trainer(cfg: DictConfig, run_dir: Path, experiment: Experiment) -> Epi
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[DictConfig, Recipe]:
-    """The configuration and trained networks (latest checkpoint) of a run directory, for studies and plots."""
+    """The configuration and trained networks (latest checkpoint) of a run directory, for studies and plots.
+
+    Returns the run's saved config and its algorithm's :class:`~torchrl_liir.algorithms.Recipe` on ``device``, with
+    the checkpoint's parameters loaded.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from torchrl_liir.cli import compose_config
+        >>> cfg = compose_config(["task=pursuit", "algo=liir", "task.num_envs=4", "experiment.total_frames=100",
+        ...                       "experiment.evaluation_episodes=4", "experiment.study=null",
+        ...                       "experiment.progress_bar=false", "experiment.jax_cache_dir=null"])
+        >>> from torchrl_liir.trainers import load_run, train
+        >>> run_dir = Path(tempfile.mkdtemp()) / "run"
+        >>> summary = train(cfg, run_dir)
+        collector: step by step (the env is a PursuitEnv, not a SMAXEnv)
+        >>> saved, recipe = load_run(run_dir)
+        >>> saved.algo.name, type(recipe.loss).__name__, recipe.intrinsic_reward is not None
+        ('liir', 'LIIRLoss', True)
+    """
     run_dir = Path(run_dir)
     config = run_dir / "config.yaml"
     if not config.is_file():

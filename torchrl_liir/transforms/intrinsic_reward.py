@@ -29,6 +29,27 @@ class IntrinsicRewardTransform(Transform):
         reward_key: the env's reward, team ``[*B, 1]`` or per agent ``[*B, n_agents, 1]``;
             default the env's reward key (``"reward"`` when it has several, or on a batch).
         proxy_reward_key: where r_ex + λ·r_in is written.
+
+    Examples:
+        >>> import torch
+        >>> from torchrl.envs import TransformedEnv
+        >>> from torchrl_liir import (EpisodeCollector, IntrinsicRewardTransform, PursuitEnv, make_intrinsic_reward,
+        ...                           make_mlp_policy)
+        >>> r_in = make_intrinsic_reward(obs_dim=2, n_actions=3, n_agents=2)
+        >>> actor = make_mlp_policy(2, 2, 3, action_mask_key=("agents", "action_mask"))
+        >>> env = TransformedEnv(PursuitEnv(num_envs=4, seed=0), IntrinsicRewardTransform(r_in, lambda_in=0.01))
+        >>> rollout = env.rollout(5, actor)  # as an env transform
+        >>> rollout.get(("next", "agents", "proxy_reward")).shape  # [envs, T, n_agents, 1]
+        torch.Size([4, 5, 2, 1])
+        >>> list(env.reward_spec.keys(True, True))
+        ['reward', ('agents', 'intrinsic_reward'), ('agents', 'proxy_reward')]
+        >>> collector = EpisodeCollector(PursuitEnv(num_envs=4, seed=0), actor,  # in batch mode
+        ...                              postproc=IntrinsicRewardTransform(r_in, lambda_in=0.01))
+        >>> batch = next(iter(collector))
+        >>> nxt = batch.get("next")
+        >>> torch.allclose(nxt.get(("agents", "proxy_reward")),
+        ...                nxt.get("reward").unsqueeze(-2) + 0.01 * nxt.get(("agents", "intrinsic_reward")))
+        True
     """
 
     def __init__(

@@ -19,6 +19,16 @@ class TeamReward(Transform):
     Args:
         in_key: the per-agent reward.
         out_key: where the team reward is written.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from torchrl_liir import TeamReward
+        >>> rewards = torch.tensor([[[1.0], [3.0]], [[0.0], [-2.0]]])  # [envs=2, n_agents=2, 1]
+        >>> batch = TensorDict({"next": {"agents": TensorDict({"reward": rewards}, [2, 2])}}, [2])
+        >>> TeamReward()(batch).get(("next", "reward"))  # in batch mode; as an env transform it acts at each step
+        tensor([[ 2.],
+                [-1.]])
     """
 
     def __init__(self, in_key: NestedKey = ("agents", "reward"), out_key: NestedKey = "reward") -> None:
