@@ -11,6 +11,13 @@ decides. Runs of different algorithms share nothing but the seed number, so they
 test on the pooled battles is printed beside them; it treats every battle as independent and ignores how much
 seeds differ, so it can only say whether the particular policies trained here differ. ``--out`` writes the
 Markdown between markers, as results_table.py.
+
+A run directory given in place of a JSON file enters with its final test win rate (the mean of its last 3
+evaluations, ``--last``, each of the run's greedy test episodes) as its greedy win rate, for runs whose final policy
+was not kept. After the block the script prints the smallest difference the seeds can detect: at the 5 % level,
+two-sided, with 80 % power, (t(0.975, df) + t(0.80, df)) times the standard error of the difference, across seeds
+(Welch's standard error and df) and, where the runs are paired, seed for seed (the paired differences' standard
+error, n − 1 df).
 """
 from __future__ import annotations
 
@@ -24,7 +31,7 @@ from run_records import METHOD_NAMES
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_table import block_key, write_between_markers  # noqa: E402
+from results_table import block_key, run_row, write_between_markers  # noqa: E402
 
 
 def runs_of(evaluations: list[dict], method: str, env: str | None) -> list[dict]:
@@ -34,7 +41,11 @@ def runs_of(evaluations: list[dict], method: str, env: str | None) -> list[dict]
 
 def per_seed(evaluations: list[dict], method: str, env: str | None, policy: str) -> dict[int, tuple[float, int]]:
     """``{training seed: (win rate, episodes)}`` of one method's runs."""
-    found = {e["train_seed"]: (e[policy]["win_rate"], e["episodes"]) for e in runs_of(evaluations, method, env)}
+    runs = runs_of(evaluations, method, env)
+    for e in runs:
+        if policy not in e:
+            raise ValueError(f"{e['run']}: no {policy} win rate (a run directory gives its greedy test win rate only)")
+    found = {e["train_seed"]: (e[policy]["win_rate"], e["episodes"]) for e in runs}
     if len(found) < 2:
         raise ValueError(f"method {method!r}{f' on {env}' if env else ''}: {len(found)} evaluated seed(s); "
                          "the test needs at least 2 (evaluate more runs with scripts/evaluate_runs.py)")
@@ -61,6 +72,45 @@ def compare(a: dict[int, tuple[float, int]], b: dict[int, tuple[float, int]], pa
             "welch_t": float(welch.statistic), "welch_df": float(welch.df), "welch_p": float(welch.pvalue),
             "difference_95": tuple(float(x) for x in welch.confidence_interval(0.95)),
             "pooled": (wins_a, n_a, wins_b, n_b), "fisher_p": float(fisher.pvalue)}
+
+
+def run_as_evaluation(run_dir: Path, last: int = 3) -> dict:
+    """A run directory as an entry of ``scripts/evaluate_runs.py``'s JSON: its final test win rate (the mean of its
+    last ``last`` evaluations) as the greedy win rate, over ``last`` times its test episodes. No stochastic entry."""
+    row = run_row(run_dir, last, unfinished=True)
+    return {"run": str(run_dir), "env": row["env"], "method": row["method"], "train_seed": row["seed"],
+            "algo": row["algo"], "episodes": last * row["episodes_per_test"], "greedy": {"win_rate": row["final"]}}
+
+
+def detectable(a: dict[int, tuple[float, int]], b: dict[int, tuple[float, int]], paired: bool = True,
+               power: float = 0.8, level: float = 0.05) -> dict:
+    """The smallest difference the seeds detect at ``level`` (two-sided) with ``power``: (t(1 − level/2, df) +
+    t(power, df)) × the standard error of the difference; across seeds with Welch's standard error and df, and seed
+    for seed (``paired`` and the same seeds) with the paired differences' standard error and n − 1 df."""
+    rates_a, rates_b = [rate for rate, _ in a.values()], [rate for rate, _ in b.values()]
+    var_a, var_b = statistics.variance(rates_a) / len(rates_a), statistics.variance(rates_b) / len(rates_b)
+    se = (var_a + var_b) ** 0.5
+    df = (var_a + var_b) ** 2 / (var_a ** 2 / (len(rates_a) - 1) + var_b ** 2 / (len(rates_b) - 1))
+    factor = float(stats.t.ppf(1 - level / 2, df) + stats.t.ppf(power, df))
+    result = {"welch": factor * se, "welch_se": se, "welch_df": df, "welch_factor": factor,
+              "paired": None, "paired_se": None, "paired_df": None, "paired_factor": None}
+    if paired and set(a) == set(b):
+        differences = [a[s][0] - b[s][0] for s in sorted(a)]
+        se = statistics.stdev(differences) / len(differences) ** 0.5
+        df = len(differences) - 1
+        factor = float(stats.t.ppf(1 - level / 2, df) + stats.t.ppf(power, df))
+        result.update(paired=factor * se, paired_se=se, paired_df=df, paired_factor=factor)
+    return result
+
+
+def _detectable_text(result: dict) -> str:
+    text = (f"Smallest difference these seeds detect (5 % level, two-sided, 80 % power): {result['welch']:.3f} "
+            f"across seeds ({result['welch_factor']:.2f} × Welch's standard error {result['welch_se']:.4f}, "
+            f"df = {result['welch_df']:.1f})")
+    if result["paired"] is not None:
+        text += (f"; {result['paired']:.3f} seed for seed ({result['paired_factor']:.2f} × the paired standard "
+                 f"error {result['paired_se']:.4f}, df = {result['paired_df']})")
+    return text + "."
 
 
 def _per_seed_text(runs: dict[int, tuple[float, int]]) -> str:
@@ -94,7 +144,8 @@ def _paired_text(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("evaluations", type=Path, nargs="+", help="JSON files of scripts/evaluate_runs.py")
+    parser.add_argument("evaluations", type=Path, nargs="+",
+                        help="JSON files of scripts/evaluate_runs.py, or run directories (their final test win rate)")
     parser.add_argument("--a", required=True, help="a method, e.g. liir (see scripts/run_records.py)")
     parser.add_argument("--b", required=True, help="the method to compare with, e.g. liir_lambda0")
     parser.add_argument("--env", default=None, help="only runs on this env, e.g. smax_3m")
@@ -102,9 +153,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--title", default=None)
     parser.add_argument("--out", type=Path, default=None, help="Markdown file to write the block into")
     parser.add_argument("--key", default=None, help="marker name of the block (default: from the title)")
+    parser.add_argument("--last", type=int, default=3, help="a run directory's evaluations averaged into its rate")
     args = parser.parse_args(argv)
     try:
-        evaluations = [e for path in args.evaluations for e in json.loads(path.read_text())]
+        evaluations = [e for path in args.evaluations for e in (
+            [run_as_evaluation(path, args.last)] if path.is_dir() else json.loads(path.read_text()))]
         a = per_seed(evaluations, args.a, args.env, args.policy)
         b = per_seed(evaluations, args.b, args.env, args.policy)
     except (FileNotFoundError, ValueError, KeyError) as err:
@@ -114,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     one_algorithm = len({e["algo"] for method in (args.a, args.b) for e in runs_of(evaluations, method, args.env)}) == 1
     text = markdown(args.a, args.b, a, b, compare(a, b, paired=one_algorithm), args.policy, title)
     print(text)
+    print(_detectable_text(detectable(a, b, paired=one_algorithm)))
     if args.out is not None:
         write_between_markers(args.out, args.key or block_key(title), text)
         print(f"wrote the block to {args.out}")

@@ -3,6 +3,7 @@
     python scripts/results_table.py runs/*smax_3m* --out results/README.md --title "SMAX 3m"
     python scripts/results_table.py runs/multirun/<sweep>/* --metric test_return --train-metric episode_return
     python scripts/results_table.py runs/a runs/b --evaluation runs/evaluation.json --title "SMAX 3m, 3M steps"
+    python scripts/results_table.py runs/*smax_3m* runs/*smax_8m* --evaluation runs/*evaluation.json --matrix
 
 Per run: the final test win rate (``--metric``; mean of its last ``--last`` evaluations, each over
 the run's ``experiment.evaluation_episodes`` greedy test episodes), its best evaluation, the training win rate
@@ -11,12 +12,16 @@ the run's ``experiment.evaluation_episodes`` greedy test episodes), its best eva
 different budgets compare at one. With ``--evaluation`` (the JSON of ``scripts/evaluate_runs.py``), also each method's
 final policies' win rates on that many fixed-seed test episodes, greedy and stochastic (mean ± std over seeds).
 Rows are methods (LIIR's variants apart); the table is written between markers in ``--out`` so the rest of the file
-(notes, figures) is kept.
+(notes, figures) is kept. ``--matrix`` writes one row per env and one column per method instead: in each cell the
+final policies' greedy win rate on the ``--evaluation`` episodes where every run of that env has one, else the final
+test metric (a run without ``--metric``, such as a VMAS run without a win rate, gives its test return), mean ± std
+over seeds, the seeds, and the steps every seed reached of the runs' budget.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import statistics
 import sys
@@ -50,21 +55,26 @@ def run_row(run_dir: Path, last: int, metric: str = "test_win_rate", train_metri
         frames = int(train_wins[-1, 0])
     tests, train_wins = tests[:, 1], train_wins[:, 1]
     return {
-        "method": method_of(cfg), "env": cfg.task.get("run_name", cfg.task.name), "seed": cfg.seed,
-        "policy": cfg.model.get("policy", "-"), "frames": frames, "final": float(tests[-last:].mean()),
+        "method": method_of(cfg), "algo": cfg.algo.name, "env": cfg.task.get("run_name", cfg.task.name),
+        "seed": cfg.seed, "policy": cfg.model.get("policy", "-"), "frames": frames,
+        "final": float(tests[-last:].mean()),
         "best": float(tests.max()), "train": float(train_wins[-10:].mean()), "device": summary.get("device", "?"),
         "date": summary.get("finished", "?")[:10], "episodes_per_test": cfg.experiment.evaluation_episodes,
+        "budget": int(cfg.experiment.total_frames), "metric": metric,
     }
 
 
-def add_evaluation(rows: list[dict], run_dirs: list[Path], evaluations: list[dict]) -> None:
+def add_evaluation(rows: list[dict], run_dirs: list[Path], evaluations: list[dict], missing_ok: bool = False) -> None:
     """Each row gets its run's ``scripts/evaluate_runs.py`` results (``greedy`` and ``stochastic`` win rates),
-    found by the run's path or, for an archived copy in results/, by its directory name when that is unique."""
+    found by the run's path or, for an archived copy in results/, by its directory name when that is unique.
+    ``missing_ok`` leaves a run that is not in ``evaluations`` without them."""
     by_run = {Path(e["run"]).resolve(): e for e in evaluations}
     names = Counter(Path(e["run"]).name for e in evaluations)
     by_name = {Path(e["run"]).name: e for e in evaluations if names[Path(e["run"]).name] == 1}
     for row, run_dir in zip(rows, run_dirs):
         found = by_run.get(run_dir.resolve()) or by_name.get(run_dir.name)
+        if found is None and missing_ok:
+            continue
         if found is None:
             raise ValueError(f"{run_dir} is not in the evaluation file: evaluate it with scripts/evaluate_runs.py")
         row["evaluation"] = {name: found[name]["win_rate"] for name in ("greedy", "stochastic")}
@@ -109,6 +119,59 @@ def table(rows: list[dict], title: str, command: str, metric: str = "test_win_ra
     return "\n".join(lines) + "\n"
 
 
+def matrix_metrics(run_dir: Path, metric: str, train_metric: str) -> tuple[str, str]:
+    """The test and training metrics a run enters the matrix with: ``metric`` and ``train_metric`` where the run
+    logs ``metric``, else its returns (VMAS and pursuit runs log no win rate)."""
+    try:
+        read_metric(run_dir, metric)
+    except (FileNotFoundError, ValueError):
+        return "test_return", "episode_return"
+    return metric, train_metric
+
+
+def steps_text(frames: int) -> str:
+    """Environment steps, short and rounded down: 3,000,205 → 3M, 6,823,558 → 6.8M, 300,068 → 300k."""
+    if frames >= 1_000_000:
+        return f"{math.floor(frames / 100_000) / 10:g}M"
+    return f"{frames // 1000}k"
+
+
+def matrix(rows: list[dict], title: str, command: str) -> str:
+    """Markdown: one line per env (in the order of ``rows``), one column per method (``METHOD_ORDER``); each cell
+    ``mean ± std (n seeds), <steps every seed reached> of <budget>``, or "not run". Steps past the budget (the
+    last batch's) count as the budget."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[row["env"], row["method"]].append(row)
+    envs = list(dict.fromkeys(row["env"] for row in rows))
+    rank = {m: i for i, m in enumerate(METHOD_ORDER)}
+    methods = sorted({row["method"] for row in rows}, key=lambda m: (rank.get(m, 99), m))
+    lines = [f"### {title}", "", f"`{command}`", "",
+             "| map | measure | " + " | ".join(METHOD_NAMES.get(m, m) for m in methods) + " |",
+             "|---|---|" + "---|" * len(methods)]
+    for env in envs:
+        env_rows = [row for row in rows if row["env"] == env]
+        evaluated = all("evaluation" in row for row in env_rows)
+        if evaluated:
+            episodes = "/".join(sorted({str(row["evaluation_episodes"]) for row in env_rows}))
+            measure = f"greedy win rate, {episodes} fixed test episodes"
+        else:
+            measure = "final " + "/".join(sorted({row["metric"].replace("_", " ") for row in env_rows}))
+        cells = []
+        for method in methods:
+            runs = groups.get((env, method))
+            if not runs:
+                cells.append("not run")
+                continue
+            values = [r["evaluation"]["greedy"] if evaluated else r["final"] for r in runs]
+            seeds = f"{len(runs)} seed{'s' if len(runs) > 1 else ''}"
+            budget = max(r["budget"] for r in runs)
+            reached = min(min(r["frames"] for r in runs), budget)  # a run ends within a batch past its budget
+            cells.append(f"{mean_spread(values)} ({seeds}), {steps_text(reached)} of {steps_text(budget)}")
+        lines.append(f"| {env} | {measure} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def block_key(title: str) -> str:
     """The marker name a block gets from its title when no ``--key`` is given."""
     return re.sub(r"\W+", "_", title.lower()).strip("_")
@@ -144,17 +207,25 @@ def main(argv: list[str] | None = None) -> None:
                         help="use each run's first N environment steps only (a budget all of them reached)")
     parser.add_argument("--unfinished", action="store_true",
                         help="admit runs stopped before their budget (the table shows the steps they reached)")
+    parser.add_argument("--matrix", action="store_true",
+                        help="one row per env, one column per method (greedy win rate where evaluated, else the "
+                             "final test metric; seeds; steps reached of the budget)")
     args = parser.parse_args(argv)
     try:
-        rows = [run_row(run_dir, args.last, args.metric, args.train_metric, args.up_to_frames, args.unfinished)
-                for run_dir in args.run_dirs]
+        rows = []
+        for run_dir in args.run_dirs:
+            metrics = (matrix_metrics(run_dir, args.metric, args.train_metric) if args.matrix
+                       else (args.metric, args.train_metric))
+            rows.append(run_row(run_dir, args.last, *metrics, args.up_to_frames, args.unfinished))
         if args.evaluation:
             evaluations = [e for path in args.evaluation for e in json.loads(path.read_text())]
-            add_evaluation(rows, args.run_dirs, evaluations)
+            add_evaluation(rows, args.run_dirs, evaluations, missing_ok=args.matrix)
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
     key = args.key or block_key(args.title)
-    write_between_markers(args.out, key, table(rows, args.title, args.command, args.metric, args.train_metric))
+    text = (matrix(rows, args.title, args.command) if args.matrix
+            else table(rows, args.title, args.command, args.metric, args.train_metric))
+    write_between_markers(args.out, key, text)
     print(f"wrote the {args.title!r} table to {args.out}")
 
 

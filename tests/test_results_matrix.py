@@ -1,0 +1,117 @@
+"""scripts/results_table.py --matrix (one row per map, one column per method) and the run directories and smallest
+detectable differences of scripts/compare_methods.py, against hand values and the archived records in results/."""
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import run_in_process
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from compare_methods import detectable  # noqa: E402
+from results_table import matrix, steps_text  # noqa: E402
+
+
+def _row(env, method, seed, frames, budget, final, greedy=None, metric="test_win_rate"):
+    row = {"env": env, "method": method, "seed": seed, "frames": frames, "budget": budget, "final": final,
+           "metric": metric}
+    if greedy is not None:
+        row.update(evaluation={"greedy": greedy, "stochastic": greedy / 2}, evaluation_episodes=500)
+    return row
+
+
+def test_steps_are_rounded_down():
+    assert steps_text(3_000_000) == "3M" and steps_text(10_000_000) == "10M"
+    assert steps_text(6_823_558) == "6.8M" and steps_text(2_999_999) == "2.9M"
+    assert steps_text(300_000) == "300k" and steps_text(585_999) == "585k"
+
+
+def test_matrix_matches_hand_values():
+    rows = [_row("smax_3m", "liir", 0, 3_000_105, 3_000_000, 0.7, greedy=0.75),
+            _row("smax_3m", "liir", 1, 3_000_209, 3_000_000, 0.8, greedy=0.85),
+            _row("smax_3m", "iac", 0, 3_000_020, 3_000_000, 0.9, greedy=0.9),
+            _row("smax_3s5z", "liir", 0, 6_823_558, 10_000_000, 0.95),  # stopped early, not evaluated
+            _row("vmas_balance", "iac", 0, 300_068, 300_000, 3.0, metric="test_return"),
+            _row("vmas_balance", "iac", 1, 301_968, 300_000, 5.0, metric="test_return")]
+    lines = matrix(rows, "Every map", "python scripts/train.py ...").splitlines()
+    assert lines[:4] == ["### Every map", "", "`python scripts/train.py ...`", ""]
+    # Columns in METHOD_ORDER (LIIR before IAC), rows in the order the runs came.
+    assert lines[4:6] == ["| map | measure | LIIR | IAC |", "|---|---|---|---|"]
+    # 3m: greedy 0.75 and 0.85: mean 0.80, std √(2·0.05²/1) = 0.0707; steps past the budget count as the budget.
+    assert lines[6] == ("| smax_3m | greedy win rate, 500 fixed test episodes | 0.80 ± 0.07 (2 seeds), 3M of 3M "
+                        "| 0.90 (1 seed), 3M of 3M |")
+    # 3s5z: no evaluation, so the final test win rate; 6.8M of the 10M budget.
+    assert lines[7] == "| smax_3s5z | final test win rate | 0.95 (1 seed), 6.8M of 10M | not run |"
+    # VMAS: returns 3 and 5: mean 4.00, std √2 = 1.41.
+    assert lines[8] == "| vmas_balance | final test return | not run | 4.00 ± 1.41 (2 seeds), 300k of 300k |"
+    assert len(lines) == 9
+
+
+def _final_test_win_rate(run_dir: Path, last: int = 3) -> float:
+    with (run_dir / "test.csv").open(newline="") as f:
+        rates = [float(row["test_win_rate"]) for row in csv.DictReader(f)]
+    return statistics.mean(rates[-last:])
+
+
+@pytest.mark.slow
+def test_matrix_of_the_archived_records(tmp_path, capsys):
+    """2s3z (evaluated, one seed each) and 5m_vs_6m (not evaluated: the final test win rate of test.csv by hand)."""
+    paired = sorted((ROOT / "results" / "smax_5m_vs_6m" / "paired").iterdir())
+    out = tmp_path / "README.md"
+    script = [sys.executable, str(ROOT / "scripts" / "results_table.py"), "--matrix",
+              *map(str, sorted((ROOT / "results" / "smax_2s3z" / "runs").iterdir())), *map(str, paired),
+              "--evaluation", str(ROOT / "results" / "smax_2s3z" / "evaluation.json"), "--out", str(out)]
+    result = run_in_process(script, capsys)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in out.read_text().splitlines() if line.startswith("| ")]
+    assert lines[0] == "| map | measure | LIIR | LIIR, λ = 0 | Central-V |"
+    # evaluation.json: LIIR 491, λ = 0 497 and Central-V 497 of 500 battles.
+    assert lines[1] == ("| smax_2s3z | greedy win rate, 500 fixed test episodes | 0.98 (1 seed), 10M of 10M "
+                        "| 0.99 (1 seed), 10M of 10M | 0.99 (1 seed), 10M of 10M |")
+    rates = {name: [_final_test_win_rate(d) for d in paired if d.name.startswith(name)] for name in ("liir", "lam0")}
+    cells = [f"{statistics.mean(r):.2f} ± {statistics.stdev(r):.2f} (3 seeds), 3M of 3M" for r in rates.values()]
+    assert lines[2] == f"| smax_5m_vs_6m | final test win rate | {cells[0]} | {cells[1]} | not run |"
+
+
+def test_detectable_difference_matches_hand_values():
+    # Across seeds: variances 0.01 and 0.01, n = 3: standard error √(0.02/3), Welch df 4;
+    # t(0.975, 4) = 2.7764451 and t(0.80, 4) = 0.9409646 from the t table.
+    a = {0: (0.1, 10), 1: (0.2, 10), 2: (0.3, 10)}
+    b = {0: (0.4, 10), 1: (0.5, 10), 2: (0.6, 10)}
+    result = detectable(a, b, paired=False)
+    assert result["welch_df"] == pytest.approx(4.0)
+    assert result["welch"] == pytest.approx((2.7764451 + 0.9409646) * math.sqrt(0.02 / 3), rel=1e-6)
+    assert result["paired"] is None
+    # Seed for seed: differences 0.05, 0.04, 0.04, standard error 0.01/3 (test_compare_methods.py), 2 df, where
+    # the t distribution's quantile is closed-form: t(p, 2) = (2p − 1)/√(2p(1 − p)).
+    a = {0: (0.80, 100), 1: (0.70, 100), 2: (0.90, 100)}
+    b = {0: (0.75, 100), 1: (0.66, 100), 2: (0.86, 100)}
+
+    def quantile(p):
+        return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
+
+    result = detectable(a, b)
+    assert result["paired_df"] == 2
+    assert result["paired"] == pytest.approx((quantile(0.975) + quantile(0.8)) * 0.01 / 3, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_compare_methods_reads_run_directories(capsys):
+    """5m_vs_6m's runs kept no policy: each enters with its final test win rate, the mean of its last 3 tests."""
+    paired = sorted((ROOT / "results" / "smax_5m_vs_6m" / "paired").iterdir())
+    script = [sys.executable, str(ROOT / "scripts" / "compare_methods.py"), *map(str, paired),
+              "--a", "liir", "--b", "liir_lambda0"]
+    result = run_in_process(script, capsys)
+    assert result.returncode == 0, result.stderr
+    per_seed = ", ".join(f"{_final_test_win_rate(d):.3f} (seed {d.name[-1]})" for d in paired
+                         if d.name.startswith("liir"))
+    assert f"| greedy win rate per seed | {per_seed} |" in result.stdout
+    assert "Seed for seed (paired t-test)" in result.stdout  # one algorithm, the same seeds
+    assert "Smallest difference these seeds detect" in result.stdout
+    refused = run_in_process([*script, "--policy", "stochastic"], capsys)
+    assert refused.returncode == 1 and "no stochastic win rate" in refused.stderr
