@@ -1,7 +1,7 @@
-"""The configuration reference of README.md, generated from the trainer's configs and their checks.
+"""The docs' configuration reference (docs/guide/configuration.md), generated from the configs and their checks.
 
-    python scripts/config_reference.py            # rewrites the block between the README's config-reference markers
-    python scripts/config_reference.py --check    # exit 1 if the README's block differs from what the code says
+    python scripts/config_reference.py            # rewrites the block between the page's config-reference markers
+    python scripts/config_reference.py --check    # exit 1 if the page's block differs from what the code says
 
 Every key the trainer reads, with its default (composed from the package's configs), what its check accepts (the
 words of its error message) and what it means (the comment beside it in its YAML file).
@@ -23,7 +23,7 @@ from torchrl_liir.config_checks import Check
 from torchrl_liir.tasks import TASKS
 from torchrl_liir.trainers.config import EXPERIMENT_CHECKS, MODEL_CHECKS, TOP_LEVEL_CHECKS
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "guide" / "configuration.md"
 BLOCK = re.compile(r"<!-- config-reference -->\n.*?<!-- /config-reference -->", re.S)
 SKIPPED = ("name", "run_name")  # set by choosing the config (task=..., algo=...), not by hand
 
@@ -137,19 +137,19 @@ def reference() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="exit 1 if README.md's block is not what the code says")
+    parser.add_argument("--check", action="store_true", help="exit 1 if the page's block is not what the code says")
     args = parser.parse_args()
-    text = README.read_text()
+    text = PAGE.read_text()
     if BLOCK.search(text) is None:
-        sys.exit(f"error: {README} has no <!-- config-reference --> block")
+        sys.exit(f"error: {PAGE} has no <!-- config-reference --> block")
     block = f"<!-- config-reference -->\n{reference()}\n<!-- /config-reference -->"
     if args.check:
         if BLOCK.search(text).group(0) != block:
-            sys.exit("error: README.md's configuration reference differs from the code: "
+            sys.exit(f"error: {PAGE}'s configuration reference differs from the code: "
                      "python scripts/config_reference.py rewrites it")
         return
-    README.write_text(BLOCK.sub(lambda _: block, text))
-    print(f"wrote the configuration reference into {README}")
+    PAGE.write_text(BLOCK.sub(lambda _: block, text))
+    print(f"wrote the configuration reference into {PAGE}")
 
 
 if __name__ == "__main__":
