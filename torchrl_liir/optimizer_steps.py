@@ -37,7 +37,9 @@ def _check_finite(values: dict[str, torch.Tensor], message: str, update: int) ->
 def guarded_step(groups: dict[str, OptimizerGroup], terms: dict[str, torch.Tensor], update: int
                  ) -> dict[str, torch.Tensor]:
     """One optimiser step of every group on the summed loss ``terms``: backward, each group's own clip, step;
-    returns the ``grad_norm_<group>`` before clipping. Raises :class:`NonFiniteError` (naming ``update``) as soon
+    returns each group's ``grad_norm_<group>`` before clipping, then each one's ``update_norm_<group>``, the L2
+    norm of the change the step made to its parameters, ``‖θ_after − θ_before‖`` (what the optimiser did with the
+    gradient: Adam's step hardly depends on its size). Raises :class:`NonFiniteError` (naming ``update``) as soon
     as a term, a gradient norm or, after the step, a parameter is NaN or infinite."""
     _check_finite(terms, "{name}={value} at update {update}", update)
     for group in groups.values():
@@ -56,7 +58,15 @@ def guarded_step(groups: dict[str, OptimizerGroup], terms: dict[str, torch.Tenso
     except NonFiniteError as err:
         err.undo = lambda: [_restore(groups[name], saved) for name, saved in before.items()]
         raise
-    return {name: norm.detach() for name, norm in norms.items()}
+    # The copies kept for the undo give each step's size on the device, with no sync of its own.
+    updates = {f"update_norm_{name}": _change_norm(group.params, before[name][0]) for name, group in groups.items()}
+    return {name: norm.detach() for name, norm in {**norms, **updates}.items()}
+
+
+def _change_norm(params: list[torch.Tensor], saved: list[torch.Tensor]) -> torch.Tensor:
+    """``‖params − saved‖₂`` over all the tensors together."""
+    with torch.no_grad():
+        return torch.nn.utils.get_total_norm([p - s for p, s in zip(params, saved)], norm_type=2.0)
 
 
 def _snapshot(group: OptimizerGroup) -> tuple[list[torch.Tensor], dict]:

@@ -13,6 +13,7 @@ from torchrl.modules.models.multiagent import MultiAgentNetBase
 from torchrl.objectives import ValueEstimators
 from torchrl.objectives.value import GAE, MultiAgentGAE
 
+from torchrl_liir.modules.intrinsic_reward import IntrinsicReward
 from torchrl_liir.objectives.common import (
     PolicyTerms,
     masked_mean,
@@ -56,7 +57,22 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
     policy), ``loss_proxy_value + loss_extrinsic_value`` is their ``loss_critic``, ``loss_intrinsic`` is LIIR's
     own; in both, the sum of every ``loss_*`` entry is the loss to backpropagate. The other entries are detached
     statistics: ``entropy``, the batch means of ``intrinsic_reward``, ``proxy_advantage`` and
-    ``extrinsic_advantage``, and ``meta_objective`` (J_ex(θ') of eq. 8).
+    ``extrinsic_advantage``, ``meta_objective`` (J_ex(θ') of eq. 8), and diagnostics of whether r_in can move
+    the policy (means over the valid (time, agent) entries, computed without gradient; no loss value or gradient
+    depends on them):
+
+    - ``r_in_spread_agents``: the std (population) of r_in over a step's living agents, averaged over the steps
+      with at least two;
+    - ``r_in_spread_actions``: the std of r_in_η(o_i, u) over the actions u the action mask allows, averaged over
+      the entries with at least two; only for an :class:`~torchrl_liir.modules.IntrinsicReward` with discrete
+      actions (with continuous actions the entry is not returned);
+    - ``r_in_saturated``: the fraction of entries with ``|r_in| > 0.95·bound`` (the bounded
+      :class:`~torchrl_liir.modules.IntrinsicReward`'s ``bound·tanh(x / bound)``; not returned without a bound);
+    - ``proxy_advantage_share_r_in``: ``mean|A_p(η) − A_p(λ=0)| / mean|A_p(η)|``, the share of the proxy
+      advantage the policy's step uses (eq. 3, 6; standardised with ``normalize_advantage``) that r_in moves, where
+      A_p(λ=0) is the same estimate on r_ex alone, with the same critic values (0 when λ = 0).
+
+    ``out_keys`` lists the entries a loss returns.
 
     The batch is a collector's ``[*B, T]`` trajectories, whole: the TD(λ) estimates run along time and the
     meta-gradient models one optimiser step on the whole batch, so minibatches of shuffled steps (PPO's replay
@@ -151,7 +167,9 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
     default_value_estimator = ValueEstimators.GAE
     legacy_estimator = "proxy_value_estimator"
     returned = ("loss_objective", "loss_entropy", "loss_proxy_value", "loss_extrinsic_value", "loss_intrinsic",
-                "entropy", "intrinsic_reward", "proxy_advantage", "extrinsic_advantage", "meta_objective")
+                "entropy", "intrinsic_reward", "proxy_advantage", "extrinsic_advantage", "meta_objective",
+                "r_in_spread_agents", "r_in_spread_actions", "r_in_saturated", "proxy_advantage_share_r_in")
+    saturation = 0.95  # r_in_saturated counts |r_in| above this fraction of the bound
 
     def __init__(
         self,
@@ -223,6 +241,23 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
 
     def step_networks(self) -> list[TensorDictModuleBase]:
         return [self.intrinsic_reward_network]
+
+    @property
+    def _intrinsic_module(self) -> IntrinsicReward | None:
+        module = getattr(self.intrinsic_reward_network, "module", None)
+        return module if isinstance(module, IntrinsicReward) else None
+
+    @property
+    def out_keys(self) -> list[str]:
+        """The entries ``forward`` returns: ``r_in_spread_actions`` needs an
+        :class:`~torchrl_liir.modules.IntrinsicReward` of discrete actions and ``r_in_saturated`` a bounded one."""
+        module = self._intrinsic_module
+        absent = set()
+        if module is None or module.continuous:
+            absent.add("r_in_spread_actions")
+        if module is None or module.bound is None:
+            absent.add("r_in_saturated")
+        return [key for key in self.returned if key not in absent]
 
     @property
     def estimated_critic(self) -> TensorDictModuleBase:
@@ -332,9 +367,50 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
                 "proxy_advantage": masked_mean(raw_proxy_adv, w).detach(),
                 "extrinsic_advantage": masked_mean(ex_adv, w).detach(),
                 "meta_objective": meta_objective,
+                **self._diagnostics(tensordict, r_in, proxy_adv, estimates, w),
             },
             batch_size=[],
         )
+
+    @torch.no_grad()
+    def _diagnostics(
+        self,
+        tensordict: TensorDictBase,
+        r_in: torch.Tensor,
+        proxy_adv: torch.Tensor,
+        estimates: TensorDictBase,
+        w: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        """Detached statistics of r_in (eq. 2) and of its share in the policy's advantage (eq. 3, 6), on the
+        valid entries ``w``: see the class docstring. Tensors on the loss's device (no host sync)."""
+        keys = self.tensor_keys
+        r_in = r_in.detach()[..., 0]
+        out = {"r_in_spread_agents": _masked_std(r_in, w)}
+        module = self._intrinsic_module
+        if module is not None and not module.continuous:
+            every = module.all_actions(tensordict.get(self.intrinsic_reward_network.in_keys[0]))
+            available = (tensordict.get(keys.action_mask) if keys.action_mask in tensordict.keys(True, True)
+                         else torch.ones_like(every, dtype=torch.bool))
+            out["r_in_spread_actions"] = _masked_std(every, available.to(every.dtype), w)
+        if module is not None and module.bound is not None:
+            out["r_in_saturated"] = masked_mean((r_in.abs() > self.saturation * module.bound).to(w.dtype), w)
+        # A_p(λ=0): the proxy estimator on r_ex alone, with the critic values and end flags A_p(η) used.
+        nxt = estimates.get("next")
+        without = TensorDict(
+            {keys.proxy_value: estimates.get(keys.proxy_value),
+             "next": {keys.proxy_value: nxt.get(keys.proxy_value),
+                      keys.proxy_reward: proxy_reward(nxt.get("reward"), torch.zeros_like(r_in).unsqueeze(-1), 0.0),
+                      "done": nxt.get("done"), "terminated": nxt.get("terminated")}},
+            batch_size=tensordict.batch_size,
+        )
+        self.proxy_value_estimator(without)
+        adv_without = without.get(keys.proxy_advantage)[..., 0]
+        if self.normalize_advantage:
+            adv_without = masked_normalize(adv_without, w)
+        adv = proxy_adv.detach()
+        moved = masked_mean((adv - adv_without).abs(), w)
+        out["proxy_advantage_share_r_in"] = moved / masked_mean(adv.abs(), w).clamp_min(torch.finfo(adv.dtype).tiny)
+        return out
 
     def _meta_loss(
         self,
@@ -373,3 +449,13 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
             return loss - self.entropy_coeff * masked_mean(entropy, w) if self.entropy_coeff else loss
 
         return meta_loss_reference(log_prob_fn, params, inner_loss, step_sizes, drifts, old_log_prob, ex_adv, w)
+
+
+def _masked_std(x: torch.Tensor, weights: torch.Tensor, outer: torch.Tensor | None = None) -> torch.Tensor:
+    """The population std of ``x`` over its last dim's entries with ``weights`` 1, averaged over the other
+    positions that have at least two such entries (and ``outer`` 1, where given); 0 when none has."""
+    count = weights.sum(-1)
+    mean = (weights * x).sum(-1, keepdim=True) / count.clamp_min(1).unsqueeze(-1)
+    std = ((weights * (x - mean).pow(2)).sum(-1) / count.clamp_min(1)).sqrt()
+    counted = (count >= 2).to(x.dtype)
+    return masked_mean(std, counted if outer is None else counted * outer)

@@ -97,7 +97,8 @@ class RunProgress(TrainerHookBase):
 class RecipeStepper(OptimizationStepper):
     """One optimiser step of every group (:func:`~torchrl_liir.optimizer_steps.guarded_step`): backward of the
     summed loss terms, each group's own clip, then a check that no loss term, gradient norm or parameter is NaN
-    or infinite (:class:`~torchrl_liir.optimizer_steps.NonFiniteError`)."""
+    or infinite (:class:`~torchrl_liir.optimizer_steps.NonFiniteError`). Returns the loss's entries and each
+    group's ``grad_norm_<group>`` and ``update_norm_<group>``."""
 
     def __init__(self, optimizers: dict[str, OptimizerGroup], progress: RunProgress) -> None:
         self.optimizers, self.progress = optimizers, progress
@@ -152,8 +153,9 @@ class Evaluation(StatelessHook):
 
 
 class UpdateRow(TrainerHookBase):
-    """Writes each update's row of ``metrics.csv``: counters, the batch's episodes, the loss terms and gradient
-    norms averaged over the update's optimiser steps; shows return and last test in the progress bar."""
+    """Writes each update's row of ``metrics.csv``: counters, the batch's episodes, the loss's entries (terms and
+    statistics) and each optimiser group's gradient and update norms averaged over the update's optimiser steps;
+    shows return and last test in the progress bar."""
 
     def __init__(self, progress: RunProgress, write: Callable[[dict], None]) -> None:
         self.progress, self.write = progress, write
