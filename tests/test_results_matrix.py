@@ -74,7 +74,7 @@ def test_matrix_of_the_archived_records(tmp_path, capsys):
     assert lines[1] == ("| smax_2s3z | greedy win rate, 500 fixed test episodes | 0.98 (1 seed), 10M of 10M "
                         "| 0.99 (1 seed), 10M of 10M | 0.99 (1 seed), 10M of 10M |")
     rates = {name: [_final_test_win_rate(d) for d in paired if d.name.startswith(name)] for name in ("liir", "lam0")}
-    cells = [f"{statistics.mean(r):.2f} ± {statistics.stdev(r):.2f} (3 seeds), 3M of 3M" for r in rates.values()]
+    cells = [f"{statistics.mean(r):.2f} ± {statistics.stdev(r):.2f} ({len(r)} seeds), 3M of 3M" for r in rates.values()]
     assert lines[2] == f"| smax_5m_vs_6m | final test win rate | {cells[0]} | {cells[1]} | not run |"
 
 
