@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTED_PACKAGES = ("objectives", "modules", "transforms", "collectors", "envs", "trainers", "algorithms", "tasks",
-                       "studies")
+                       "studies", "config_checks")
 TUTORIALS = sorted(p.stem for p in (ROOT / "docs" / "tutorials").glob("[0-9][0-9]_*.py"))
 
 

@@ -1,5 +1,6 @@
 """Checks of configuration values: each bad value fails at once, in one line naming the key, the value and what
-is allowed. Algorithms, tasks and the experiment each declare the checks of the keys they read."""
+is allowed. Algorithms, tasks and the experiment each declare the checks of the keys they read (their
+``config_checks()``: a dict of key to :class:`Check`)."""
 from __future__ import annotations
 
 import difflib
@@ -16,6 +17,7 @@ class ConfigError(ValueError):
 
 
 def fail(key: str, value: Any, reason: str) -> NoReturn:
+    """Raises the :class:`ConfigError` ``key=value: reason`` (for a :class:`Check` of your own)."""
     raise ConfigError(f"{key}={value!r}: {reason}")
 
 
@@ -88,9 +90,13 @@ class Real(Check):
         return f" {' and '.join(part for part in (low, high) if part)}" if low or high else ""
 
 
+#: A number > 0.
 POSITIVE = Real(0.0, strict=True)
+#: A number >= 0.
 NON_NEGATIVE = Real(0.0)
+#: A number in [0, 1].
 UNIT = Real(0.0, 1.0)
+#: An integer >= 1.
 COUNT = Integer(1)
 
 
@@ -111,6 +117,8 @@ class Choice(Check):
 
 @dataclass(frozen=True)
 class Boolean(Check):
+    """``true`` or ``false`` (not 0 or 1, nor a string)."""
+
     allowed = "true or false"
 
     def __call__(self, key: str, value: Any) -> None:
@@ -171,7 +179,22 @@ def with_added_defaults(section: DictConfig, checks: Mapping[str, Check]) -> Dic
 
 
 def check_section(section: Mapping | DictConfig | None, prefix: str, checks: Mapping[str, Check]) -> None:
-    """Every key of ``section`` is known, present and valid (``prefix`` names the section in messages)."""
+    """Checks that every key of ``section`` is known, present and valid by its check in ``checks`` (key to
+    :class:`Check`); raises :class:`ConfigError` at the first that is not. ``prefix`` (e.g. ``"task."``) names the
+    section in the messages.
+
+    Examples:
+        >>> from torchrl_liir.config_checks import COUNT, Boolean, ConfigError, Real, check_section
+        >>> checks = {"episodes": COUNT, "shuffle": Boolean(), "rate": Real(0.0, 1.0)}
+        >>> check_section({"episodes": 10, "shuffle": False, "rate": 0.5}, "algo.", checks)
+        >>> for section in ({"episodes": 0, "shuffle": False, "rate": 0.5}, {"episodes": 10, "shufle": False}):
+        ...     try:
+        ...         check_section(section, "algo.", checks)
+        ...     except ConfigError as err:
+        ...         print(err)
+        algo.episodes=0: must be an integer >= 1
+        algo.shufle=False: unknown key (did you mean algo.shuffle?); known: episodes, rate, shuffle
+    """
     name = prefix.rstrip(".")
     if not isinstance(section, (Mapping, DictConfig)):
         fail(name, section, "must be a mapping of keys to values")
@@ -188,3 +211,5 @@ def check_section(section: Mapping | DictConfig | None, prefix: str, checks: Map
         check(f"{prefix}{key}", section[key])
 
 
+__all__ = ["COUNT", "NON_NEGATIVE", "POSITIVE", "UNIT", "Boolean", "Check", "Choice", "ConfigError", "Integer", "Real",
+           "Sizes", "Text", "check_section", "fail"]

@@ -13,8 +13,8 @@ class with three parts:
   gradient clip), and optionally a batch feed (MAPPO's minibatch epochs, QMIX's replay buffer) and hooks.
 
 The trainer does the rest: collection, test episodes, checkpoints, the CSV tables, populations. This tutorial
-writes a small new algorithm, registers it, gives it a config file in a temporary directory, and trains it for a
-few batches on 1D Pursuit, without touching the package.
+writes a small new algorithm, registers it with its config defaults, and trains it for a few batches on 1D
+Pursuit, without touching the package.
 """
 
 # %%
@@ -27,22 +27,32 @@ few batches on 1D Pursuit, without touching the package.
 # critic: here ``iac_state``, with a new key, ``critic_reads_state``, that switches the critic's input.
 #
 # Its config checks take the keys every actor-critic reads (``actor_critic_checks()``: optimiser, learning rates,
-# clip, entropy and critic weights, γ, λ) and add two. Its ``build`` uses the package's pieces: the shared
-# policy the ``model`` section describes (``make_policy``), the per-agent critic, TorchRL-style
-# ``MultiAgentActorCriticLoss``, and two optimiser groups. The names of the groups (``policy``, ``critic``) name
-# the gradient norms in ``metrics.csv``. The package's own algorithms import torch inside ``build`` to keep
-# their checks light; a script need not.
+# clip, entropy and critic weights, γ, λ) and add two. ``defaults`` gives every key its default value (here
+# IAC's, and the new key's); the trainer's ``algo`` section starts from them. Its ``build`` uses the package's
+# pieces: the shared policy the ``model`` section describes (``make_policy``), the per-agent critic, TorchRL-style
+# ``MultiAgentActorCriticLoss``, and two optimiser groups (``optimizer_group``: the configured optimiser with the
+# configured clip, ``clip``). The names of the groups (``policy``, ``critic``) name the gradient norms in
+# ``metrics.csv``. The package's own algorithms import torch inside ``build`` to keep their checks light; a script
+# need not.
 
 import tempfile
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 
-from torchrl_liir.algorithms import ALGORITHMS, Algorithm, OptimizerGroup, Recipe
-from torchrl_liir.algorithms.algorithm import actor_critic_checks
-from torchrl_liir.algorithms.base import clip, make_policy, optimizer_group
-from torchrl_liir.cli import CONFIG_DIR
+from torchrl_liir.algorithms import (
+    ALGORITHMS,
+    Algorithm,
+    OptimizerGroup,
+    Recipe,
+    actor_critic_checks,
+    clip,
+    make_policy,
+    optimizer_group,
+    register_algorithm,
+    unregister_algorithm,
+)
+from torchrl_liir.cli import compose_config
 from torchrl_liir.config_checks import Boolean, ConfigError
 from torchrl_liir.modules import make_proxy_critic
 from torchrl_liir.objectives import MultiAgentActorCriticLoss
@@ -54,6 +64,11 @@ class StateIAC(Algorithm):
 
     name = "iac_state"
     supports_continuous_actions = True  # the default: make_policy builds a TanhNormal policy for them
+    defaults = {
+        "critic_reads_state": True,  # false: V(o_i), as IAC
+        "policy_optimizer": "rmsprop", "lr_policy": 0.005, "lr_critic": 0.005, "max_grad_norm": 10.0,
+        "entropy_coeff": 0.01, "critic_coeff": 1.0, "normalize_advantage": False, "gamma": 0.99, "lmbda": 0.8,
+    }
 
     def config_checks(self):
         return {**actor_critic_checks(), "normalize_advantage": Boolean(), "critic_reads_state": Boolean()}
@@ -79,42 +94,20 @@ class StateIAC(Algorithm):
 # Registering it
 # --------------
 #
-# ``ALGORITHMS`` maps each ``algo.name`` to its class; the trainer looks names up there, so adding an entry is
-# the whole registration.
+# ``register_algorithm`` adds the class to ``ALGORITHMS``, which maps each ``algo.name`` to its class (the trainer
+# looks names up there), and gives hydra its ``defaults`` as the config ``algo=iac_state`` selects, with
+# ``name`` filled in. It returns the class, so it also works as a decorator (``@register_algorithm`` above
+# ``class StateIAC``). A name another class holds is refused.
 
-ALGORITHMS[StateIAC.name] = StateIAC
+register_algorithm(StateIAC)
 print({name: kind.supports_continuous_actions for name, kind in ALGORITHMS.items()})
+print(compose_config(["algo=iac_state", "algo.lr_policy=0.001"]).algo)
 
 # %%
-# Its config file
-# ---------------
-#
-# ``algo=iac_state`` selects the file ``algo/iac_state.yaml`` of hydra's config search path. The package's
-# configs are in ``torchrl_liir/conf``; rather than write there, this tutorial puts the file in a temporary
-# config directory and adds that directory to the search path with ``hydra.searchpath``. The file holds every key
-# the checks name, with its default (here IAC's, and the new key).
-
-config_dir = Path(tempfile.mkdtemp(prefix="my_configs_"))
-(config_dir / "algo").mkdir()
-(config_dir / "algo" / "iac_state.yaml").write_text("""\
-# IAC with LIIR's per-agent critic V(s, o_i, i).
-name: iac_state
-critic_reads_state: true    # false: V(o_i), as IAC
-policy_optimizer: rmsprop
-lr_policy: 0.005
-lr_critic: 0.005
-max_grad_norm: 10.0
-entropy_coeff: 0.01
-critic_coeff: 1.0
-normalize_advantage: false
-gamma: 0.99
-lmbda: 0.8
-""")
-
-
-def configure(*overrides):
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=[f"hydra.searchpath=[file://{config_dir}]", *overrides])
+# Without ``defaults``, the config comes from a file ``algo/iac_state.yaml`` on hydra's config search path, as
+# the package's algorithms' come from ``torchrl_liir/conf/algo``: a directory of yours joins the search path with
+# ``hydra.searchpath=[file:///path/to/my_configs]`` on the command line. Files suit defaults kept apart from the
+# code, or several configs of one algorithm (a file ``algo/iac_state_fast.yaml`` that says ``name: iac_state``).
 
 
 # %%
@@ -126,23 +119,22 @@ def configure(*overrides):
 # ``supports_continuous_actions = False``, asked to train on VMAS with continuous actions.
 
 try:
-    check_config(configure("algo=iac_state", "algo.critic_reads_state=maybe"))
+    check_config(compose_config(["algo=iac_state", "algo.critic_reads_state=maybe"]))
 except ConfigError as err:
     print("refused:", err)
 
 
-class DiscreteStateIAC(StateIAC):
+@register_algorithm
+class DiscreteStateIAC(StateIAC):  # StateIAC's defaults, under its own name
     name = "iac_state_discrete"
     supports_continuous_actions = False
 
 
-ALGORITHMS[DiscreteStateIAC.name] = DiscreteStateIAC
 try:
-    check_config(configure("task=vmas", "task.continuous_actions=true", "algo=iac_state",
-                           "algo.name=iac_state_discrete"))
+    check_config(compose_config(["task=vmas", "task.continuous_actions=true", "algo=iac_state_discrete"]))
 except ConfigError as err:
     print("refused:", err)
-del ALGORITHMS[DiscreteStateIAC.name]
+unregister_algorithm(DiscreteStateIAC.name)
 
 # %%
 # Training it
@@ -153,9 +145,10 @@ del ALGORITHMS[DiscreteStateIAC.name]
 # temporary run directory. Ten batches show that it trains; comparing the two critics needs the full budget and
 # several seeds (see *Populations*).
 
-cfg = configure("algo=iac_state", "variants={state:{algo.critic_reads_state:true},obs:{algo.critic_reads_state:false}}",
-                "experiment.total_frames=6400", "experiment.progress_bar=false", "experiment.study=null",
-                "experiment.evaluation_interval_episodes=0")
+cfg = compose_config(["algo=iac_state",
+                      "variants={state:{algo.critic_reads_state:true},obs:{algo.critic_reads_state:false}}",
+                      "experiment.total_frames=6400", "experiment.progress_bar=false", "experiment.study=null",
+                      "experiment.evaluation_interval_episodes=0"])
 run_dir = Path(tempfile.mkdtemp(prefix="iac_state_"))
 summary = train(cfg, run_dir)
 for name, member in summary["members"].items():
@@ -171,27 +164,27 @@ for name, member in summary["members"].items():
 print((run_dir / "state_seed0" / "metrics.csv").read_text().splitlines()[0])
 
 # %%
-# A registration lasts as long as the process. To leave the registry as it was (in a notebook, or a test),
-# remove the entry:
+# A registration lasts as long as the process. To leave the registries as they were (in a notebook, or a test),
+# undo it; ``unregister_algorithm`` also takes the defaults back from hydra:
 
-del ALGORITHMS[StateIAC.name]
+unregister_algorithm(StateIAC.name)
 print(sorted(ALGORITHMS))
 
 # %%
 # The same from the command line: a script of yours registers the class and hands over to the trainer's entry
-# point, and ``hydra.searchpath`` names the directory of the YAML file::
+# point::
 #
 #     # my_train.py
-#     from torchrl_liir.algorithms import ALGORITHMS
+#     from torchrl_liir.algorithms import register_algorithm
 #     from torchrl_liir.cli import main
 #
 #     from my_algorithms import StateIAC
 #
-#     ALGORITHMS[StateIAC.name] = StateIAC
+#     register_algorithm(StateIAC)
 #     main()
 #
 # ::
 #
-#     python my_train.py 'hydra.searchpath=[file:///path/to/my_configs]' algo=iac_state seed=3
+#     python my_train.py algo=iac_state seed=3
 #
 # The command line's checks, populations and ``resume=`` (through the same script) then apply to it.

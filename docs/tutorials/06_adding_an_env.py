@@ -6,8 +6,8 @@ The trainer builds its environments through *tasks*, as BenchMARL does: ``task=`
 the keys of its ``task`` config section and their checks, the longest episode of the configured env, and how to
 build a batch of envs. Any TorchRL multi-agent env with TorchRL's usual keys fits.
 
-This tutorial writes a tiny multi-agent env from scratch as a TorchRL ``EnvBase``, wraps it as a ``Task``,
-registers it, and trains LIIR on it for a few batches, all without touching the package.
+This tutorial writes a tiny multi-agent env from scratch as a TorchRL ``EnvBase``, wraps it as a ``Task`` with
+its config defaults, registers it, and trains LIIR on it for a few batches, all without touching the package.
 """
 
 # %%
@@ -39,16 +39,15 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
-from hydra import compose, initialize_config_dir
 from tensordict import TensorDict
 from torchrl.data import Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 from torchrl.envs.utils import check_env_specs
 
-from torchrl_liir.cli import CONFIG_DIR
+from torchrl_liir.cli import compose_config
 from torchrl_liir.config_checks import COUNT, Text
 from torchrl_liir.runtime import configure_runtime
-from torchrl_liir.tasks import TASKS, Task
+from torchrl_liir.tasks import TASKS, Task, register_task, unregister_task
 from torchrl_liir.trainers import train
 
 
@@ -135,13 +134,17 @@ print("game 0, team rewards:", [round(r, 3) for r in rollout["next", "reward"][0
 # --------
 #
 # A ``Task`` says which keys its config section has and what each accepts (the same checks the command line
-# runs before building anything), the longest episode, and how to build ``num_envs`` games on a device with a
-# seed. ``name`` and ``run_name`` (the task's part of run directory names) are in every task's section.
-# Registering it is one entry in ``TASKS``.
+# runs before building anything), their default values, the longest episode, and how to build ``num_envs`` games
+# on a device with a seed. ``name`` and ``run_name`` (the task's part of run directory names) are in every task's
+# section; ``name`` is filled in from the class. The ``@register_task`` decorator adds the class to ``TASKS``,
+# where the trainer looks ``task.name`` up, and gives hydra its ``defaults`` as the config ``task=cues`` selects.
 
 
+@register_task
 class CuesTask(Task):
     name = "cues"
+    defaults = {"run_name": "cues", "num_envs": 32,  # games per batch = episodes per update
+                "episode_limit": 10, "n_agents": 3, "n_cues": 3}
 
     def config_checks(self):
         return {"name": Text(), "run_name": Text(), "num_envs": COUNT, "episode_limit": COUNT, "n_agents": COUNT,
@@ -155,33 +158,15 @@ class CuesTask(Task):
                        max_steps=cfg.task.episode_limit, device=device, seed=seed)
 
 
-TASKS[CuesTask.name] = CuesTask
+print(sorted(TASKS))
+print(compose_config(["task=cues", "task.n_cues=4"]).task)
 
 # %%
-# Its config file
-# ---------------
-#
-# ``task=cues`` selects ``task/cues.yaml`` on hydra's config search path. This tutorial writes it into a
-# temporary config directory, which ``hydra.searchpath`` adds to the package's. As the package's task files, it
-# is a ``_global_`` package: it sets the ``task`` section, and may set defaults elsewhere, such as the budget of a
-# run on this task.
-
-config_dir = Path(tempfile.mkdtemp(prefix="my_configs_"))
-(config_dir / "task").mkdir()
-task_file = config_dir / "task" / "cues.yaml"
-task_file.write_text("""\
-# @package _global_
-task:
-  name: cues
-  run_name: cues
-  num_envs: 32        # games per batch = episodes per update
-  episode_limit: 10
-  n_agents: 3
-  n_cues: 3
-experiment:
-  total_frames: 100000
-""")
-print(task_file.read_text())
+# Without ``defaults``, the config comes from a file ``task/cues.yaml`` on hydra's config search path, as the
+# package's tasks' come from ``torchrl_liir/conf/task``; a directory of yours joins the search path with
+# ``hydra.searchpath=[file:///path/to/my_configs]``. As the package's task files, such a file is a ``_global_``
+# package: it sets the ``task`` section, and may set defaults elsewhere too, such as the budget of a run on this
+# task (``experiment.total_frames``).
 
 # %%
 # Training LIIR on it
@@ -194,10 +179,8 @@ print(task_file.read_text())
 # (``algo.normalize_advantage=true``, the StarCraft tasks' setting) makes the step independent of the reward's
 # scale. Twenty batches of 32 episodes:
 
-overrides = ["task=cues", "algo=liir", "algo.normalize_advantage=true", "experiment.total_frames=6400",
-             "experiment.progress_bar=false", "experiment.evaluation_interval_episodes=0"]
-with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-    cfg = compose(config_name="config", overrides=[f"hydra.searchpath=[file://{config_dir}]", *overrides])
+cfg = compose_config(["task=cues", "algo=liir", "algo.normalize_advantage=true", "experiment.total_frames=6400",
+                      "experiment.progress_bar=false", "experiment.evaluation_interval_episodes=0"])
 run_dir = Path(tempfile.mkdtemp(prefix="liir_cues_"))
 summary = train(cfg, run_dir)
 print(f"{summary['status']}: {summary['updates']} updates, {summary['frames']} frames; "
@@ -223,15 +206,15 @@ fig.tight_layout()
 plt.show()
 
 # %%
-# A registration lasts as long as the process. To leave the registry as it was (in a notebook, or a test),
-# remove the entry:
+# A registration lasts as long as the process. To leave the registries as they were (in a notebook, or a test),
+# undo it; ``unregister_task`` also takes the defaults back from hydra:
 
-del TASKS[CuesTask.name]
+unregister_task(CuesTask.name)
 print(sorted(TASKS))
 
 # %%
-# From the command line, a script that registers the task and calls ``torchrl_liir.cli.main()``, with
-# ``hydra.searchpath`` naming the config directory, trains it as any other (see *Adding an algorithm*). A task
+# From the command line, a script that registers the task and calls ``torchrl_liir.cli.main()`` trains it as any
+# other (see *Adding an algorithm*). A task
 # may also declare continuous actions (``continuous_actions(cfg)``, checked against each algorithm's
 # ``supports_continuous_actions``), a number of test envs (``test_envs(cfg)``) and random state that its envs
 # share process-wide (``shared_random_state`` / ``set_shared_random_state``, as VMAS's), which checkpoints and

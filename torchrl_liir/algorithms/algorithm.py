@@ -4,7 +4,7 @@ it builds."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from omegaconf import DictConfig
 
@@ -27,14 +27,24 @@ if TYPE_CHECKING:
 
 
 def network_checks() -> dict[str, Check]:
-    """The keys every algorithm reads: its name and policy optimiser (its networks' sizes are the ``model``
-    section's)."""
+    """The checks of the keys every algorithm reads, by key: its name, policy optimiser, learning rate, gradient
+    clip and γ (its networks' sizes are the ``model`` section's). A new dict: add your own keys to it."""
     return {"name": Text(), "policy_optimizer": Choice(("sgd", "rmsprop", "adam")), "lr_policy": POSITIVE,
             "max_grad_norm": NON_NEGATIVE, "gamma": UNIT}
 
 
 def actor_critic_checks() -> dict[str, Check]:
-    """:func:`network_checks` and the keys of a policy-gradient algorithm with a critic."""
+    """The checks, by key, of :func:`network_checks` and of the keys of a policy-gradient algorithm with a critic
+    (``lr_critic``, ``entropy_coeff``, ``critic_coeff``, ``lmbda``). A new dict: add your own keys to it.
+
+    Examples:
+        >>> from torchrl_liir.algorithms import actor_critic_checks
+        >>> sorted(actor_critic_checks())  # doctest: +NORMALIZE_WHITESPACE
+        ['critic_coeff', 'entropy_coeff', 'gamma', 'lmbda', 'lr_critic', 'lr_policy', 'max_grad_norm', 'name',
+         'policy_optimizer']
+        >>> actor_critic_checks()["lmbda"].allowed
+        'a number >= 0 and <= 1'
+    """
     return {**network_checks(), "lr_critic": POSITIVE, "entropy_coeff": NON_NEGATIVE, "critic_coeff": NON_NEGATIVE,
             "lmbda": UNIT}
 
@@ -76,7 +86,11 @@ class Algorithm(ABC):
         ('LIIRLoss', ['critic', 'intrinsic', 'policy'])
     """
 
+    #: The name ``algo=`` selects it by (its key in :data:`~torchrl_liir.algorithms.ALGORITHMS`).
     name: ClassVar[str]
+    #: The ``algo`` section's default keys and values, which :func:`~torchrl_liir.algorithms.register_algorithm`
+    #: gives hydra (``None``: the package's YAML file ``algo/<name>.yaml``, or one on hydra's search path).
+    defaults: ClassVar[dict[str, Any] | None] = None
     #: Whether it trains a policy over continuous actions (False: a value or a probability per action).
     supports_continuous_actions: ClassVar[bool] = True
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from omegaconf import DictConfig
 
@@ -34,7 +34,11 @@ class Task(ABC):
         ('PursuitEnv', torch.Size([2]))
     """
 
+    #: The name ``task=`` selects it by (its key in :data:`~torchrl_liir.tasks.TASKS`).
     name: str
+    #: The ``task`` section's default keys and values, which :func:`~torchrl_liir.tasks.register_task` gives hydra
+    #: (``None``: the package's YAML file ``task/<name>.yaml``, or one on hydra's search path).
+    defaults: ClassVar[dict[str, Any] | None] = None
 
     @abstractmethod
     def config_checks(self) -> dict[str, Check]:
