@@ -12,8 +12,6 @@ in one line.
 from __future__ import annotations
 
 import argparse
-import csv
-import gzip
 import math
 import sys
 from pathlib import Path
@@ -34,26 +32,20 @@ PANELS = (
 )
 
 
-def metrics_table(run_dir: Path) -> Path:
-    """The run's ``metrics.csv``, or its archived ``metrics.csv.gz``."""
-    for name in ("metrics.csv", "metrics.csv.gz"):
-        if (run_dir / name).is_file():
-            return run_dir / name
-    raise FileNotFoundError(f"{run_dir} has no metrics.csv or metrics.csv.gz: is it a training run directory?")
+def read_columns(run_dir: Path) -> dict[str, np.ndarray]:
+    """``{column: [n, 2] array of (frames, value)}`` of the panels' columns and η's gradient norm, from the run's
+    ``metrics.csv`` or archived ``metrics.csv.gz`` (``read_metric``); refuses a run without :data:`REQUIRED`."""
+    from run_records import read_metric
 
-
-def read_columns(table: Path) -> dict[str, np.ndarray]:
-    """Every column of a metrics table as floats (an empty cell: NaN); refuses a table without :data:`REQUIRED`."""
-    with (gzip.open(table, "rt", newline="") if table.suffix == ".gz" else table.open(newline="")) as f:
-        reader = csv.DictReader(f)
-        names = reader.fieldnames or []
-        missing = [name for name in ("frames", *REQUIRED) if name not in names]
-        if missing:
-            raise ValueError(f"{table} has no column {', '.join(missing)}: a run logged before the r_in diagnostics, "
-                             "or not a LIIR run")
-        rows = list(reader)
-    return {name: np.array([float(row[name]) if row[name] not in ("", None) else math.nan for row in rows])
-            for name in names}
+    columns = {}
+    for name in dict.fromkeys((*REQUIRED, *(panel[0] for panel in PANELS), "grad_norm_intrinsic")):
+        try:
+            columns[name] = read_metric(run_dir, name)
+        except ValueError:
+            if name in REQUIRED:
+                raise ValueError(f"{run_dir} has no column {name}: a run logged before the r_in diagnostics, or "
+                                 "not a LIIR run") from None
+    return columns
 
 
 def moving_average(values: np.ndarray, window: int) -> np.ndarray:
@@ -85,13 +77,12 @@ def run_title(run_dir: Path) -> str:
 def plot(columns: dict[str, np.ndarray], title: str, out: Path) -> list[str]:
     """Writes the figure to ``out``; returns the columns it drew a panel of."""
     panels = [panel for panel in PANELS if panel[0] in columns]
-    frames = columns["frames"]
-    window = max(1, len(frames) // 30)
+    window = max(1, len(columns[REQUIRED[0]]) // 30)
     cols = 3
     fig = Figure(figsize=(4.2 * cols, 3.4 * math.ceil(len(panels) / cols)))
     axes = fig.subplots(math.ceil(len(panels) / cols), cols, squeeze=False).ravel()
     for ax, (name, label, unit) in zip(axes, panels):
-        values = columns[name]
+        frames, values = columns[name].T
         if window > 1:
             ax.plot(frames, values, color="C0", alpha=0.35, linewidth=0.8, label="per update")
             ax.plot(frames, moving_average(values, window), color="C0", label=f"moving average ({window} updates)")
@@ -99,8 +90,8 @@ def plot(columns: dict[str, np.ndarray], title: str, out: Path) -> list[str]:
             ax.plot(frames, values, color="C0", label="per update")
         if name == "update_norm_intrinsic" and "grad_norm_intrinsic" in columns:
             twin = ax.twinx()
-            twin.plot(frames, moving_average(columns["grad_norm_intrinsic"], window), color="C3", linestyle="--",
-                      linewidth=0.9)
+            grad_frames, grad_norms = columns["grad_norm_intrinsic"].T
+            twin.plot(grad_frames, moving_average(grad_norms, window), color="C3", linestyle="--", linewidth=0.9)
             twin.set_ylabel("‖∇η‖ before the step", color="C3", fontsize=8)
             twin.tick_params(axis="y", labelcolor="C3", labelsize=7)
         if name == "r_in_saturated":
@@ -126,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="output PNG (default: diagnostics.png in the run)")
     args = parser.parse_args(argv)
     try:
-        columns = read_columns(metrics_table(args.run_dir))
+        columns = read_columns(args.run_dir)
         title = run_title(args.run_dir)
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
