@@ -41,10 +41,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from rliable import library as rly
 from rliable import metrics, plot_utils
-from run_records import METHOD_NAMES, METHOD_ORDER, read_metric
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_table import add_evaluation, block_key, run_row, write_between_markers  # noqa: E402
+from run_records import METHOD_NAMES, METHOD_ORDER, read_metric  # noqa: E402
 
 REPS, SEED, POINTS = 2000, 0, 31
 

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 from pathlib import Path
 
 from torchrl.record.loggers import Logger
 
-from torchrl_liir.trainers.run_directory import TableMismatch
+from torchrl_liir.trainers.run_directory import TableMismatch, write_atomically
 
 
 def _digest(lines: list[str]) -> str:
@@ -65,9 +64,7 @@ class CSVTable:
             return
         lines = self._lines() if lines is None else lines
         self.columns = next(csv.reader(lines[:1]), None)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text("".join(lines[:rows + 1] if rows else []))
-        os.replace(tmp, self.path)
+        write_atomically(self.path, "".join(lines[:rows + 1] if rows else []))
 
 
 class MetricsTables:
