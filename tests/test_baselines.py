@@ -511,6 +511,8 @@ def test_q_loss_is_the_td_error_of_the_team_reward_by_hand(tmp_path_factory, alg
 def test_every_loss_refuses_a_non_finite_reward_and_an_empty_batch_in_one_line(tmp_path_factory, algo, policy):
     run = recorded_run(algo, policy, tmp_path_factory)
     loss, sample = run.recipe.loss, run.inputs[1][0].clone()
+    assert loss.check_inputs is False  # the trainer checks every batch as it is collected
+    loss.check_inputs = True
     name = type(loss).__name__
     reward = sample["next", "reward"].clone()
     reward.view(-1)[0] = float("nan")  # the first step of the first episode: always played

@@ -153,7 +153,9 @@ class MultiAgentLoss(LossModule):
     - :meth:`prepare` checks the batch: ``[*B, T]`` (time last), the keys, the actions' dtype and
       shape against the policy (integer ``[*B, T, n_agents]`` for a categorical one, float
       ``[*B, T, n_agents, action_dim]`` for a continuous one) and the agent count (``n_agents``, or
-      read from the actions when ``None``);
+      read from the actions when ``None``), and that the env's rewards, observations and states are finite on
+      the played steps (``check_inputs``, on by default; the trainer, which checks every batch as it is
+      collected, turns it off);
     - ``loss.value_estimator(batch, params=..., target_params=...)`` writes the loss's advantages and value
       targets into ``batch`` (TorchRL's property and call), through the subclass's :meth:`estimate_values`;
       ``make_value_estimator`` picks GAE/TD(λ)/TD(0) and ``gamma``/``lmbda`` as in TorchRL's losses;
@@ -162,6 +164,8 @@ class MultiAgentLoss(LossModule):
       (:meth:`end_flags`);
     - ``in_keys`` (what a batch must hold) and ``out_keys`` (the entries ``forward`` returns).
     """
+
+    check_inputs = True  # refuse a non-finite reward, observation or state (one pass over the batch)
 
     actor_network: TensorDictModuleBase
     n_agents: int | None
@@ -294,7 +298,8 @@ class MultiAgentLoss(LossModule):
         if action_kind(self.actor_network) == "discrete" and tensordict.get(keys.action).dtype != torch.long:
             tensordict.set(keys.action, tensordict.get(keys.action).long())  # int32 indices, as envs take them
         played = tensordict.get(keys.padding_mask).bool() if unravel_key(keys.padding_mask) in present else None
-        refuse_non_finite(name, tensordict, played)
+        if self.check_inputs:
+            refuse_non_finite(name, tensordict, played)
         valid = valid_mask(tensordict, n_agents, keys.padding_mask, keys.agent_mask)
         return check_and_fill_actions(name, tensordict, valid, keys.action, keys.action_mask), valid
 

@@ -52,6 +52,7 @@ class IQLLoss(DQNLoss):
     """
 
     team_keys = ("reward", "done", "terminated")
+    check_inputs = True  # refuse a non-finite reward, observation or state (the trainer checks at collection)
 
     def __init__(self, value_network: TensorDictModuleBase, *, gamma: float = 0.99) -> None:
         super().__init__(value_network, action_space="categorical", delay_value=True)
@@ -61,7 +62,8 @@ class IQLLoss(DQNLoss):
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
         refuse_empty(type(self).__name__, tensordict)
-        refuse_non_finite(type(self).__name__, tensordict)
+        if self.check_inputs:
+            refuse_non_finite(type(self).__name__, tensordict)
         tensordict = tensordict.clone(False)
         nxt = tensordict.get("next")
         n_agents = tensordict.get(self.tensor_keys.action).shape[-1]
@@ -109,6 +111,8 @@ class QMIXLoss(QMixerLoss):
         >>> target_updater.step()
     """
 
+    check_inputs = True  # refuse a non-finite reward, observation or state (the trainer checks at collection)
+
     def __init__(self, local_value_network: TensorDictModuleBase, mixer_network: TensorDictModule, *,
                  gamma: float = 0.99) -> None:
         super().__init__(local_value_network, mixer_network, action_space="categorical", delay_value=True)
@@ -116,5 +120,6 @@ class QMIXLoss(QMixerLoss):
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
         refuse_empty(type(self).__name__, tensordict)
-        refuse_non_finite(type(self).__name__, tensordict)
+        if self.check_inputs:
+            refuse_non_finite(type(self).__name__, tensordict)
         return TensorDict({"loss_value": super().forward(tensordict).get("loss")}, batch_size=[])

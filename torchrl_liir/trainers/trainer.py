@@ -177,6 +177,9 @@ class EpisodeTrainer(Trainer):
     def __init__(self, *, cfg: DictConfig, run_dir: Path, recipe: Recipe, collector: EpisodeCollector,
                  test_env: EnvBase, task: Task) -> None:
         self.cfg, self.run_dir, self.recipe, self.test_env = cfg, Path(run_dir), recipe, test_env
+        # RunProgress checks every batch's env outputs as it is collected; the loss need not do it again (once
+        # per optimiser step: QMIX's replayed samples come from batches checked already).
+        recipe.loss.check_inputs = False
         self.progress = RunProgress()
         self.collector_description = type(collector).__name__  # the builder's "collector: ..." line replaces it
         super().__init__(
