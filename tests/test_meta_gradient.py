@@ -103,11 +103,12 @@ def _masked_mean(x, w):
     return (w * x).sum() / w.sum()
 
 
-def extrinsic_objective_after_real_step(nets, batch, lr, lambda_in):
+def extrinsic_objective_after_real_step(nets, batch, lr, lambda_in, shape_r_in=None):
     """J_ex(θ') with θ' from a real torch.optim.SGD step on a hand-written inner loss.
 
     Independent of LIIRLoss: the proxy/extrinsic TD(λ) advantages come from
-    :func:`hand_td_lambda`, the policy step from the optimiser.
+    :func:`hand_td_lambda`, the policy step from the optimiser. ``shape_r_in(r_in, w)`` replaces the
+    network's r_in of the taken actions before it enters the proxy reward (``w``: the valid entries).
     """
     actor, intrinsic, proxy, extrinsic = nets
     actor = copy.deepcopy(actor)
@@ -118,6 +119,8 @@ def extrinsic_objective_after_real_step(nets, batch, lr, lambda_in):
         v_p, nv_p = proxy(batch.copy())["agents", "proxy_value"], proxy(nxt.copy())["agents", "proxy_value"]
         v_x, nv_x = extrinsic(batch.copy())["state_value"], extrinsic(nxt.copy())["state_value"]
         r_in = intrinsic(batch.copy())["agents", "intrinsic_reward"]
+        if shape_r_in is not None:
+            r_in = shape_r_in(r_in, w)
     agents_done, agents_term = agent_end_flags(batch)
     r_proxy = nxt["reward"].unsqueeze(-2) + lambda_in * alive_r_in(batch, r_in)
     _, a_proxy = hand_td_lambda(r_proxy, v_p, nv_p, agents_done, agents_term, GAMMA, LMBDA)

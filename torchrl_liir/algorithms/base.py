@@ -34,12 +34,12 @@ def make_policy(algo: DictConfig, model: DictConfig, dims: EnvDims, device: torc
                            action_mask_key=dims.action_mask_key, exploration_floor=exploration_floor, device=device)
 
 
-def make_optimizer(algo: DictConfig, params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
-    """``algo.policy_optimizer`` (sgd | rmsprop | adam); RMSprop as the authors' and pymarl's code (alpha 0.99,
-    eps 1e-5)."""
-    if algo.policy_optimizer == "sgd":
+def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    """The optimiser ``name`` (sgd | rmsprop | adam) over ``params``; RMSprop as the authors' and pymarl's code
+    (alpha 0.99, eps 1e-5)."""
+    if name == "sgd":
         return torch.optim.SGD(params, lr=lr)
-    if algo.policy_optimizer == "adam":
+    if name == "adam":
         return torch.optim.Adam(params, lr=lr)
     return torch.optim.RMSprop(params, lr=lr, alpha=0.99, eps=1e-5)
 
@@ -69,4 +69,4 @@ def optimizer_group(algo: DictConfig, params: Iterable[torch.nn.Parameter], lr: 
         >>> type(group.optimizer).__name__, group.max_grad_norm
         ('Adam', 10.0)
     """
-    return OptimizerGroup(make_optimizer(algo, params, lr), clip(algo))
+    return OptimizerGroup(make_optimizer(algo.policy_optimizer, params, lr), clip(algo))

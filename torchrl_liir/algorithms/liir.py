@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from omegaconf import DictConfig
 
 from torchrl_liir.algorithms.algorithm import Algorithm, actor_critic_checks, exploration_floor_checks
-from torchrl_liir.config_checks import NON_NEGATIVE, POSITIVE, Boolean, Check, Choice
+from torchrl_liir.config_checks import NON_NEGATIVE, POSITIVE, Added, Boolean, Check, Choice
 
 if TYPE_CHECKING:
     import torch
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 class LIIR(Algorithm):
     """Three optimiser groups: the policy θ (clipped: the step :class:`InnerStep` models), the intrinsic
-    reward η (Adam, not clipped, as the authors' code) and both critics (Adam, clipped)."""
+    reward η (Adam as the authors' code, or RMSprop as the paper; not clipped) and both critics (Adam, clipped)."""
 
     name = "liir"
 
@@ -25,13 +25,17 @@ class LIIR(Algorithm):
                 "lambda_in": NON_NEGATIVE, "intrinsic_bound": POSITIVE, "agent_id": Boolean(),
                 "proxy_critic": Choice(("state", "obs")), "lr_intrinsic": POSITIVE,
                 "normalize_advantage": Boolean(), "meta_gradient": Choice(("fast", "reference")),
-                "variant": Choice(("paper", "released_code")), **exploration_floor_checks()}
+                "variant": Choice(("paper", "released_code")),
+                "intrinsic_optimizer": Added(Choice(("adam", "rmsprop")), "adam"),
+                "intrinsic_centring": Added(Choice(("none", "policy")), "none"),
+                "intrinsic_scale": Added(Choice(("none", "batch_rms")), "none"),
+                **exploration_floor_checks()}
 
     def build(self, algo: DictConfig, model: DictConfig, dims: EnvDims, episode_limit: int,
               device: torch.device) -> Recipe:
         import torch
 
-        from torchrl_liir.algorithms.base import clip, optimizer_group
+        from torchrl_liir.algorithms.base import clip, make_optimizer, optimizer_group
         from torchrl_liir.algorithms.feeds import policy_with_exploration_floor
         from torchrl_liir.algorithms.recipe import Recipe
         from torchrl_liir.modules.critics import make_extrinsic_critic, make_proxy_critic
@@ -41,8 +45,9 @@ class LIIR(Algorithm):
 
         hidden = list(model.num_cells)
         actor, hooks = policy_with_exploration_floor(algo, model, dims, device)
+        bound = None if algo.intrinsic_scale == "batch_rms" else algo.intrinsic_bound  # batch_rms: unbounded
         intrinsic = make_intrinsic_reward(dims.obs_dim, dims.n_actions, dims.n_agents, num_cells=hidden,
-                                          bound=algo.intrinsic_bound, agent_id=algo.agent_id,
+                                          bound=bound, agent_id=algo.agent_id,
                                           action_dim=dims.action_dim, device=device)
         proxy_critic = make_proxy_critic(dims.obs_dim, dims.n_agents, num_cells=hidden, device=device,
                                          state_dim=dims.state_dim if algo.proxy_critic == "state" else None,
@@ -55,6 +60,7 @@ class LIIR(Algorithm):
             inner_step=InnerStep(policy.optimizer, policy.max_grad_norm),
             lambda_in=algo.lambda_in, entropy_coeff=algo.entropy_coeff, critic_coeff=algo.critic_coeff,
             normalize_advantage=algo.normalize_advantage, meta_gradient=algo.meta_gradient, variant=algo.variant,
+            intrinsic_centring=algo.intrinsic_centring, intrinsic_scale=algo.intrinsic_scale,
             gamma=algo.gamma, lmbda=algo.lmbda,
         )
         if dims.has_agent_mask:
@@ -62,7 +68,9 @@ class LIIR(Algorithm):
         critics = [*proxy_critic.parameters(), *extrinsic_critic.parameters()]
         optimizers = {
             "policy": policy,
-            "intrinsic": OptimizerGroup(torch.optim.Adam(intrinsic.parameters(), lr=algo.lr_intrinsic), None),
+            "intrinsic": OptimizerGroup(make_optimizer(algo.intrinsic_optimizer, intrinsic.parameters(),
+                                                       algo.lr_intrinsic), None),
             "critic": OptimizerGroup(torch.optim.Adam(critics, lr=algo.lr_critic), clip(algo)),
         }
         return Recipe(actor, loss, optimizers, hooks=hooks, intrinsic_reward=intrinsic)
+

@@ -9,6 +9,7 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModule, TensorDictModuleBase
 from tensordict.utils import NestedKey
+from torchrl.modules import set_recurrent_mode
 from torchrl.modules.models.multiagent import MultiAgentNetBase
 from torchrl.objectives import ValueEstimators
 from torchrl.objectives.value import GAE, MultiAgentGAE
@@ -63,10 +64,10 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
 
     - ``r_in_spread_agents``: the std (population) of r_in over a step's living agents, averaged over the steps
       with at least two;
-    - ``r_in_spread_actions``: the std of r_in_η(o_i, u) over the actions u the action mask allows, averaged over
-      the entries with at least two; only for an :class:`~torchrl_liir.modules.IntrinsicReward` with discrete
-      actions (with continuous actions the entry is not returned);
-    - ``r_in_saturated``: the fraction of entries with ``|r_in| > 0.95·bound`` (the bounded
+    - ``r_in_spread_actions``: the std of the network's r_in_η(o_i, u) over the actions u the action mask allows,
+      averaged over the entries with at least two; only for an :class:`~torchrl_liir.modules.IntrinsicReward` with
+      discrete actions (with continuous actions the entry is not returned);
+    - ``r_in_saturated``: the fraction of entries whose network output is above ``0.95·bound`` in size (the bounded
       :class:`~torchrl_liir.modules.IntrinsicReward`'s ``bound·tanh(x / bound)``; not returned without a bound);
     - ``proxy_advantage_share_r_in``: ``mean|A_p(η) − A_p(λ=0)| / mean|A_p(η)|``, the share of the proxy
       advantage the policy's step uses (eq. 3, 6; standardised with ``normalize_advantage``) that r_in moves, where
@@ -99,6 +100,14 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
         variant: ``"paper"`` (default) or ``"released_code"``, the meta-gradient of
             the authors' released code (scalar factorisation, joint importance
             ratio, α dropped; see :func:`meta_loss_released_code`).
+        intrinsic_centring: ``"none"`` (the paper) or ``"policy"``: the proxy reward uses
+            ``r_in(o, u) − Σ_a π(a|o)·r_in(o, a)`` (π held constant), whose mean under the policy is 0 in every
+            state, so r_in can only redistribute credit among an agent's actions, not pay for being alive. Needs an
+            :class:`~torchrl_liir.modules.IntrinsicReward` of discrete actions.
+        intrinsic_scale: ``"none"`` (the paper: r_in as the network gives it) or ``"batch_rms"``: r_in divided
+            by its root mean square over the batch's valid entries, inside the graph (the meta-gradient sees
+            that only r_in's shape, not its size, reaches the policy); meant for an unbounded network
+            (``IntrinsicReward(bound=None)``), whose gradient never saturates.
         normalize_advantage: standardise the proxy advantage over the batch's valid entries before the
             policy step (as the authors' code does); the meta-gradient differentiates through it.
         gamma, lmbda: discount and TD(λ)/GAE λ of both estimators
@@ -186,6 +195,8 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
         normalize_advantage: bool = False,
         meta_gradient: Literal["fast", "reference"] = "fast",
         variant: Literal["paper", "released_code"] = "paper",
+        intrinsic_centring: Literal["none", "policy"] = "none",
+        intrinsic_scale: Literal["none", "batch_rms"] = "none",
         gamma: float = 0.99,
         lmbda: float = 0.8,
     ) -> None:
@@ -195,6 +206,10 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
             raise ValueError(f"meta_gradient must be 'fast' or 'reference', got meta_gradient={meta_gradient!r}")
         if variant not in ("paper", "released_code"):
             raise ValueError(f"variant must be 'paper' or 'released_code', got variant={variant!r}")
+        if intrinsic_centring not in ("none", "policy"):
+            raise ValueError(f"intrinsic_centring must be 'none' or 'policy', got {intrinsic_centring!r}")
+        if intrinsic_scale not in ("none", "batch_rms"):
+            raise ValueError(f"intrinsic_scale must be 'none' or 'batch_rms', got {intrinsic_scale!r}")
         super().__init__()
         if any(isinstance(m, MultiAgentNetBase) and not m.use_td_params for m in actor_network.modules()):
             raise ValueError("actor_network holds a MultiAgentMLP(use_td_params=False), whose forward reads weights "
@@ -212,6 +227,12 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
         self.normalize_advantage = normalize_advantage
         self.meta_gradient = meta_gradient
         self.variant = variant
+        self.intrinsic_centring = intrinsic_centring
+        self.intrinsic_scale = intrinsic_scale
+        module = self._intrinsic_module
+        if intrinsic_centring == "policy" and (module is None or module.continuous):
+            raise ValueError("intrinsic_centring='policy' needs r_in of every action: an IntrinsicReward of "
+                             "discrete actions as intrinsic_reward_network")
         self.n_agents = n_agents or getattr(getattr(intrinsic_reward_network, "module", None), "n_agents", None)
         self.make_value_estimator(self.default_value_estimator, gamma=gamma, lmbda=lmbda)
 
@@ -269,6 +290,24 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
         """``(lp, H)`` of the batch's taken actions at parameters ``params`` (dual tensors allowed)."""
         return PolicyTerms(self.actor_network, self.tensor_keys.action).at(params, tensordict, entropy)
 
+    def intrinsic_rewards(self, tensordict: TensorDictBase, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """r_in ``[*B, T, n_agents, 1]`` as the proxy reward (eq. 2) uses it: the network's output, centred under
+        the policy and scaled by its batch RMS where ``intrinsic_centring`` / ``intrinsic_scale`` ask; ``valid``
+        (the ``[*B, T, n_agents]`` entries the RMS runs over) defaults to the unpadded steps of living agents."""
+        keys = self.tensor_keys
+        r_in = run_module(self.intrinsic_reward_network, tensordict)
+        if self.intrinsic_centring == "policy":
+            every = self._intrinsic_module.all_actions(tensordict.get(self.intrinsic_reward_network.in_keys[0]))
+            with torch.no_grad(), set_recurrent_mode(True):
+                probs = self.actor_network.get_dist(tensordict.copy()).probs
+            r_in = r_in - (probs * every).sum(-1, keepdim=True)
+        if self.intrinsic_scale == "batch_rms":
+            if valid is None:
+                valid = valid_mask(tensordict, r_in.shape[-2], keys.padding_mask, keys.agent_mask)
+            rms = masked_mean(r_in[..., 0].pow(2), valid.to(r_in.dtype)).sqrt()
+            r_in = r_in / rms.clamp_min(torch.finfo(r_in.dtype).eps)
+        return r_in
+
     def estimate_values(
         self,
         tensordict: TensorDictBase,
@@ -281,11 +320,11 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
         The proxy ones (per agent, on r_ex + λ·r_in) are differentiable in η
         through ``r_in``; the critics' values are constants and the extrinsic
         estimates carry no gradient. ``r_in`` and the values at the root are
-        computed when not given.
+        computed when not given (r_in by :meth:`intrinsic_rewards`).
         """
         keys = self.tensor_keys
         if r_in is None:
-            r_in = run_module(self.intrinsic_reward_network, tensordict)
+            r_in = self.intrinsic_rewards(tensordict)
         if proxy_value is None:
             proxy_value = run_module(self.proxy_value_network, tensordict)
         if value is None:
@@ -322,7 +361,7 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
         keys = self.tensor_keys
         tensordict, valid = self.prepare(tensordict)
 
-        r_in = run_module(self.intrinsic_reward_network, tensordict)
+        r_in = self.intrinsic_rewards(tensordict, valid)
         proxy_value = run_module(self.proxy_value_network, tensordict)
         value = run_module(self.extrinsic_value_network, tensordict)
         estimates = self.estimate_values(tensordict, r_in, proxy_value, value)
@@ -393,7 +432,10 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
                          else torch.ones_like(every, dtype=torch.bool))
             out["r_in_spread_actions"] = _masked_std(every, available.to(every.dtype), w)
         if module is not None and module.bound is not None:
-            out["r_in_saturated"] = masked_mean((r_in.abs() > self.saturation * module.bound).to(w.dtype), w)
+            # Saturation is the network's own output's, before any centring or scaling of the reward.
+            raw = (r_in if self.intrinsic_centring == "none" and self.intrinsic_scale == "none"
+                   else run_module(self.intrinsic_reward_network, tensordict)[..., 0])
+            out["r_in_saturated"] = masked_mean((raw.abs() > self.saturation * module.bound).to(w.dtype), w)
         # A_p(λ=0): the proxy estimator on r_ex alone, with the critic values and end flags A_p(η) used.
         nxt = estimates.get("next")
         without = TensorDict(
