@@ -14,12 +14,13 @@ from torchrl_liir.algorithms import get_algorithm
 from torchrl_liir.algorithms.algorithm import has_exploration_floor
 from torchrl_liir.config_checks import with_added_defaults
 
-METHOD_ORDER = ("liir", "liir_lambda0", "liir_centred", "liir_rms", "liir_eta_rmsprop", "liir_lambda0.1",
-                "liir_authors", "liir_authors_released", "liir_bound10", "liir_floor",
+METHOD_ORDER = ("liir", "liir_lambda0", "liir_centred", "liir_rms", "liir_eta_rmsprop", "liir_rmsprop",
+                "liir_lambda0.1", "liir_authors", "liir_authors_released", "liir_bound10", "liir_floor",
                 "liir_proxy_obs", "iql", "iql_transitions", "iac", "central_v", "coma", "coma_floor", "coma_time_step",
                 "coma_floor_time_step", "qmix", "qmix_transitions", "mappo")
 METHOD_NAMES = {"liir": "LIIR", "liir_lambda0": "LIIR, λ = 0", "liir_centred": "LIIR, r_in centred under π",
                 "liir_rms": "LIIR, unbounded r_in over its batch RMS", "liir_eta_rmsprop": "LIIR, η on RMSprop 5e-4",
+                "liir_rmsprop": "LIIR, the paper's optimisers (η and critics on RMSprop 5e-4)",
                 "liir_lambda0.1": "LIIR, λ = 0.1", "liir_authors": "LIIR, authors' code settings",
                 "liir_authors_released": "LIIR, authors' code settings and meta-gradient",
                 "liir_released": "LIIR, authors' code meta-gradient", "liir_bound10": "LIIR, r_in bound 10",
@@ -35,11 +36,11 @@ def method_of(cfg: DictConfig) -> str:
     """The method a run stands for in tables and plots: its algorithm, and for LIIR the variant its settings make
     (``liir_authors``: r_in bound 10 with the exploration floor, or either alone: ``liir_bound10``,
     ``liir_floor``; ``_proxy_obs``: the proxy critic reads the observation, not the state; ``_released``: the
-    code's meta-gradient; ``_centred``, ``_rms``, ``_eta_rmsprop``: the remedies (r_in centred under the policy,
-    unbounded over its batch RMS, η on RMSprop); ``_lambda<λ>``: another λ than 0.01 (``_lambda0``: r_in off);
-    COMA's ``_floor``: the exploration floor,
-    ``_time_step``: a critic step per time step; IQL's and QMIX's ``_transitions``: samples of a fixed number of
-    transitions replayed, not whole episodes)."""
+    code's meta-gradient; the remedies ``_centred`` (r_in centred under the policy), ``_rms`` (unbounded r_in
+    over its batch RMS) and ``_eta_rmsprop`` (η on RMSprop); ``_rmsprop``: η and the critics on RMSprop
+    (``algo=liir_paper``); ``_lambda<λ>``: another λ than 0.01 (``_lambda0``: r_in off); COMA's ``_floor``: the
+    exploration floor, ``_time_step``: a critic step per time step; IQL's and QMIX's ``_transitions``: samples of
+    a fixed number of transitions replayed, not whole episodes)."""
     name = cfg.algo.name
     algo = with_added_defaults(cfg.algo, get_algorithm(name).config_checks())  # runs saved before a key was added
     if name == "coma":
@@ -64,7 +65,7 @@ def method_of(cfg: DictConfig) -> str:
     if algo.intrinsic_scale == "batch_rms":
         parts.append("rms")
     if algo.intrinsic_optimizer == "rmsprop":
-        parts.append("eta_rmsprop")
+        parts.append("eta_rmsprop" if algo.critic_optimizer == "adam" else "rmsprop")
     if algo.lambda_in != 0.01:
         parts.append(f"lambda{algo.lambda_in:g}")
     return "_".join(parts)

@@ -127,3 +127,30 @@ def test_remedies_change_the_meta_gradient_and_bad_names_are_refused(float64):
                                out_keys=[("agents", "intrinsic_reward")])  # r_in of the taken action only
         LIIRLoss(nets[0], own, nets[2], nets[3], inner_step=make_loss(nets, optimizer).inner_step,
                  intrinsic_centring="policy")
+
+
+@pytest.mark.parametrize("algo, centring, bounded, optimisers, lambda_in", [
+    ("liir", "none", True, ("RMSprop", "Adam", "Adam"), 0.01),
+    ("liir_paper", "none", True, ("RMSprop", "RMSprop", "RMSprop"), 0.01),
+    ("liir_centred", "policy", True, ("RMSprop", "Adam", "Adam"), 0.01),
+    ("liir_rms", "none", False, ("RMSprop", "Adam", "Adam"), 0.01),
+    ("liir_large_lambda", "none", True, ("RMSprop", "Adam", "Adam"), 0.1),
+])
+def test_each_named_configuration_builds_what_it_says(tmp_path, algo, centring, bounded, optimisers, lambda_in):
+    from test_trainer import SMAX, config
+
+    from torchrl_liir.trainers import make_trainer
+
+    trainer = make_trainer(config(*SMAX, f"algo={algo}"), tmp_path)
+    try:
+        recipe = trainer.recipe
+        loss = recipe.loss
+        assert (loss.intrinsic_centring, loss.lambda_in) == (centring, lambda_in)
+        assert loss.intrinsic_scale == ("none" if bounded else "batch_rms")
+        assert (recipe.intrinsic_reward.module.bound is not None) == bounded
+        groups = [recipe.optimizers[name].optimizer for name in ("policy", "intrinsic", "critic")]
+        assert tuple(type(g).__name__ for g in groups) == optimisers
+        # The StarCraft preset's learning rates apply to every named LIIR; liir_paper's η takes 5e-4 too.
+        assert [g.param_groups[0]["lr"] for g in groups] == [5e-4, 5e-4 if algo == "liir_paper" else 1e-3, 5e-4]
+    finally:
+        trainer.close()

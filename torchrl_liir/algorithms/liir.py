@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 class LIIR(Algorithm):
     """Three optimiser groups: the policy θ (clipped: the step :class:`InnerStep` models), the intrinsic
-    reward η (Adam as the authors' code, or RMSprop as the paper; not clipped) and both critics (Adam, clipped)."""
+    reward η (not clipped) and both critics (clipped); η and the critics on Adam as the authors' code, or RMSprop."""
 
     name = "liir"
 
@@ -27,14 +27,13 @@ class LIIR(Algorithm):
                 "normalize_advantage": Boolean(), "meta_gradient": Choice(("fast", "reference")),
                 "variant": Choice(("paper", "released_code")),
                 "intrinsic_optimizer": Added(Choice(("adam", "rmsprop")), "adam"),
+                "critic_optimizer": Added(Choice(("adam", "rmsprop")), "adam"),
                 "intrinsic_centring": Added(Choice(("none", "policy")), "none"),
                 "intrinsic_scale": Added(Choice(("none", "batch_rms")), "none"),
                 **exploration_floor_checks()}
 
     def build(self, algo: DictConfig, model: DictConfig, dims: EnvDims, episode_limit: int,
               device: torch.device) -> Recipe:
-        import torch
-
         from torchrl_liir.algorithms.base import clip, make_optimizer, optimizer_group
         from torchrl_liir.algorithms.feeds import policy_with_exploration_floor
         from torchrl_liir.algorithms.recipe import Recipe
@@ -70,7 +69,7 @@ class LIIR(Algorithm):
             "policy": policy,
             "intrinsic": OptimizerGroup(make_optimizer(algo.intrinsic_optimizer, intrinsic.parameters(),
                                                        algo.lr_intrinsic), None),
-            "critic": OptimizerGroup(torch.optim.Adam(critics, lr=algo.lr_critic), clip(algo)),
+            "critic": OptimizerGroup(make_optimizer(algo.critic_optimizer, critics, algo.lr_critic), clip(algo)),
         }
         return Recipe(actor, loss, optimizers, hooks=hooks, intrinsic_reward=intrinsic)
 
