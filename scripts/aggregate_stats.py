@@ -43,7 +43,7 @@ from rliable import library as rly
 from rliable import metrics, plot_utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_table import add_evaluation, block_key, run_row, write_between_markers  # noqa: E402
+from results_table import add_evaluation, block_key, matrix, run_row, table_rows, write_between_markers  # noqa: E402
 from run_records import METHOD_NAMES, METHOD_ORDER, read_metric  # noqa: E402
 
 REPS, SEED, POINTS = 2000, 0, 31
@@ -206,6 +206,15 @@ def markdown(title: str, tasks: list[str], kept: dict[str, list[list[dict]]], es
     return "\n".join(lines) + "\n"
 
 
+def iqm_cell(values: list[float], reps: int = REPS, seed: int = SEED) -> str:
+    """``IQM [95 % CI]`` of one map's runs (rliable's stratified bootstrap over them, seeded); one run: its score."""
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    (point,), interval = interval_estimates({"cell": np.array(values, dtype=float)[:, None]},
+                                            lambda s: np.array([metrics.aggregate_iqm(s)]), reps, seed)["cell"]
+    return f"{point:.2f} [{interval[0, 0]:.2f}, {interval[1, 0]:.2f}]"
+
+
 def _save(fig: Figure, path: Path) -> None:
     fig.savefig(path, dpi=80, bbox_inches="tight", metadata={"Software": None})
 
@@ -216,9 +225,9 @@ def plot_profiles(scores: dict[str, np.ndarray], path: Path, reps: int = REPS, s
     values = np.concatenate([s.ravel() for s in scores.values()])
     taus = np.linspace(min(0.0, values.min()), max(1.0, values.max()), 101)
     profiles, bands = {}, {}
-    for method, matrix in scores.items():
+    for method, method_scores in scores.items():
         np.random.seed(seed)
-        profile, band = rly.create_performance_profile({method: matrix}, taus, reps=reps)
+        profile, band = rly.create_performance_profile({method: method_scores}, taus, reps=reps)
         profiles[METHOD_NAMES.get(method, method)], bands[METHOD_NAMES.get(method, method)] = profile[method], \
             band[method]
     fig = Figure(figsize=(6, 3.6))
@@ -263,7 +272,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--last", type=int, default=3, help="evaluations averaged into the final test metric")
     parser.add_argument("--min-runs", type=int, default=3, help="a method with fewer runs on a map is left out")
     parser.add_argument("--unfinished", action="store_true", help="admit runs stopped before their budget")
+    parser.add_argument("--matrix", action="store_true",
+                        help="the map × method table of results_table.py --matrix with IQM [95 %% CI] per cell "
+                             "(every run of each cell; --min-runs, --baseline and --figures do not apply)")
+    parser.add_argument("--command", default="python scripts/train.py ...", help="--matrix: the runs' command")
     args = parser.parse_args(argv)
+    if args.matrix:
+        try:
+            rows = table_rows(args.run_dirs, args.last, args.metric, "win_rate", None, args.unfinished,
+                              args.evaluation, for_matrix=True)
+        except (FileNotFoundError, ValueError) as err:
+            sys.exit(f"error: {err}")
+        text = matrix(rows, args.title, args.command, cell=lambda v: iqm_cell(v, args.reps, args.seed))
+        print(text)
+        if args.out is not None:
+            write_between_markers(args.out, args.key or block_key(args.title), text)
+        return
     try:
         evaluations = [e for path in args.evaluation for e in json.loads(path.read_text())]
         rows = load_runs(args.run_dirs, evaluations, args.metric, args.last, args.unfinished)

@@ -26,6 +26,7 @@ import re
 import statistics
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from run_records import METHOD_NAMES, METHOD_ORDER, method_of, read_metric
@@ -136,10 +137,10 @@ def steps_text(frames: int) -> str:
     return f"{frames // 1000}k"
 
 
-def matrix(rows: list[dict], title: str, command: str) -> str:
+def matrix(rows: list[dict], title: str, command: str, cell: Callable[[list[float]], str] = mean_spread) -> str:
     """Markdown: one line per env (in the order of ``rows``), one column per method (``METHOD_ORDER``); each cell
-    ``mean ± std (n seeds), <steps every seed reached> of <budget>``, or "not run". Steps past the budget (the
-    last batch's) count as the budget."""
+    ``<cell(scores)> (n seeds), <steps every seed reached> of <budget>`` (``mean ± std`` by default), or "not
+    run". Steps past the budget (the last batch's) count as the budget."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for row in rows:
         groups[row["env"], row["method"]].append(row)
@@ -167,7 +168,7 @@ def matrix(rows: list[dict], title: str, command: str) -> str:
             seeds = f"{len(runs)} seed{'s' if len(runs) > 1 else ''}"
             budget = max(r["budget"] for r in runs)
             reached = min(min(r["frames"] for r in runs), budget)  # a run ends within a batch past its budget
-            cells.append(f"{mean_spread(values)} ({seeds}), {steps_text(reached)} of {steps_text(budget)}")
+            cells.append(f"{cell(values)} ({seeds}), {steps_text(reached)} of {steps_text(budget)}")
         lines.append(f"| {env} | {measure} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -191,6 +192,20 @@ def write_between_markers(path: Path, key: str, text: str) -> None:
     path.write_text(content)
 
 
+def table_rows(run_dirs: list[Path], last: int, metric: str, train_metric: str, up_to_frames: int | None,
+               unfinished: bool, evaluation_files: list[Path], for_matrix: bool) -> list[dict]:
+    """One :func:`run_row` per run, with its final evaluation from ``evaluation_files``; ``for_matrix``: each run
+    with the metrics of :func:`matrix_metrics`, and runs missing from the evaluations admitted."""
+    rows = []
+    for run_dir in run_dirs:
+        metrics = matrix_metrics(run_dir, metric, train_metric) if for_matrix else (metric, train_metric)
+        rows.append(run_row(run_dir, last, *metrics, up_to_frames, unfinished))
+    if evaluation_files:
+        evaluations = [e for path in evaluation_files for e in json.loads(path.read_text())]
+        add_evaluation(rows, run_dirs, evaluations, missing_ok=for_matrix)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dirs", type=Path, nargs="+")
@@ -212,14 +227,8 @@ def main(argv: list[str] | None = None) -> None:
                              "final test metric; seeds; steps reached of the budget)")
     args = parser.parse_args(argv)
     try:
-        rows = []
-        for run_dir in args.run_dirs:
-            metrics = (matrix_metrics(run_dir, args.metric, args.train_metric) if args.matrix
-                       else (args.metric, args.train_metric))
-            rows.append(run_row(run_dir, args.last, *metrics, args.up_to_frames, args.unfinished))
-        if args.evaluation:
-            evaluations = [e for path in args.evaluation for e in json.loads(path.read_text())]
-            add_evaluation(rows, args.run_dirs, evaluations, missing_ok=args.matrix)
+        rows = table_rows(args.run_dirs, args.last, args.metric, args.train_metric, args.up_to_frames,
+                          args.unfinished, args.evaluation, args.matrix)
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
     key = args.key or block_key(args.title)

@@ -18,6 +18,7 @@ from aggregate_stats import (  # noqa: E402
     improvement,
     interval_estimates,
     iqm_and_mean,
+    iqm_cell,
     marl_eval,
 )
 
@@ -167,3 +168,34 @@ def test_script_on_the_archived_3m_runs(tmp_path, capsys):
     assert {path: path.read_bytes() for path in before} == before
     refused = run_in_process([*command[:-4], "--baseline", "iac"], capsys)
     assert refused.returncode == 1 and "the baseline 'iac' is not among the methods kept" in refused.stderr
+
+
+def test_a_matrix_cell_is_the_iqm_of_its_runs_with_a_bootstrap_interval():
+    # 8 runs sorted: 0 1 | 2 3 4 5 | 6 7: two cut from each end, IQM 3.5.
+    cell = iqm_cell([7.0, 0.0, 5.0, 1.0, 3.0, 6.0, 2.0, 4.0], reps=500)
+    point, interval = cell.split(" ", 1)
+    assert point == "3.50"
+    low, high = (float(x) for x in interval.strip("[]").split(", "))
+    assert 0.0 <= low < 3.5 < high <= 7.0
+    assert iqm_cell([0.42]) == "0.42"  # one run: its score, no interval
+    assert iqm_cell([0.2, 0.2, 0.2]) == "0.20 [0.20, 0.20]"
+
+
+def test_the_iqm_matrix_on_the_archived_runs(tmp_path, capsys):
+    runs = sorted((ROOT / "results" / "smax_3m_3M" / "runs").glob("smax_3m_liir*_s?"))
+    runs = [r for r in runs if r.name.rsplit("_s", 1)[0] in ("smax_3m_liir", "smax_3m_liir_lambda0")]
+    evaluation = ROOT / "results" / "smax_3m_3M" / "evaluation.json"
+    out = tmp_path / "README.md"
+    out.write_text("<!-- results:m -->\n<!-- /results:m -->\n")
+    command = [sys.executable, str(ROOT / "scripts" / "aggregate_stats.py"), "--matrix", *map(str, runs),
+               "--evaluation", str(evaluation), "--title", "IQM", "--key", "m", "--reps", "200", "--out", str(out)]
+    done = run_in_process(command, capsys)
+    assert done.returncode == 0, done.stderr
+    greedy = {}
+    for e in json.loads(evaluation.read_text()):
+        if e["method"] in ("liir", "liir_lambda0") and e["run"].rsplit("/", 1)[-1].startswith("smax_3m_liir"):
+            greedy.setdefault(e["method"], []).append(e["greedy"]["win_rate"])
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| smax_3m |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")][2:]
+    for cell, method in zip(cells, ("liir", "liir_lambda0")):
+        assert cell.startswith(f"{sum(greedy[method]) / 3:.2f} [") and cell.endswith("(3 seeds), 3M of 3M")
