@@ -276,13 +276,18 @@ def main(argv: list[str] | None = None) -> None:
                         help="the map × method table of results_table.py --matrix with IQM [95 %% CI] per cell "
                              "(every run of each cell; --min-runs, --baseline and --figures do not apply)")
     parser.add_argument("--command", default="python scripts/train.py ...", help="--matrix: the runs' command")
+    parser.add_argument("--up-to-frames", type=int, default=None,
+                        help="--matrix: each run's first N steps only (a budget all of them reached)")
     args = parser.parse_args(argv)
     if args.matrix:
         try:
-            rows = table_rows(args.run_dirs, args.last, args.metric, "win_rate", None, args.unfinished,
-                              args.evaluation, for_matrix=True)
+            rows = table_rows(args.run_dirs, args.last, args.metric, "win_rate", args.up_to_frames, args.unfinished,
+                              [] if args.up_to_frames else args.evaluation, for_matrix=True)
         except (FileNotFoundError, ValueError) as err:
             sys.exit(f"error: {err}")
+        if args.up_to_frames is not None:  # every run reached it (table_rows checks): the cells' budget
+            for row in rows:
+                row["frames"] = row["budget"] = args.up_to_frames
         text = matrix(rows, args.title, args.command, cell=lambda v: iqm_cell(v, args.reps, args.seed))
         print(text)
         if args.out is not None:

@@ -2,6 +2,7 @@
 bootstrap intervals, the marl-eval JSON, and the script on the archived SMAX 3m records."""
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from pathlib import Path
@@ -199,3 +200,16 @@ def test_the_iqm_matrix_on_the_archived_runs(tmp_path, capsys):
     cells = [cell.strip() for cell in row.strip("|").split("|")][2:]
     for cell, method in zip(cells, ("liir", "liir_lambda0")):
         assert cell.startswith(f"{sum(greedy[method]) / 3:.2f} [") and cell.endswith("(3 seeds), 3M of 3M")
+    # --up-to-frames: each run's first 1M steps, its final test win rate there (the last 3 evaluations by hand).
+    early = run_in_process([*command[:-2], "--up-to-frames", "1000000"], capsys)
+    assert early.returncode == 0, early.stderr
+    by_hand = {}
+    for run in runs:
+        with (run / "test.csv").open(newline="") as f:
+            rates = [float(r["test_win_rate"]) for r in csv.DictReader(f) if int(r["frames"]) <= 1_000_000]
+        by_hand.setdefault("lambda0" in run.name, []).append(sum(rates[-3:]) / 3)
+    row = next(line for line in early.stdout.splitlines() if line.startswith("| smax_3m |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")][1:]
+    assert cells[0] == "final test win rate"
+    for cell, lambda0 in zip(cells[1:], (False, True)):
+        assert cell.startswith(f"{sum(by_hand[lambda0]) / 3:.2f} [") and cell.endswith("(3 seeds), 1M of 1M")
