@@ -22,14 +22,18 @@ from run_records import METHOD_NAMES, METHOD_ORDER, method_of, read_metric
 from torchrl_liir.trainers.config import load_saved_config
 
 
-def group_runs(run_dirs: list[Path], metric: str) -> dict[str, list[np.ndarray]]:
-    """Curves of ``metric`` grouped by method (:func:`method_of` each run's ``config.yaml``)."""
+def group_runs(run_dirs: list[Path], metric: str, up_to_frames: int | None = None) -> dict[str, list[np.ndarray]]:
+    """Curves of ``metric`` grouped by method (:func:`method_of` each run's ``config.yaml``), each cut after
+    ``up_to_frames`` steps where given."""
     groups: dict[str, list[np.ndarray]] = defaultdict(list)
     for run_dir in run_dirs:
         config = run_dir / "config.yaml"
         if not config.exists():
             raise FileNotFoundError(f"{config} is missing: is {run_dir} a training run directory?")
-        groups[method_of(load_saved_config(config))].append(read_metric(run_dir, metric))
+        curve = read_metric(run_dir, metric)
+        if up_to_frames is not None:
+            curve = curve[curve[:, 0] <= up_to_frames]
+        groups[method_of(load_saved_config(config))].append(curve)
     return dict(groups)
 
 
@@ -78,9 +82,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="a column of the runs' metrics.csv or test.csv (default: test_win_rate)")
     parser.add_argument("--title", default=None)
     parser.add_argument("--out", type=Path, default=Path("win_rate.png"), help="output PNG (a CSV is written beside)")
+    parser.add_argument("--up-to-frames", type=int, default=None, help="each run's first N steps only")
     args = parser.parse_args(argv)
     try:
-        groups = group_runs(args.run_dirs, args.metric)
+        groups = group_runs(args.run_dirs, args.metric, args.up_to_frames)
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
     plot(groups, args.metric, args.title or args.metric.replace("_", " "), args.out)

@@ -115,3 +115,18 @@ def test_compare_methods_reads_run_directories(capsys):
     assert "Smallest difference these seeds detect" in result.stdout
     refused = run_in_process([*script, "--policy", "stochastic"], capsys)
     assert refused.returncode == 1 and "no stochastic win rate" in refused.stderr
+
+
+def test_plot_curves_cuts_each_run_at_a_budget(tmp_path, capsys):
+    run = ROOT / "results" / "smax_5m_vs_6m" / "paired" / "lam0_s1"
+    out = tmp_path / "curves.png"
+    done = run_in_process([sys.executable, str(ROOT / "scripts" / "plot_curves.py"), str(run), "--up-to-frames",
+                           "1000000", "--out", str(out)], capsys)
+    assert done.returncode == 0, done.stderr
+    with (run / "test.csv").open(newline="") as f:
+        tests = [(int(r["frames"]), float(r["test_win_rate"])) for r in csv.DictReader(f)]
+    last = [t for t in tests if t[0] <= 1_000_000][-1]
+    assert tests[-1][0] > 1_000_000  # the run went on past the cut
+    with out.with_suffix(".csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert float(rows[-1]["env_steps"]) == last[0] and float(rows[-1]["mean"]) == pytest.approx(last[1])
