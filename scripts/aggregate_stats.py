@@ -277,7 +277,8 @@ def main(argv: list[str] | None = None) -> None:
                              "(every run of each cell; --min-runs, --baseline and --figures do not apply)")
     parser.add_argument("--command", default="python scripts/train.py ...", help="--matrix: the runs' command")
     parser.add_argument("--up-to-frames", type=int, default=None,
-                        help="--matrix: each run's first N steps only (a budget all of them reached)")
+                        help="--matrix: each run's first N steps only (a budget all of them reached; the final "
+                             "policies' --evaluation does not apply there)")
     args = parser.parse_args(argv)
     if args.matrix:
         try:

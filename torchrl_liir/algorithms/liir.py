@@ -72,4 +72,3 @@ class LIIR(Algorithm):
             "critic": OptimizerGroup(make_optimizer(algo.critic_optimizer, critics, algo.lr_critic), clip(algo)),
         }
         return Recipe(actor, loss, optimizers, hooks=hooks, intrinsic_reward=intrinsic)
-
