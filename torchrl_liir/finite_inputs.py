@@ -44,3 +44,17 @@ def refuse_empty(owner: str, batch: TensorDictBase) -> None:
     if batch.batch_size.numel() == 0:  # TensorDict.numel() counts an empty batch as 1
         raise ValueError(f"{owner}: the batch is empty (batch_size {list(batch.batch_size)}): there is nothing "
                          "to learn from")
+
+
+class InputChecks:
+    """A loss's refusal, in one line, of an empty batch and of a non-finite env output (``check_inputs``: on by
+    default, so a loss used on its own refuses them; the trainer, which checks every batch as it is collected,
+    turns it off)."""
+
+    check_inputs: bool = True
+
+    def refuse_bad_batch(self, batch: TensorDictBase) -> None:
+        """:func:`refuse_empty`, then :func:`refuse_non_finite` on every entry where ``check_inputs`` is on."""
+        refuse_empty(type(self).__name__, batch)
+        if self.check_inputs:
+            refuse_non_finite(type(self).__name__, batch)

@@ -8,10 +8,10 @@ from torchrl.modules import set_recurrent_mode
 from torchrl.objectives import ValueEstimators
 from torchrl.objectives.multiagent import MAPPOLoss
 
-from torchrl_liir.finite_inputs import refuse_empty, refuse_non_finite
+from torchrl_liir.finite_inputs import InputChecks
 
 
-class EpisodeMAPPOLoss(MAPPOLoss):
+class EpisodeMAPPOLoss(InputChecks, MAPPOLoss):
     """Clipped PPO with a centralised critic; advantages from GAE over whole padded episodes.
 
     :meth:`add_advantage` runs ``MultiAgentGAE`` on a padded ``[*B, T]`` batch
@@ -49,7 +49,6 @@ class EpisodeMAPPOLoss(MAPPOLoss):
         True
     """
 
-    check_inputs = True  # refuse a non-finite reward, observation or state (the trainer checks at collection)
     returned = ("loss_objective", "loss_entropy", "loss_critic", "entropy", "clip_fraction", "kl_approx")
 
     def __init__(
@@ -81,7 +80,5 @@ class EpisodeMAPPOLoss(MAPPOLoss):
         return batch
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
-        refuse_empty(type(self).__name__, tensordict)
-        if self.check_inputs:
-            refuse_non_finite(type(self).__name__, tensordict)
+        self.refuse_bad_batch(tensordict)
         return super().forward(tensordict).select(*self.returned)

@@ -13,7 +13,7 @@ from tensordict.utils import NestedKey, unravel_key
 from torch import distributions as D
 from torchrl.objectives import LossModule, ValueEstimators
 
-from torchrl_liir.finite_inputs import refuse_empty, refuse_non_finite
+from torchrl_liir.finite_inputs import InputChecks, refuse_empty, refuse_non_finite
 from torchrl_liir.objectives.common import (
     check_and_fill_actions,
     check_discount,
@@ -146,7 +146,7 @@ class EpisodeKeys:
     agent_mask: NestedKey | None = None
 
 
-class MultiAgentLoss(LossModule):
+class MultiAgentLoss(InputChecks, LossModule):
     """Base of the on-policy losses over padded ``[*B, T]`` multi-agent episodes (LIIR, actor-critic, COMA).
 
     - ``set_keys`` refuses an unknown name in one line, with the closest accepted one;
@@ -164,8 +164,6 @@ class MultiAgentLoss(LossModule):
       (:meth:`end_flags`);
     - ``in_keys`` (what a batch must hold) and ``out_keys`` (the entries ``forward`` returns).
     """
-
-    check_inputs = True  # refuse a non-finite reward, observation or state (one pass over the batch)
 
     actor_network: TensorDictModuleBase
     n_agents: int | None

@@ -11,11 +11,11 @@ from tensordict.nn import TensorDictModule, TensorDictModuleBase
 from torchrl.objectives import DQNLoss, ValueEstimators
 from torchrl.objectives.multiagent import QMixerLoss
 
-from torchrl_liir.finite_inputs import refuse_empty, refuse_non_finite
+from torchrl_liir.finite_inputs import InputChecks
 from torchrl_liir.modules.q_networks import ACTION_VALUE_KEY, CHOSEN_ACTION_VALUE_KEY
 
 
-class IQLLoss(DQNLoss):
+class IQLLoss(InputChecks, DQNLoss):
     """Independent Q-learning (Tan 1993): every agent's Q(τ_i, u_i) regresses on the team reward.
 
     ``DQNLoss`` with per-agent keys: the team ``"reward"``, ``"done"`` and
@@ -52,8 +52,6 @@ class IQLLoss(DQNLoss):
     """
 
     team_keys = ("reward", "done", "terminated")
-    check_inputs = True  # refuse a non-finite reward, observation or state (the trainer checks at collection)
-
     def __init__(self, value_network: TensorDictModuleBase, *, gamma: float = 0.99) -> None:
         super().__init__(value_network, action_space="categorical", delay_value=True)
         self.set_keys(action=("agents", "action"), action_value=ACTION_VALUE_KEY, value=CHOSEN_ACTION_VALUE_KEY,
@@ -61,9 +59,7 @@ class IQLLoss(DQNLoss):
         self.make_value_estimator(ValueEstimators.TD0, gamma=gamma)
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
-        refuse_empty(type(self).__name__, tensordict)
-        if self.check_inputs:
-            refuse_non_finite(type(self).__name__, tensordict)
+        self.refuse_bad_batch(tensordict)
         tensordict = tensordict.clone(False)
         nxt = tensordict.get("next")
         n_agents = tensordict.get(self.tensor_keys.action).shape[-1]
@@ -74,7 +70,7 @@ class IQLLoss(DQNLoss):
         return TensorDict({"loss_value": super().forward(tensordict).get("loss")}, batch_size=[])
 
 
-class QMIXLoss(QMixerLoss):
+class QMIXLoss(InputChecks, QMixerLoss):
     """QMIX (Rashid et al., ICML 2018): per-agent Q-values mixed monotonically on the state.
 
     ``QMixerLoss`` with a 1-step TD target on the mixed value:
@@ -111,15 +107,11 @@ class QMIXLoss(QMixerLoss):
         >>> target_updater.step()
     """
 
-    check_inputs = True  # refuse a non-finite reward, observation or state (the trainer checks at collection)
-
     def __init__(self, local_value_network: TensorDictModuleBase, mixer_network: TensorDictModule, *,
                  gamma: float = 0.99) -> None:
         super().__init__(local_value_network, mixer_network, action_space="categorical", delay_value=True)
         self.make_value_estimator(ValueEstimators.TD0, gamma=gamma)
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
-        refuse_empty(type(self).__name__, tensordict)
-        if self.check_inputs:
-            refuse_non_finite(type(self).__name__, tensordict)
+        self.refuse_bad_batch(tensordict)
         return TensorDict({"loss_value": super().forward(tensordict).get("loss")}, batch_size=[])
