@@ -295,18 +295,29 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
         the policy and scaled by its batch RMS where ``intrinsic_centring`` / ``intrinsic_scale`` ask; ``valid``
         (the ``[*B, T, n_agents]`` entries the RMS runs over) defaults to the unpadded steps of living agents."""
         keys = self.tensor_keys
-        r_in = run_module(self.intrinsic_reward_network, tensordict)
         if self.intrinsic_centring == "policy":
-            every = self._intrinsic_module.all_actions(tensordict.get(self.intrinsic_reward_network.in_keys[0]))
+            # One pass of the network gives every action's r_in; the taken action's is gathered from it.
+            every = self._all_action_rewards(tensordict)
             with torch.no_grad(), set_recurrent_mode(True):
                 probs = self.actor_network.get_dist(tensordict.copy()).probs
-            r_in = r_in - (probs * every).sum(-1, keepdim=True)
+            r_in = self._taken(tensordict, every) - (probs * every).sum(-1, keepdim=True)
+        else:
+            r_in = run_module(self.intrinsic_reward_network, tensordict)
         if self.intrinsic_scale == "batch_rms":
             if valid is None:
                 valid = valid_mask(tensordict, r_in.shape[-2], keys.padding_mask, keys.agent_mask)
             rms = masked_mean(r_in[..., 0].pow(2), valid.to(r_in.dtype)).sqrt()
             r_in = r_in / rms.clamp_min(torch.finfo(r_in.dtype).eps)
         return r_in
+
+    def _all_action_rewards(self, tensordict: TensorDictBase) -> torch.Tensor:
+        """r_in_η(o_i, u) of every discrete action u, ``[*B, T, n_agents, n_actions]``."""
+        return self._intrinsic_module.all_actions(tensordict.get(self.intrinsic_reward_network.in_keys[0]))
+
+    def _taken(self, tensordict: TensorDictBase, every: torch.Tensor) -> torch.Tensor:
+        """The taken actions' entries of ``every`` action's r_in, ``[*B, T, n_agents, 1]`` (the module's forward)."""
+        action = tensordict.get(self.intrinsic_reward_network.in_keys[1]).long()
+        return every.gather(-1, action.unsqueeze(-1))
 
     def estimate_values(
         self,
@@ -426,15 +437,20 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
         r_in = r_in.detach()[..., 0]
         out = {"r_in_spread_agents": _masked_std(r_in, w)}
         module = self._intrinsic_module
+        every = None
         if module is not None and not module.continuous:
-            every = module.all_actions(tensordict.get(self.intrinsic_reward_network.in_keys[0]))
+            every = self._all_action_rewards(tensordict)
             available = (tensordict.get(keys.action_mask) if keys.action_mask in tensordict.keys(True, True)
                          else torch.ones_like(every, dtype=torch.bool))
             out["r_in_spread_actions"] = _masked_std(every, available.to(every.dtype), w)
         if module is not None and module.bound is not None:
             # Saturation is the network's own output's, before any centring or scaling of the reward.
-            raw = (r_in if self.intrinsic_centring == "none" and self.intrinsic_scale == "none"
-                   else run_module(self.intrinsic_reward_network, tensordict)[..., 0])
+            if self.intrinsic_centring == "none" and self.intrinsic_scale == "none":
+                raw = r_in
+            elif every is not None:
+                raw = self._taken(tensordict, every)[..., 0]
+            else:
+                raw = run_module(self.intrinsic_reward_network, tensordict)[..., 0]
             out["r_in_saturated"] = masked_mean((raw.abs() > self.saturation * module.bound).to(w.dtype), w)
         # A_p(λ=0): the proxy estimator on r_ex alone, with the critic values and end flags A_p(η) used.
         nxt = estimates.get("next")
