@@ -57,7 +57,7 @@ PROBES = [
     (["+env.max_steps=3"], "error: env.max_steps: moved to task.episode_limit (task.episode_limit=3)"),
     (["task.max_steps=3"], "error: task.max_steps=3: moved: task.episode_limit"),
     (["algo="], "error: algo='': must be one of central_v, coma, iac, iql, liir, liir_authors, liir_centred, "
-                "liir_large_lambda, liir_paper, liir_rms, mappo, qmix"),
+                "liir_large_lambda, liir_meta_entropy, liir_paper, liir_rms, mappo, qmix"),
     (["=5"], "error: '=5': not an override of the form key=value"),
     (["seed"], "error: 'seed': not an override of the form key=value"),
     (["resume={file}"], "error: resume={file}: a file, not a run directory"),

@@ -101,6 +101,8 @@ def test_script_writes_its_block_and_refuses_one_seed(tmp_path, capsys):
     (["algo=liir", "algo.intrinsic_optimizer=rmsprop"], "liir_eta_rmsprop"),
     (["algo=liir_paper"], "liir_rmsprop"),
     (["algo=liir_large_lambda"], "liir_lambda0.1"),
+    (["algo=liir_meta_entropy"], "liir_meta_entropy"),
+    (["algo=liir_meta_entropy", "algo.meta_entropy_coeff=0.05"], "liir_meta_entropy0.05"),
     (["algo=liir_centred", "algo.lambda_in=0"], "liir_centred_lambda0"),
     (["algo=central_v"], "central_v"),
     (["algo=coma"], "coma"),

@@ -115,6 +115,20 @@ def test_an_entropy_without_closed_form_is_the_on_policy_sample_estimate(float64
         assert torch.allclose(got - without, hand, atol=1e-10)
 
 
+def test_entropy_in_the_meta_objective_needs_a_closed_form_entropy(float64):
+    """β·H(π_θ') needs H at θ', where the batch's actions are not the policy's samples: Normal runs, TanhNormal is
+    refused in one line."""
+    for distribution in ("normal", "tanh_normal"):
+        nets = continuous_nets(distribution, seed=2)
+        batch = continuous_batch(nets[0], seed=3)
+        loss = make_liir(nets, 0.3, lambda_in=1.0, meta_entropy_coeff=0.1)
+        if distribution == "normal":
+            assert torch.isfinite(eta_grad(loss, batch)).all()
+        else:
+            with pytest.raises(ValueError, match="TanhNormal has no closed-form entropy"):
+                loss(batch)
+
+
 def test_continuous_intrinsic_reward_reads_the_action():
     torch.manual_seed(0)
     module = IntrinsicReward(OBS_DIM, None, N_AGENTS, action_dim=ACTION_DIM, num_cells=(8,), bound=2.0)

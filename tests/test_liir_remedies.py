@@ -1,5 +1,5 @@
-"""The intrinsic-reward remedies of LIIRLoss (r_in centred under the policy, r_in scaled by its batch RMS) and
-η's RMSprop, against hand computations and a real policy step."""
+"""The intrinsic-reward remedies of LIIRLoss (r_in centred under the policy, r_in scaled by its batch RMS, the
+policy's entropy in the meta-objective) and η's RMSprop, against hand computations and a real policy step."""
 from __future__ import annotations
 
 import pytest
@@ -111,6 +111,36 @@ def test_each_remedys_meta_gradient_matches_a_real_policy_step(float64, policy, 
         lambda: extrinsic_objective_after_real_step(nets, batch, lr, lambda_in, shape_r_in=shape))
 
 
+@pytest.mark.parametrize("policy", ["mlp", "gru"])
+def test_entropy_in_the_meta_objective_matches_a_real_policy_step(float64, policy):
+    """∇η of loss_intrinsic with meta_entropy_coeff β (fast and reference) against finite differences of
+    J_ex(θ') + β·H(π_θ') after a real SGD step; the entropy term changes η's gradient."""
+    nets = make_nets(policy, seed=2)
+    lr, lambda_in, beta = 0.5, 1.0, 0.3
+    batch = random_batch(nets[0], seed=3)
+    optimizer = torch.optim.SGD(nets[0].parameters(), lr=lr)
+    fast = eta_grad(make_loss(nets, optimizer, lambda_in=lambda_in, meta_entropy_coeff=beta), batch)
+    reference = eta_grad(make_loss(nets, optimizer, lambda_in=lambda_in, meta_entropy_coeff=beta,
+                                   meta_gradient="reference"), batch)
+    assert_exact_meta_gradient(
+        fast, reference, list(nets[1].parameters()),
+        lambda: extrinsic_objective_after_real_step(nets, batch, lr, lambda_in, outer_entropy_coeff=beta))
+    plain = eta_grad(make_loss(nets, optimizer, lambda_in=lambda_in), batch)
+    assert (fast - plain).norm() > 1e-3 * plain.norm()
+    out = make_loss(nets, optimizer, lambda_in=lambda_in, meta_entropy_coeff=beta)(batch)
+    no_entropy = make_loss(nets, optimizer, lambda_in=lambda_in)(batch)
+    assert out["meta_objective"] > no_entropy["meta_objective"]  # J_ex(θ') plus β times a positive entropy
+
+
+def test_entropy_in_the_meta_objective_refuses_what_it_cannot_model(float64):
+    nets = make_nets("mlp", seed=2)
+    optimizer = torch.optim.SGD(nets[0].parameters(), lr=0.5)
+    with pytest.raises(ValueError, match="meta_entropy_coeff must be >= 0, got meta_entropy_coeff=-0.1"):
+        make_loss(nets, optimizer, meta_entropy_coeff=-0.1)
+    with pytest.raises(ValueError, match="meta_entropy_coeff applies to variant='paper' only"):
+        make_loss(nets, optimizer, meta_entropy_coeff=0.1, variant="released_code")
+
+
 def test_remedies_change_the_meta_gradient_and_bad_names_are_refused(float64):
     nets = make_nets("mlp", seed=2)
     batch = random_batch(nets[0], seed=3)
@@ -129,14 +159,16 @@ def test_remedies_change_the_meta_gradient_and_bad_names_are_refused(float64):
                  intrinsic_centring="policy")
 
 
-@pytest.mark.parametrize("algo, centring, bounded, optimisers, lambda_in", [
-    ("liir", "none", True, ("RMSprop", "Adam", "Adam"), 0.01),
-    ("liir_paper", "none", True, ("RMSprop", "RMSprop", "RMSprop"), 0.01),
-    ("liir_centred", "policy", True, ("RMSprop", "Adam", "Adam"), 0.01),
-    ("liir_rms", "none", False, ("RMSprop", "Adam", "Adam"), 0.01),
-    ("liir_large_lambda", "none", True, ("RMSprop", "Adam", "Adam"), 0.1),
+@pytest.mark.parametrize("algo, centring, bounded, optimisers, lambda_in, meta_entropy", [
+    ("liir", "none", True, ("RMSprop", "Adam", "Adam"), 0.01, 0.0),
+    ("liir_paper", "none", True, ("RMSprop", "RMSprop", "RMSprop"), 0.01, 0.0),
+    ("liir_centred", "policy", True, ("RMSprop", "Adam", "Adam"), 0.01, 0.0),
+    ("liir_rms", "none", False, ("RMSprop", "Adam", "Adam"), 0.01, 0.0),
+    ("liir_large_lambda", "none", True, ("RMSprop", "Adam", "Adam"), 0.1, 0.0),
+    ("liir_meta_entropy", "none", True, ("RMSprop", "Adam", "Adam"), 0.01, 0.01),
 ])
-def test_each_named_configuration_builds_what_it_says(tmp_path, algo, centring, bounded, optimisers, lambda_in):
+def test_each_named_configuration_builds_what_it_says(tmp_path, algo, centring, bounded, optimisers, lambda_in,
+                                                       meta_entropy):
     from test_trainer import SMAX, config
 
     from torchrl_liir.trainers import make_trainer
@@ -147,6 +179,7 @@ def test_each_named_configuration_builds_what_it_says(tmp_path, algo, centring, 
         loss = recipe.loss
         assert (loss.intrinsic_centring, loss.lambda_in) == (centring, lambda_in)
         assert loss.intrinsic_scale == ("none" if bounded else "batch_rms")
+        assert loss.meta_entropy_coeff == meta_entropy == (loss.entropy_coeff if meta_entropy else 0.0)
         assert (recipe.intrinsic_reward.module.bound is not None) == bounded
         groups = [recipe.optimizers[name].optimizer for name in ("policy", "intrinsic", "critic")]
         assert tuple(type(g).__name__ for g in groups) == optimisers

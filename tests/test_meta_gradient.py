@@ -103,12 +103,13 @@ def _masked_mean(x, w):
     return (w * x).sum() / w.sum()
 
 
-def extrinsic_objective_after_real_step(nets, batch, lr, lambda_in, shape_r_in=None):
+def extrinsic_objective_after_real_step(nets, batch, lr, lambda_in, shape_r_in=None, outer_entropy_coeff=0.0):
     """J_ex(θ') with θ' from a real torch.optim.SGD step on a hand-written inner loss.
 
     Independent of LIIRLoss: the proxy/extrinsic TD(λ) advantages come from
     :func:`hand_td_lambda`, the policy step from the optimiser. ``shape_r_in(r_in, w)`` replaces the
-    network's r_in of the taken actions before it enters the proxy reward (``w``: the valid entries).
+    network's r_in of the taken actions before it enters the proxy reward (``w``: the valid entries);
+    ``outer_entropy_coeff`` β adds β·(mean entropy of π_θ' over the valid entries).
     """
     actor, intrinsic, proxy, extrinsic = nets
     actor = copy.deepcopy(actor)
@@ -143,8 +144,9 @@ def extrinsic_objective_after_real_step(nets, batch, lr, lambda_in, shape_r_in=N
     inner.backward()
     optimizer.step()
     with torch.no_grad():
-        ratio = torch.exp(dist().log_prob(action) - lp_old)
-        return _masked_mean(ratio * a_ex.expand_as(ratio), w)
+        d = dist()
+        ratio = torch.exp(d.log_prob(action) - lp_old)
+        return _masked_mean(ratio * a_ex.expand_as(ratio), w) + outer_entropy_coeff * _masked_mean(d.entropy(), w)
 
 
 @pytest.mark.parametrize("policy", ["mlp", "gru"])

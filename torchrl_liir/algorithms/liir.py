@@ -30,6 +30,7 @@ class LIIR(Algorithm):
                 "critic_optimizer": Added(Choice(("adam", "rmsprop")), "adam"),
                 "intrinsic_centring": Added(Choice(("none", "policy")), "none"),
                 "intrinsic_scale": Added(Choice(("none", "batch_rms")), "none"),
+                "meta_entropy_coeff": Added(NON_NEGATIVE, 0.0),
                 **exploration_floor_checks()}
 
     def build(self, algo: DictConfig, model: DictConfig, dims: EnvDims, episode_limit: int,
@@ -60,6 +61,7 @@ class LIIR(Algorithm):
             lambda_in=algo.lambda_in, entropy_coeff=algo.entropy_coeff, critic_coeff=algo.critic_coeff,
             normalize_advantage=algo.normalize_advantage, meta_gradient=algo.meta_gradient, variant=algo.variant,
             intrinsic_centring=algo.intrinsic_centring, intrinsic_scale=algo.intrinsic_scale,
+            meta_entropy_coeff=algo.meta_entropy_coeff,
             gamma=algo.gamma, lmbda=algo.lmbda,
         )
         if dims.has_agent_mask:

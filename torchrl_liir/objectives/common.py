@@ -155,14 +155,16 @@ class PolicyTerms(nn.Module):
     ``torch.distributions.Normal`` gives one per dim). A distribution without a
     closed-form entropy (``TanhNormal``) gets the on-policy sample estimate from the
     taken actions: value ``−log π(u)``, gradient ``−log π(u)·∇log π(u)`` (the score-function
-    gradient of the entropy, unbiased for on-policy data). The entropy is ``None`` when
-    not asked for.
+    gradient of the entropy, unbiased for on-policy data); ``estimate_entropy=False`` refuses such a
+    distribution instead, where the batch's actions are not the policy's samples (at other parameters). The
+    entropy is ``None`` when not asked for.
     """
 
-    def __init__(self, actor: TensorDictModuleBase, action_key: NestedKey) -> None:
+    def __init__(self, actor: TensorDictModuleBase, action_key: NestedKey, estimate_entropy: bool = True) -> None:
         super().__init__()
         self.actor = actor
         self.action_key = action_key
+        self.estimate_entropy = estimate_entropy
 
     def forward(self, tensordict: TensorDictBase, entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         with set_recurrent_mode(True):
@@ -177,6 +179,9 @@ class PolicyTerms(nn.Module):
         try:
             dist_entropy = dist.entropy()
         except NotImplementedError:
+            if not self.estimate_entropy:
+                raise ValueError(f"the policy's {type(dist).__name__} has no closed-form entropy, and the batch's "
+                                 "actions are not samples of the policy at these parameters") from None
             surprise = log_prob.detach()
             return log_prob, -surprise - surprise * (log_prob - surprise)
         return log_prob, dist_entropy.sum(-1) if factorised else dist_entropy

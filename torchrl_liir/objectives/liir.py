@@ -27,6 +27,7 @@ from torchrl_liir.objectives.common import (
 )
 from torchrl_liir.objectives.inner_step import InnerStep
 from torchrl_liir.objectives.meta_gradient import (
+    importance_sampled_objective,
     meta_loss_fast,
     meta_loss_reference,
     meta_loss_released_code,
@@ -58,9 +59,9 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
     policy), ``loss_proxy_value + loss_extrinsic_value`` is their ``loss_critic``, ``loss_intrinsic`` is LIIR's
     own; in both, the sum of every ``loss_*`` entry is the loss to backpropagate. The other entries are detached
     statistics: ``entropy``, the batch means of ``intrinsic_reward``, ``proxy_advantage`` and
-    ``extrinsic_advantage``, ``meta_objective`` (J_ex(θ') of eq. 8), and diagnostics of whether r_in can move
-    the policy (means over the valid (time, agent) entries, computed without gradient; no loss value or gradient
-    depends on them):
+    ``extrinsic_advantage``, ``meta_objective`` (J_ex(θ') of eq. 8, plus ``meta_entropy_coeff·H(π_θ')``), and
+    diagnostics of whether r_in can move the policy (means over the valid (time, agent) entries, computed without
+    gradient; no loss value or gradient depends on them):
 
     - ``r_in_spread_agents``: the std (population) of r_in over a step's living agents, averaged over the steps
       with at least two;
@@ -108,6 +109,11 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
             by its root mean square over the batch's valid entries, inside the graph (the meta-gradient sees
             that only r_in's shape, not its size, reaches the policy); meant for an unbounded network
             (``IntrinsicReward(bound=None)``), whose gradient never saturates.
+        meta_entropy_coeff: β of the meta-objective ``J_ex(θ') + β·mean H(π_θ')`` that η ascends (0: the paper's
+            J_ex(θ'), eq. 8). The policy's step pays ``entropy_coeff·H``, but J_ex(θ') values no exploration,
+            so η is free to favour an r_in that makes the policy greedier; with ``β = entropy_coeff`` η ascends
+            the same regularised objective as the policy. Needs a distribution with a closed-form entropy
+            (the batch's actions are not samples of π_θ'); the paper's ``variant`` only.
         normalize_advantage: standardise the proxy advantage over the batch's valid entries before the
             policy step (as the authors' code does); the meta-gradient differentiates through it.
         gamma, lmbda: discount and TD(λ)/GAE λ of both estimators
@@ -197,6 +203,7 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
         variant: Literal["paper", "released_code"] = "paper",
         intrinsic_centring: Literal["none", "policy"] = "none",
         intrinsic_scale: Literal["none", "batch_rms"] = "none",
+        meta_entropy_coeff: float = 0.0,
         gamma: float = 0.99,
         lmbda: float = 0.8,
     ) -> None:
@@ -210,6 +217,11 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
             raise ValueError(f"intrinsic_centring must be 'none' or 'policy', got {intrinsic_centring!r}")
         if intrinsic_scale not in ("none", "batch_rms"):
             raise ValueError(f"intrinsic_scale must be 'none' or 'batch_rms', got {intrinsic_scale!r}")
+        if meta_entropy_coeff < 0:
+            raise ValueError(f"meta_entropy_coeff must be >= 0, got meta_entropy_coeff={meta_entropy_coeff}")
+        if meta_entropy_coeff and variant == "released_code":
+            raise ValueError("meta_entropy_coeff applies to variant='paper' only: the released code's meta-term "
+                             "is not a gradient of an objective")
         super().__init__()
         if any(isinstance(m, MultiAgentNetBase) and not m.use_td_params for m in actor_network.modules()):
             raise ValueError("actor_network holds a MultiAgentMLP(use_td_params=False), whose forward reads weights "
@@ -229,6 +241,7 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
         self.variant = variant
         self.intrinsic_centring = intrinsic_centring
         self.intrinsic_scale = intrinsic_scale
+        self.meta_entropy_coeff = meta_entropy_coeff
         module = self._intrinsic_module
         if intrinsic_centring == "policy" and (module is None or module.continuous):
             raise ValueError("intrinsic_centring='policy' needs r_in of every action: an IntrinsicReward of "
@@ -497,8 +510,18 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
                 log_prob_fn, params, inner_grads, step_sizes, drifts, self.inner_step.learning_rate,
                 old_log_prob, ex_adv, proxy_return, w,
             )
+
+        def outer_objective(theta: dict[str, torch.Tensor]) -> torch.Tensor:
+            """J_ex(θ') (eq. 8), plus β·mean H(π_θ') with ``meta_entropy_coeff``."""
+            if not self.meta_entropy_coeff:
+                return importance_sampled_objective(log_prob_fn(theta), old_log_prob, ex_adv, w)
+            terms = PolicyTerms(self.actor_network, self.tensor_keys.action, estimate_entropy=False)
+            lp, entropy = terms.at(theta, tensordict, entropy=True)
+            objective = importance_sampled_objective(lp, old_log_prob, ex_adv, w)
+            return objective + self.meta_entropy_coeff * masked_mean(entropy, w)
+
         if self.meta_gradient == "fast":
-            return meta_loss_fast(log_prob_fn, params, inner_grads, step_sizes, drifts, old_log_prob, ex_adv,
+            return meta_loss_fast(log_prob_fn, params, inner_grads, step_sizes, drifts, outer_objective,
                                   proxy_adv, w)
 
         def inner_loss(theta: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -506,7 +529,7 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
             loss = -masked_mean(lp * proxy_adv, w)
             return loss - self.entropy_coeff * masked_mean(entropy, w) if self.entropy_coeff else loss
 
-        return meta_loss_reference(log_prob_fn, params, inner_loss, step_sizes, drifts, old_log_prob, ex_adv, w)
+        return meta_loss_reference(params, inner_loss, step_sizes, drifts, outer_objective)
 
 
 def _masked_std(x: torch.Tensor, weights: torch.Tensor, outer: torch.Tensor | None = None) -> torch.Tensor:

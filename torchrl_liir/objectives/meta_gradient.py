@@ -8,7 +8,8 @@ advantage (a constant); ``S`` and ``d`` the constant step sizes and drift (Adam'
 
 - inner step (eq. 6): ``θ' = θ − S⊙∇θ L_in − d``, ``L_in = −(1/M) Σ w·lp(θ)·A_p(η) + L_ent(θ)``;
 - outer objective reusing the batch (Algorithm 1, step 5):
-  ``J_ex(θ') = (1/M) Σ w·[π_θ'(u)/π_θ(u)]·A_ex``, the denominator held constant;
+  ``J_ex(θ') = (1/M) Σ w·[π_θ'(u)/π_θ(u)]·A_ex``, the denominator held constant (any differentiable function
+  of θ' may stand in its place, e.g. ``J_ex(θ') + β·H(π_θ')``);
 - chain rule (eq. 7, 9): ``∇η J_ex = (1/M) Σ w·c·∇η A_p`` with
   ``c = ⟨∇θ lp(θ), S⊙∇θ' J_ex(θ')⟩``.
 
@@ -28,6 +29,7 @@ from torchrl_liir.objectives.common import masked_mean
 
 Params = dict[str, torch.Tensor]
 LogProbFn = Callable[[Params], torch.Tensor]
+ObjectiveFn = Callable[[Params], torch.Tensor]
 
 
 def _step(params: Params, step_sizes: Params, grads: Params, drifts: Params) -> Params:
@@ -52,15 +54,11 @@ def joint_importance_sampled_objective(
     return masked_mean(torch.exp(log_ratio) * advantage[..., 0], step_weights)
 
 
-def outer_gradient(
-    log_prob_fn: LogProbFn,
-    new_params: Params,
-    objective: Callable[[torch.Tensor], torch.Tensor],
-) -> tuple[torch.Tensor, Params]:
-    """``J_ex(θ')`` and ``g' = ∇θ' J_ex(θ')`` by one ordinary backward at θ'."""
+def outer_gradient(objective: ObjectiveFn, new_params: Params) -> tuple[torch.Tensor, Params]:
+    """``J(θ')`` and ``g' = ∇θ' J(θ')`` of the outer objective by one ordinary backward at θ'."""
     new_params = {k: p.detach().requires_grad_() for k, p in new_params.items()}
     with torch.enable_grad():
-        value = objective(log_prob_fn(new_params))
+        value = objective(new_params)
         grads = torch.autograd.grad(value, list(new_params.values()), allow_unused=True)
     grads = [torch.zeros_like(p) if g is None else g for p, g in zip(new_params.values(), grads)]
     return value.detach(), dict(zip(new_params, grads))
@@ -84,45 +82,35 @@ def meta_loss_fast(
     inner_grads: Params,
     step_sizes: Params,
     drifts: Params,
-    old_log_prob: torch.Tensor,
-    extrinsic_advantage: torch.Tensor,
+    outer_objective: ObjectiveFn,
     proxy_advantage: torch.Tensor,
     weights: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Surrogate ``−(1/M) Σ w·c·A_p(η)`` whose η-gradient is ``−∇η J_ex(θ')``; also returns ``J_ex(θ')``.
+    """Surrogate ``−(1/M) Σ w·c·A_p(η)`` whose η-gradient is ``−∇η J(θ')``; also returns ``J(θ')``.
 
+    ``J`` is ``outer_objective`` (``J_ex`` of eq. 8: :func:`importance_sampled_objective` of ``log_prob_fn``);
     ``c`` comes from one JVP of ``lp(θ)`` along ``S⊙g'``.
     """
     params = {k: p.detach() for k, p in params.items()}
-    objective, outer_grads = outer_gradient(
-        log_prob_fn,
-        _step(params, step_sizes, inner_grads, drifts),
-        lambda lp: importance_sampled_objective(lp, old_log_prob, extrinsic_advantage, weights),
-    )
+    objective, outer_grads = outer_gradient(outer_objective, _step(params, step_sizes, inner_grads, drifts))
     c = jvp(log_prob_fn, params, {k: step_sizes[k] * outer_grads[k] for k in params})
     return -masked_mean(c * proxy_advantage, weights), objective
 
 
 def meta_loss_reference(
-    log_prob_fn: LogProbFn,
     params: Params,
     inner_loss_fn: Callable[[Params], torch.Tensor],
     step_sizes: Params,
     drifts: Params,
-    old_log_prob: torch.Tensor,
-    extrinsic_advantage: torch.Tensor,
-    weights: torch.Tensor,
+    outer_objective: ObjectiveFn,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``−J_ex(θ'(η))`` with θ' built differentiably (``create_graph=True``); also returns ``J_ex(θ')``.
+    """``−J(θ'(η))`` with θ' built differentiably (``create_graph=True``); also returns ``J(θ')``.
 
-    ``inner_loss_fn(θ)`` is ``L_in(θ, η)``, differentiable in both.
+    ``inner_loss_fn(θ)`` is ``L_in(θ, η)``, differentiable in both; ``J`` is ``outer_objective``.
     """
     params = {k: p.detach().requires_grad_() for k, p in params.items()}
     grads = torch.autograd.grad(inner_loss_fn(params), list(params.values()), create_graph=True)
-    new_params = _step(params, step_sizes, dict(zip(params, grads)), drifts)
-    objective = importance_sampled_objective(
-        log_prob_fn(new_params), old_log_prob, extrinsic_advantage, weights
-    )
+    objective = outer_objective(_step(params, step_sizes, dict(zip(params, grads)), drifts))
     return -objective, objective.detach()
 
 
@@ -147,9 +135,9 @@ def meta_loss_released_code(
     """
     params = {k: p.detach() for k, p in params.items()}
     objective, outer_grads = outer_gradient(
-        log_prob_fn,
+        lambda theta: joint_importance_sampled_objective(log_prob_fn(theta), old_log_prob, extrinsic_advantage,
+                                                         weights),
         _step(params, step_sizes, inner_grads, drifts),
-        lambda lp: joint_importance_sampled_objective(lp, old_log_prob, extrinsic_advantage, weights),
     )
     direction = {k: step_sizes[k] * outer_grads[k] / learning_rate for k in params}
     g_hat = masked_mean(jvp(log_prob_fn, params, direction), weights)
