@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +16,15 @@ from torchrl_liir.algorithms.algorithm import has_exploration_floor
 from torchrl_liir.config_checks import with_added_defaults
 
 METHOD_ORDER = ("liir", "liir_lambda0", "liir_centred", "liir_rms", "liir_meta_entropy", "liir_eta_rmsprop",
-                "liir_rmsprop",
+                "liir_eta_adam0.0005", "liir_eta_rmsprop0.001", "liir_rmsprop",
                 "liir_lambda0.1", "liir_authors", "liir_authors_released", "liir_bound10", "liir_floor",
                 "liir_proxy_obs", "iql", "iql_transitions", "iac", "central_v", "coma", "coma_floor", "coma_time_step",
                 "coma_floor_time_step", "qmix", "qmix_transitions", "mappo")
 METHOD_NAMES = {"liir": "LIIR", "liir_lambda0": "LIIR, λ = 0", "liir_centred": "LIIR, r_in centred under π",
                 "liir_rms": "LIIR, unbounded r_in over its batch RMS",
                 "liir_meta_entropy": "LIIR, η's objective with the policy's entropy",
-                "liir_eta_rmsprop": "LIIR, η on RMSprop 5e-4",
+                "liir_eta_rmsprop": "LIIR, η on RMSprop 5e-4", "liir_eta_adam0.0005": "LIIR, η on Adam 5e-4",
+                "liir_eta_rmsprop0.001": "LIIR, η on RMSprop 1e-3",
                 "liir_rmsprop": "LIIR, the paper's optimisers (η and critics on RMSprop 5e-4)",
                 "liir_lambda0.1": "LIIR, λ = 0.1", "liir_authors": "LIIR, authors' code settings",
                 "liir_authors_released": "LIIR, authors' code settings and meta-gradient",
@@ -41,8 +43,9 @@ def method_of(cfg: DictConfig) -> str:
     ``liir_floor``; ``_proxy_obs``: the proxy critic reads the observation, not the state; ``_released``: the
     code's meta-gradient; the remedies ``_centred`` (r_in centred under the policy), ``_rms`` (unbounded r_in
     over its batch RMS), ``_meta_entropy`` (η's objective with the policy's entropy bonus; ``_meta_entropy<β>``:
-    another weight than the policy's) and ``_eta_rmsprop`` (η on RMSprop); ``_rmsprop``: η and the critics on RMSprop
-    (``algo=liir_paper``); ``_lambda<λ>``: another λ than 0.01 (``_lambda0``: r_in off); COMA's ``_floor``: the
+    another weight than the policy's) and ``_eta_rmsprop`` (η on RMSprop at 5e-4); ``_rmsprop``: η and the critics on
+    RMSprop (``algo=liir_paper``); ``_eta_adam<rate>``, ``_eta_rmsprop<rate>``: η at another rate than 1e-3 on Adam
+    or 5e-4 on RMSprop; ``_lambda<λ>``: another λ than 0.01 (``_lambda0``: r_in off); COMA's ``_floor``: the
     exploration floor, ``_time_step``: a critic step per time step; IQL's and QMIX's ``_transitions``: samples of
     a fixed number of transitions replayed, not whole episodes)."""
     name = cfg.algo.name
@@ -71,8 +74,13 @@ def method_of(cfg: DictConfig) -> str:
     if algo.meta_entropy_coeff:
         parts.append("meta_entropy" if algo.meta_entropy_coeff == algo.entropy_coeff
                      else f"meta_entropy{algo.meta_entropy_coeff:g}")
+    # η's optimiser, and its rate where it is not the one that optimiser has run with so far (Adam 1e-3, RMSprop 5e-4).
+    usual_rate = {"adam": 1e-3, "rmsprop": 5e-4}[algo.intrinsic_optimizer]
+    rate = "" if math.isclose(algo.lr_intrinsic, usual_rate) else f"{algo.lr_intrinsic:g}"
     if algo.intrinsic_optimizer == "rmsprop":
-        parts.append("eta_rmsprop" if algo.critic_optimizer == "adam" else "rmsprop")
+        parts.append(("eta_rmsprop" if algo.critic_optimizer == "adam" else "rmsprop") + rate)
+    elif rate:
+        parts.append(f"eta_adam{rate}")
     if algo.lambda_in != 0.01:
         parts.append(f"lambda{algo.lambda_in:g}")
     return "_".join(parts)
