@@ -68,6 +68,12 @@ def run_module(network: TensorDictModuleBase, tensordict: TensorDictBase) -> tor
 
     A missing input raises a one-line ``KeyError`` (a ``TensorDictModule`` would pass ``None`` on).
     """
+    require_inputs(network, tensordict)
+    return network(tensordict.select(*network.in_keys)).get(network.out_keys[0])
+
+
+def require_inputs(network: TensorDictModuleBase, tensordict: TensorDictBase) -> None:
+    """A one-line ``KeyError`` naming the first of ``network``'s inputs that ``tensordict`` lacks."""
     present = set(tensordict.keys(True, True))
     for key in network.in_keys:
         if unravel_key(key) not in present:
@@ -75,7 +81,6 @@ def run_module(network: TensorDictModuleBase, tensordict: TensorDictBase) -> tor
                     "agents' observations, concatenated)") if unravel_key(key) == "state" else ""
             name = type(getattr(network, "module", network)).__name__
             raise KeyError(f"{name} reads {key!r}, which is not in the batch{hint}")
-    return network(tensordict.select(*network.in_keys)).get(network.out_keys[0])
 
 
 def with_gradient(

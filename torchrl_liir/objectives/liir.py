@@ -20,6 +20,7 @@ from torchrl_liir.objectives.common import (
     masked_mean,
     masked_normalize,
     per_agent_like,
+    require_inputs,
     run_module,
     team_value,
     valid_mask,
@@ -307,25 +308,37 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
         """r_in ``[*B, T, n_agents, 1]`` as the proxy reward (eq. 2) uses it: the network's output, centred under
         the policy and scaled by its batch RMS where ``intrinsic_centring`` / ``intrinsic_scale`` ask; ``valid``
         (the ``[*B, T, n_agents]`` entries the RMS runs over) defaults to the unpadded steps of living agents."""
+        return self._shaped_r_in(tensordict, valid, self._every_action_r_in(tensordict))
+
+    def _every_action_r_in(self, tensordict: TensorDictBase) -> torch.Tensor | None:
+        """r_in_η(o_i, u) of every action u ``[*B, T, n_agents, n_actions]`` for an
+        :class:`~torchrl_liir.modules.IntrinsicReward` of discrete actions (whose forward gathers the taken action's
+        from the same pass), else ``None``."""
+        module = self._intrinsic_module
+        if module is None or module.continuous:
+            return None
+        require_inputs(self.intrinsic_reward_network, tensordict)
+        return module.all_actions(tensordict.get(self.intrinsic_reward_network.in_keys[0]))
+
+    def _shaped_r_in(
+        self, tensordict: TensorDictBase, valid: torch.Tensor | None, every: torch.Tensor | None
+    ) -> torch.Tensor:
+        """:meth:`intrinsic_rewards` from ``every`` action's r_in where there is one (one pass of the network)."""
         keys = self.tensor_keys
-        if self.intrinsic_centring == "policy":
-            # One pass of the network gives every action's r_in; the taken action's is gathered from it.
-            every = self._all_action_rewards(tensordict)
+        if every is None:
+            r_in = run_module(self.intrinsic_reward_network, tensordict)
+        else:
+            r_in = self._taken(tensordict, every)
+        if self.intrinsic_centring == "policy":  # ``every`` exists: the constructor checked the module
             with torch.no_grad(), set_recurrent_mode(True):
                 probs = self.actor_network.get_dist(tensordict.copy()).probs
-            r_in = self._taken(tensordict, every) - (probs * every).sum(-1, keepdim=True)
-        else:
-            r_in = run_module(self.intrinsic_reward_network, tensordict)
+            r_in = r_in - (probs * every).sum(-1, keepdim=True)
         if self.intrinsic_scale == "batch_rms":
             if valid is None:
                 valid = valid_mask(tensordict, r_in.shape[-2], keys.padding_mask, keys.agent_mask)
             rms = masked_mean(r_in[..., 0].pow(2), valid.to(r_in.dtype)).sqrt()
             r_in = r_in / rms.clamp_min(torch.finfo(r_in.dtype).eps)
         return r_in
-
-    def _all_action_rewards(self, tensordict: TensorDictBase) -> torch.Tensor:
-        """r_in_η(o_i, u) of every discrete action u, ``[*B, T, n_agents, n_actions]``."""
-        return self._intrinsic_module.all_actions(tensordict.get(self.intrinsic_reward_network.in_keys[0]))
 
     def _taken(self, tensordict: TensorDictBase, every: torch.Tensor) -> torch.Tensor:
         """The taken actions' entries of ``every`` action's r_in, ``[*B, T, n_agents, 1]`` (the module's forward)."""
@@ -385,7 +398,9 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
         keys = self.tensor_keys
         tensordict, valid = self.prepare(tensordict)
 
-        r_in = self.intrinsic_rewards(tensordict, valid)
+        # One pass of the intrinsic network serves r_in (with its gradient) and the diagnostics.
+        every = self._every_action_r_in(tensordict)
+        r_in = self._shaped_r_in(tensordict, valid, every)
         proxy_value = run_module(self.proxy_value_network, tensordict)
         value = run_module(self.extrinsic_value_network, tensordict)
         estimates = self.estimate_values(tensordict, r_in, proxy_value, value)
@@ -430,7 +445,7 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
                 "proxy_advantage": masked_mean(raw_proxy_adv, w).detach(),
                 "extrinsic_advantage": masked_mean(ex_adv, w).detach(),
                 "meta_objective": meta_objective,
-                **self._diagnostics(tensordict, r_in, proxy_adv, estimates, w),
+                **self._diagnostics(tensordict, r_in, every, proxy_adv, estimates, w),
             },
             batch_size=[],
         )
@@ -440,19 +455,20 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
         self,
         tensordict: TensorDictBase,
         r_in: torch.Tensor,
+        every: torch.Tensor | None,
         proxy_adv: torch.Tensor,
         estimates: TensorDictBase,
         w: torch.Tensor,
     ) -> dict[str, torch.Tensor]:
         """Detached statistics of r_in (eq. 2) and of its share in the policy's advantage (eq. 3, 6), on the
-        valid entries ``w``: see the class docstring. Tensors on the loss's device (no host sync)."""
+        valid entries ``w``: see the class docstring (``every``: every action's r_in, or ``None``). Tensors on the
+        loss's device (no host sync)."""
         keys = self.tensor_keys
         r_in = r_in.detach()[..., 0]
         out = {"r_in_spread_agents": _masked_std(r_in, w)}
         module = self._intrinsic_module
-        every = None
-        if module is not None and not module.continuous:
-            every = self._all_action_rewards(tensordict)
+        if every is not None:
+            every = every.detach()
             available = (tensordict.get(keys.action_mask) if keys.action_mask in tensordict.keys(True, True)
                          else torch.ones_like(every, dtype=torch.bool))
             out["r_in_spread_actions"] = _masked_std(every, available.to(every.dtype), w)
