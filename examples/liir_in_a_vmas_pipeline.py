@@ -72,7 +72,7 @@ policy_optimizer = torch.optim.RMSprop(actor.parameters(), lr=5e-4, alpha=0.99, 
 loss = LIIRLoss(actor, intrinsic, proxy_critic, extrinsic_critic, lambda_in=0.01, normalize_advantage=True,
                 inner_step=InnerStep(policy_optimizer, max_grad_norm=10.0))  # models the policy step below
 loss.set_keys(reward=("agents", "reward"))  # VMAS's per-agent rewards; their mean is the team reward
-optimizers = [policy_optimizer, torch.optim.Adam(intrinsic.parameters(), lr=1e-3),
+optimizers = [policy_optimizer, torch.optim.RMSprop(intrinsic.parameters(), lr=5e-4, alpha=0.99, eps=1e-5),
               torch.optim.Adam([*proxy_critic.parameters(), *extrinsic_critic.parameters()], lr=5e-4)]
 
 # TorchRL's Collector: [envs, steps] batches in which VMAS restarts finished episodes (done flags mark them).

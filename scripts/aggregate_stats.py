@@ -44,7 +44,7 @@ from rliable import metrics, plot_utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_table import add_evaluation, block_key, matrix, run_row, table_rows, write_between_markers  # noqa: E402
-from run_records import METHOD_NAMES, METHOD_ORDER, read_metric  # noqa: E402
+from run_records import method_label, method_sort_key, read_metric  # noqa: E402
 
 REPS, SEED, POINTS = 2000, 0, 31
 
@@ -73,16 +73,15 @@ def load_runs(run_dirs: list[Path], evaluations: list[dict], metric: str = "test
 
 
 def group(rows: list[dict], min_runs: int = 3) -> tuple[list[str], dict[str, list[list[dict]]], list[str]]:
-    """Maps (in the order of ``rows``), each kept method's runs per map (``METHOD_ORDER``; the same number on every
+    """Maps (in the order of ``rows``), each kept method's runs per map (``method_sort_key``; the same number on every
     map, its lowest seeds where it has more) and notes on what was left out."""
     tasks = list(dict.fromkeys(row["env"] for row in rows))
     by_method: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
         by_method[row["method"]][row["env"]].append(row)
-    rank = {m: i for i, m in enumerate(METHOD_ORDER)}
     kept, notes = {}, []
-    for method in sorted(by_method, key=lambda m: (rank.get(m, len(rank)), m)):
-        name, runs = METHOD_NAMES.get(method, method), by_method[method]
+    for method in sorted(by_method, key=method_sort_key):
+        name, runs = method_label(method), by_method[method]
         missing = [task for task in tasks if task not in runs]
         if missing:
             notes.append(f"{name} left out: no runs on {', '.join(missing)}.")
@@ -193,11 +192,11 @@ def markdown(title: str, tasks: list[str], kept: dict[str, list[list[dict]]], es
              "", "| method | runs per map | IQM [95 % CI] | mean [95 % CI] |", "|---|---|---|---|"]
     for method, runs_per_task in kept.items():
         (iqm, mean), ci = estimates[method]
-        lines.append(f"| {METHOD_NAMES.get(method, method)} | {len(runs_per_task[0])} "
+        lines.append(f"| {method_label(method)} | {len(runs_per_task[0])} "
                      f"| {_interval(iqm, ci[0, 0], ci[1, 0])} | {_interval(mean, ci[0, 1], ci[1, 1])} |")
     if pairs:
         lines += ["", "| X | Y | P(X > Y) [95 % CI] |", "|---|---|---|"]
-        lines += [f"| {METHOD_NAMES.get(x, x)} | {METHOD_NAMES.get(y, y)} | {_interval(*value)} |"
+        lines += [f"| {method_label(x)} | {method_label(y)} | {_interval(*value)} |"
                   for (x, y), value in pairs.items()]
     if notes:
         lines += [""] + notes
@@ -228,7 +227,7 @@ def plot_profiles(scores: dict[str, np.ndarray], path: Path, reps: int = REPS, s
     for method, method_scores in scores.items():
         np.random.seed(seed)
         profile, band = rly.create_performance_profile({method: method_scores}, taus, reps=reps)
-        profiles[METHOD_NAMES.get(method, method)], bands[METHOD_NAMES.get(method, method)] = profile[method], \
+        profiles[method_label(method)], bands[method_label(method)] = profile[method], \
             band[method]
     fig = Figure(figsize=(6, 3.6))
     ax = fig.subplots()
@@ -244,7 +243,7 @@ def plot_sample_efficiency(grid: np.ndarray, curves: dict[str, tuple[np.ndarray,
     """IQM of the test metric with its interval against environment steps, as a PNG."""
     fig = Figure(figsize=(6, 3.6))
     ax = fig.subplots()
-    names = {method: METHOD_NAMES.get(method, method) for method in curves}
+    names = {method: method_label(method) for method in curves}
     plot_utils.plot_sample_efficiency_curve(grid / 1e6, {names[m]: p for m, (p, _) in curves.items()},
                                             {names[m]: ci for m, (_, ci) in curves.items()}, ax=ax,
                                             xlabel="environment steps (millions)", ylabel=f"IQM {label}",

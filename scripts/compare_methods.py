@@ -27,7 +27,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from run_records import METHOD_NAMES
+from run_records import method_label
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -118,7 +118,7 @@ def _per_seed_text(runs: dict[int, tuple[float, int]]) -> str:
 
 
 def markdown(method_a: str, method_b: str, a: dict, b: dict, result: dict, policy: str, title: str) -> str:
-    name_a, name_b = METHOD_NAMES.get(method_a, method_a), METHOD_NAMES.get(method_b, method_b)
+    name_a, name_b = method_label(method_a), method_label(method_b)
     wins_a, n_a, wins_b, n_b = result["pooled"]
     verdict = "differ" if result["welch_p"] < 0.05 else "do not differ detectably"
     return "\n".join([

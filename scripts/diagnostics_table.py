@@ -14,7 +14,6 @@ of that cell, which then says over how many of the row's runs it averages. The M
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_table import block_key, write_between_markers  # noqa: E402
-from run_records import METHOD_NAMES, METHOD_ORDER, method_of, read_metric  # noqa: E402
+from run_records import method_label, method_of, method_sort_key, read_metric  # noqa: E402
 
 from torchrl_liir.config_checks import ConfigError  # noqa: E402
 from torchrl_liir.trainers.config import load_saved_config  # noqa: E402
@@ -67,14 +66,13 @@ def cell(values: list[float | None], digits: int) -> str:
 
 
 def markdown(rows: dict[tuple[str, str], list[dict]], title: str, start: int, end: int) -> str:
-    rank = {m: i for i, m in enumerate(METHOD_ORDER)}
     lines = [f"### {title}", "",
              f"Means over the updates between {start:,} and {end:,} steps of each run, then over the runs.", "",
              "| map | method | runs | " + " | ".join(label for _, label, _ in COLUMNS) + " |",
              "|---|---|---|" + "---|" * len(COLUMNS)]
-    for (env, method), runs in sorted(rows.items(), key=lambda kv: (kv[0][0], rank.get(kv[0][1], math.inf))):
+    for (env, method), runs in sorted(rows.items(), key=lambda kv: (kv[0][0], method_sort_key(kv[0][1]))):
         cells = " | ".join(cell([run[name] for run in runs], digits) for name, _, digits in COLUMNS)
-        lines.append(f"| {env} | {METHOD_NAMES.get(method, method)} | {len(runs)} | {cells} |")
+        lines.append(f"| {env} | {method_label(method)} | {len(runs)} | {cells} |")
     return "\n".join(lines) + "\n"
 
 

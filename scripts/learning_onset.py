@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from run_records import METHOD_NAMES, METHOD_ORDER, method_of, read_metric
+from run_records import method_label, method_of, method_sort_key, read_metric
 from scipy import stats
 
 from torchrl_liir.trainers.config import load_saved_config
@@ -57,7 +57,7 @@ def markdown(rows: list[dict], policy: str, threshold: float, window: float, rho
              f"| {policy} win rate |", "|---|---|---|---|---|"]
     for row in sorted(rows, key=lambda r: (r["onset"], r["method"], r["seed"])):
         steps = "never" if math.isinf(row["onset"]) else f"{row['onset']:,.0f}"
-        lines.append(f"| {row['run']} | {METHOD_NAMES.get(row['method'], row['method'])} | {row['seed']} | {steps} "
+        lines.append(f"| {row['run']} | {method_label(row['method'])} | {row['seed']} | {steps} "
                      f"| {row['win_rate']:.3f} |")
     lines += ["", f"Spearman's rank correlation over {counted}: ρ = {rho:+.2f}, two-sided p = {p:.3g}."]
     return "\n".join(lines)
@@ -71,7 +71,7 @@ def plot(rows: list[dict], policy: str, title: str, out: Path, onset_before: flo
     finite = [r["onset"] for r in rows if not math.isinf(r["onset"])]
     never_at = max([*finite, max(r["frames"] for r in rows)])
     methods = {r["method"] for r in rows}
-    order = [m for m in METHOD_ORDER if m in methods] + sorted(methods - set(METHOD_ORDER))
+    order = sorted(methods, key=method_sort_key)
     for i, method in enumerate(order):
         runs = [r for r in rows if r["method"] == method]
         for never, marker in ((False, "osD^"[i // 10]), (True, "x")):  # ten colours, then another marker
@@ -79,7 +79,7 @@ def plot(rows: list[dict], policy: str, title: str, out: Path, onset_before: flo
             if chosen:
                 ax.scatter([never_at if never else r["onset"] for r in chosen], [r["win_rate"] for r in chosen],
                            color=f"C{i % 10}", marker=marker,
-                           label=None if never else METHOD_NAMES.get(method, method))
+                           label=None if never else method_label(method))
     ax.set_xlabel("environment steps to the onset (×: never)")
     ax.set_ylabel(f"final {policy} win rate")
     ax.set_ylim(-0.02, 1.02)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from run_records import METHOD_NAMES, METHOD_ORDER, method_of, read_metric
+from run_records import method_label, method_of, method_sort_key, read_metric
 
 from torchrl_liir.trainers.config import load_saved_config
 
@@ -50,11 +50,11 @@ def plot(groups: dict[str, list[np.ndarray]], metric: str, title: str, out: Path
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
     rows = []
-    order = [m for m in METHOD_ORDER if m in groups] + sorted(set(groups) - set(METHOD_ORDER))
+    order = sorted(groups, key=method_sort_key)
     for i, method in enumerate(order):
         grid, mean, std = mean_std(groups[method])
         seeds = len(groups[method])
-        label = f"{METHOD_NAMES.get(method, method)} ({seeds} seed{'s' if seeds > 1 else ''})"
+        label = f"{method_label(method)} ({seeds} seed{'s' if seeds > 1 else ''})"
         ax.plot(grid, mean, color=f"C{i}", label=label)
         ax.fill_between(grid, mean - std, mean + std, color=f"C{i}", alpha=0.2)
         rows += [{"method": method, "env_steps": s, "mean": m, "std": d} for s, m, d in zip(grid, mean, std)]

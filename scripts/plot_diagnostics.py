@@ -64,14 +64,14 @@ def run_title(run_dir: Path) -> str:
     config = run_dir / "config.yaml"
     if not config.is_file():
         return run_dir.name
-    from run_records import METHOD_NAMES, method_of
+    from run_records import method_label, method_of
 
     from torchrl_liir.trainers.config import load_saved_config
 
     cfg = load_saved_config(config)
     task = cfg.task.name + (f" {cfg.task.map}" if "map" in cfg.task else "")
     method = method_of(cfg)
-    return f"{run_dir.name}: {METHOD_NAMES.get(method, method)} on {task}, λ = {cfg.algo.get('lambda_in', 'n/a')}"
+    return f"{run_dir.name}: {method_label(method)} on {task}, λ = {cfg.algo.get('lambda_in', 'n/a')}"
 
 
 def plot(columns: dict[str, np.ndarray], title: str, out: Path) -> list[str]:

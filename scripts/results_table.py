@@ -29,7 +29,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from run_records import METHOD_NAMES, METHOD_ORDER, method_of, read_metric
+from run_records import method_label, method_of, method_sort_key, read_metric
 
 from torchrl_liir.trainers.config import load_saved_config
 
@@ -95,7 +95,6 @@ def table(rows: list[dict], title: str, command: str, metric: str = "test_win_ra
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for row in rows:
         groups[row["env"], row["method"]].append(row)
-    rank = {m: i for i, m in enumerate(METHOD_ORDER)}
     evaluated = all("evaluation" in row for row in rows)
     episodes = "/".join(sorted({str(row["evaluation_episodes"]) for row in rows})) if evaluated else ""
     extra = f" greedy win rate, {episodes} fixed test episodes | stochastic win rate, {episodes} episodes |"
@@ -103,7 +102,7 @@ def table(rows: list[dict], title: str, command: str, metric: str = "test_win_ra
              f"| env | method | policy | seeds | env steps per seed | final {test_name} | best {test_name} "
              f"| final training {train_name} |{extra if evaluated else ''} device | date |",
              "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if evaluated else "")]
-    for (env, method), runs in sorted(groups.items(), key=lambda kv: (kv[0][0], rank.get(kv[0][1], 99))):
+    for (env, method), runs in sorted(groups.items(), key=lambda kv: (kv[0][0], method_sort_key(kv[0][1]))):
         seeds = ", ".join(str(r["seed"]) for r in sorted(runs, key=lambda r: r["seed"]))
         steps = sorted({r["frames"] for r in runs})
         steps_text = f"{steps[0]:,}" if len(steps) == 1 else f"{steps[0]:,}–{steps[-1]:,}"
@@ -112,7 +111,7 @@ def table(rows: list[dict], title: str, command: str, metric: str = "test_win_ra
         final_evaluation = "".join(f" {mean_spread([r['evaluation'][name] for r in runs])} |"
                                    for name in ("greedy", "stochastic")) if evaluated else ""
         lines.append(
-            f"| {env} | {METHOD_NAMES.get(method, method)} | {'/'.join(sorted({r['policy'] for r in runs}))} "
+            f"| {env} | {method_label(method)} | {'/'.join(sorted({r['policy'] for r in runs}))} "
             f"| {seeds} | {steps_text} | {mean_spread([r['final'] for r in runs])} "
             f"| {statistics.mean(r['best'] for r in runs):.2f} | {statistics.mean(r['train'] for r in runs):.2f} "
             f"|{final_evaluation} {devices} | {dates} |"
@@ -138,17 +137,16 @@ def steps_text(frames: int) -> str:
 
 
 def matrix(rows: list[dict], title: str, command: str, cell: Callable[[list[float]], str] = mean_spread) -> str:
-    """Markdown: one line per env (in the order of ``rows``), one column per method (``METHOD_ORDER``); each cell
+    """Markdown: one line per env (in the order of ``rows``), one column per method (``method_sort_key``); each cell
     ``<cell(scores)> (n seeds), <steps every seed reached> of <budget>`` (``mean ± std`` by default), or "not
     run". Steps past the budget (the last batch's) count as the budget."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for row in rows:
         groups[row["env"], row["method"]].append(row)
     envs = list(dict.fromkeys(row["env"] for row in rows))
-    rank = {m: i for i, m in enumerate(METHOD_ORDER)}
-    methods = sorted({row["method"] for row in rows}, key=lambda m: (rank.get(m, 99), m))
+    methods = sorted({row["method"] for row in rows}, key=method_sort_key)
     lines = [f"### {title}", "", f"`{command}`", "",
-             "| map | measure | " + " | ".join(METHOD_NAMES.get(m, m) for m in methods) + " |",
+             "| map | measure | " + " | ".join(method_label(m) for m in methods) + " |",
              "|---|---|" + "---|" * len(methods)]
     for env in envs:
         env_rows = [row for row in rows if row["env"] == env]

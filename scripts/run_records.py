@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import gzip
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from torchrl_liir.algorithms import get_algorithm
 from torchrl_liir.algorithms.algorithm import has_exploration_floor
 from torchrl_liir.config_checks import with_added_defaults
 
-METHOD_ORDER = ("liir", "liir_lambda0", "liir_centred", "liir_rms", "liir_meta_entropy", "liir_eta_rmsprop",
+METHOD_ORDER = ("liir", "liir_lambda0", "liir_centred", "liir_rms", "liir_meta_entropy",
                 "liir_eta_adam0.0005", "liir_eta_rmsprop0.001", "liir_rmsprop",
                 "liir_lambda0.1", "liir_authors", "liir_authors_released", "liir_bound10", "liir_floor",
                 "liir_proxy_obs", "iql", "iql_transitions", "iac", "central_v", "coma", "coma_floor", "coma_time_step",
@@ -23,7 +24,7 @@ METHOD_ORDER = ("liir", "liir_lambda0", "liir_centred", "liir_rms", "liir_meta_e
 METHOD_NAMES = {"liir": "LIIR", "liir_lambda0": "LIIR, λ = 0", "liir_centred": "LIIR, r_in centred under π",
                 "liir_rms": "LIIR, unbounded r_in over its batch RMS",
                 "liir_meta_entropy": "LIIR, η's objective with the policy's entropy",
-                "liir_eta_rmsprop": "LIIR, η on RMSprop 5e-4", "liir_eta_adam0.0005": "LIIR, η on Adam 5e-4",
+                "liir_eta_adam0.0005": "LIIR, η on Adam 5e-4",
                 "liir_eta_rmsprop0.001": "LIIR, η on RMSprop 1e-3",
                 "liir_rmsprop": "LIIR, the paper's optimisers (η and critics on RMSprop 5e-4)",
                 "liir_lambda0.1": "LIIR, λ = 0.1", "liir_authors": "LIIR, authors' code settings",
@@ -35,6 +36,24 @@ METHOD_NAMES = {"liir": "LIIR", "liir_lambda0": "LIIR, λ = 0", "liir_centred": 
                 "coma_floor": "COMA, exploration floor", "coma_time_step": "COMA, a critic step per time step",
                 "coma_floor_time_step": "COMA, exploration floor and a critic step per time step",
                 "qmix": "QMIX", "qmix_transitions": "QMIX, transition replay", "mappo": "MAPPO"}
+# η on Adam at 1e-3, LIIR's default until 2026-12-06: the runs of that time carry it in their names.
+_FORMER_ETA = re.compile(r"_eta_adam(?![0-9.])")
+
+
+def method_label(method: str) -> str:
+    """A method's name for people: ``METHOD_NAMES``'s, or its variant's with η on Adam 1e-3 after it."""
+    if method in METHOD_NAMES or not _FORMER_ETA.search(method):
+        return METHOD_NAMES.get(method, method)
+    return f"{method_label(_FORMER_ETA.sub('', method))}, η on Adam 1e-3"
+
+
+def method_sort_key(method: str) -> tuple[float, str]:
+    """Order of methods in tables and plots: ``METHOD_ORDER``, each variant with η on Adam 1e-3 just after the
+    variant itself, the methods it lacks last by name."""
+    rank = {m: float(i) for i, m in enumerate(METHOD_ORDER)}
+    if method not in rank and _FORMER_ETA.search(method):
+        return rank.get(_FORMER_ETA.sub("", method), len(rank)) + 0.5, method
+    return rank.get(method, len(rank)), method
 
 
 def method_of(cfg: DictConfig) -> str:
@@ -43,11 +62,11 @@ def method_of(cfg: DictConfig) -> str:
     ``liir_floor``; ``_proxy_obs``: the proxy critic reads the observation, not the state; ``_released``: the
     code's meta-gradient; the remedies ``_centred`` (r_in centred under the policy), ``_rms`` (unbounded r_in
     over its batch RMS), ``_meta_entropy`` (η's objective with the policy's entropy bonus; ``_meta_entropy<β>``:
-    another weight than the policy's) and ``_eta_rmsprop`` (η on RMSprop at 5e-4); ``_rmsprop``: η and the critics on
-    RMSprop (``algo=liir_paper``); ``_eta_adam<rate>``, ``_eta_rmsprop<rate>``: η at another rate than 1e-3 on Adam
-    or 5e-4 on RMSprop; ``_lambda<λ>``: another λ than 0.01 (``_lambda0``: r_in off); COMA's ``_floor``: the
-    exploration floor, ``_time_step``: a critic step per time step; IQL's and QMIX's ``_transitions``: samples of
-    a fixed number of transitions replayed, not whole episodes)."""
+    another weight than the policy's); ``_eta_adam``: η on Adam at 1e-3, the default until 2026-12-06 (η on
+    RMSprop at 5e-4 since), ``_eta_adam<rate>``, ``_eta_rmsprop<rate>``: η at another rate; ``_rmsprop``: the
+    critics on RMSprop too (``algo=liir_paper``); ``_lambda<λ>``: another λ than 0.01 (``_lambda0``: r_in off);
+    COMA's ``_floor``: the exploration floor, ``_time_step``: a critic step per time step; IQL's and QMIX's
+    ``_transitions``: samples of a fixed number of transitions replayed, not whole episodes)."""
     name = cfg.algo.name
     algo = with_added_defaults(cfg.algo, get_algorithm(name).config_checks())  # runs saved before a key was added
     if name == "coma":
@@ -74,13 +93,15 @@ def method_of(cfg: DictConfig) -> str:
     if algo.meta_entropy_coeff:
         parts.append("meta_entropy" if algo.meta_entropy_coeff == algo.entropy_coeff
                      else f"meta_entropy{algo.meta_entropy_coeff:g}")
-    # η's optimiser, and its rate where it is not the one that optimiser has run with so far (Adam 1e-3, RMSprop 5e-4).
-    usual_rate = {"adam": 1e-3, "rmsprop": 5e-4}[algo.intrinsic_optimizer]
-    rate = "" if math.isclose(algo.lr_intrinsic, usual_rate) else f"{algo.lr_intrinsic:g}"
-    if algo.intrinsic_optimizer == "rmsprop":
-        parts.append(("eta_rmsprop" if algo.critic_optimizer == "adam" else "rmsprop") + rate)
-    elif rate:
-        parts.append(f"eta_adam{rate}")
+    # η's optimiser and rate where they differ from the default (RMSprop 5e-4; Adam 1e-3 until 2026-12-06, named
+    # ``_eta_adam``); not at λ = 0, where η does not reach the policy and both optimisers give the same run.
+    if algo.lambda_in != 0:
+        if algo.intrinsic_optimizer == "adam":
+            parts.append("eta_adam" + ("" if math.isclose(algo.lr_intrinsic, 1e-3) else f"{algo.lr_intrinsic:g}"))
+        elif not math.isclose(algo.lr_intrinsic, 5e-4):
+            parts.append(f"eta_rmsprop{algo.lr_intrinsic:g}")
+    if algo.critic_optimizer == "rmsprop":
+        parts.append("rmsprop")
     if algo.lambda_in != 0.01:
         parts.append(f"lambda{algo.lambda_in:g}")
     return "_".join(parts)

@@ -139,17 +139,18 @@ def test_script_on_the_archived_3m_runs(tmp_path, capsys):
     assert done.returncode == 0, done.stderr
     greedy = {}
     for e in json.loads(evaluation.read_text()):
-        if (e["method"] in ("liir", "liir_lambda0") and e["run"].rsplit("/", 1)[-1].startswith("smax_3m_liir")
+        if (e["method"] in ("liir_eta_adam", "liir_lambda0") and e["run"].rsplit("/", 1)[-1].startswith("smax_3m_liir")
                 and e["train_seed"] < 3):
             greedy.setdefault(e["method"], {})[e["train_seed"]] = e["greedy"]["win_rate"]
-    assert {m: sorted(s) for m, s in greedy.items()} == {"liir": [0, 1, 2], "liir_lambda0": [0, 1, 2]}
+    assert {m: sorted(s) for m, s in greedy.items()} == {"liir_eta_adam": [0, 1, 2], "liir_lambda0": [0, 1, 2]}
     text = out.read_text()
     assert text.startswith("# Notes\n\nkept\n\n<!-- results:k -->\n### 3m\n") and text.endswith("<!-- /results:k -->\n")
-    for method, name in (("liir", "LIIR"), ("liir_lambda0", "LIIR, λ = 0")):
+    for method, name in (("liir_eta_adam", "LIIR, η on Adam 1e-3"), ("liir_lambda0", "LIIR, λ = 0")):
         mean = sum(greedy[method].values()) / 3  # three runs on one map: the IQM is the mean too
         assert f"| {name} | 3 | {mean:.3f} [" in text and f"] | {mean:.3f} [" in text
-    wins = sum((a > b) + 0.5 * (a == b) for a in greedy["liir"].values() for b in greedy["liir_lambda0"].values())
-    assert f"| LIIR | LIIR, λ = 0 | {wins / 9:.3f} [" in text
+    wins = sum((a > b) + 0.5 * (a == b) for a in greedy["liir_eta_adam"].values()
+               for b in greedy["liir_lambda0"].values())
+    assert f"| LIIR, η on Adam 1e-3 | LIIR, λ = 0 | {wins / 9:.3f} [" in text
     assert "smax_3m: greedy win rate, 500 fixed test episodes" in text and "200 resamples" in text
     assert "[performance profiles](stats/k_profiles.png)" in text
     assert text.split("<!-- results:k -->\n")[1].split("<!-- /results:k -->")[0] in done.stdout
@@ -158,10 +159,10 @@ def test_script_on_the_archived_3m_runs(tmp_path, capsys):
         assert files[name].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     data = json.loads(files["marl_eval.json"].read_text())
     check_marl_eval(data, "win_rate")
-    assert list(data["smax"]["3m"]) == ["liir", "liir_lambda0"]
-    liir = data["smax"]["3m"]["liir"]
+    assert list(data["smax"]["3m"]) == ["liir_eta_adam", "liir_lambda0"]
+    liir = data["smax"]["3m"]["liir_eta_adam"]
     assert [liir[f"run_{s}"]["absolute_metrics"]["win_rate"] for s in range(3)] == \
-        [[greedy["liir"][s]] for s in range(3)]
+        [[greedy["liir_eta_adam"][s]] for s in range(3)]
     assert [step["step_count"] for k, step in liir["run_0"].items() if k != "absolute_metrics"] == \
         [0, 500_000, 1_000_000, 1_500_000, 2_000_000, 2_500_000, 3_000_000]
     # The same command writes the same bytes.
@@ -195,12 +196,12 @@ def test_the_iqm_matrix_on_the_archived_runs(tmp_path, capsys):
     assert done.returncode == 0, done.stderr
     greedy = {}
     for e in json.loads(evaluation.read_text()):
-        if (e["method"] in ("liir", "liir_lambda0") and e["run"].rsplit("/", 1)[-1].startswith("smax_3m_liir")
+        if (e["method"] in ("liir_eta_adam", "liir_lambda0") and e["run"].rsplit("/", 1)[-1].startswith("smax_3m_liir")
                 and e["train_seed"] < 3):
             greedy.setdefault(e["method"], []).append(e["greedy"]["win_rate"])
     row = next(line for line in out.read_text().splitlines() if line.startswith("| smax_3m |"))
     cells = [cell.strip() for cell in row.strip("|").split("|")][2:]
-    for cell, method in zip(cells, ("liir", "liir_lambda0")):
+    for cell, method in zip(cells, ("liir_eta_adam", "liir_lambda0")):
         assert cell.startswith(f"{sum(greedy[method]) / 3:.2f} [") and cell.endswith("(3 seeds), 3M of 3M")
     # --up-to-frames: each run's first 1M steps, its final test win rate there (the last 3 evaluations by hand).
     early = run_in_process([*command[:-2], "--up-to-frames", "1000000"], capsys)

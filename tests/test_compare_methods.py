@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from compare_methods import compare  # noqa: E402
-from run_records import method_of  # noqa: E402
+from run_records import method_label, method_of, method_sort_key  # noqa: E402
 
 
 # Every seed's difference (the paired t-test) or rate (Fisher's tables) is the same in these hand-made tables: scipy
@@ -98,9 +98,12 @@ def test_script_writes_its_block_and_refuses_one_seed(tmp_path, capsys):
     (["algo=liir", "algo.proxy_critic=obs"], "liir_proxy_obs"),
     (["algo=liir_centred"], "liir_centred"),
     (["algo=liir_rms"], "liir_rms"),
-    (["algo=liir", "algo.intrinsic_optimizer=rmsprop"], "liir_eta_rmsprop0.001"),
-    (["algo=liir", "algo.intrinsic_optimizer=rmsprop", "algo.lr_intrinsic=5e-4"], "liir_eta_rmsprop"),
-    (["algo=liir", "algo.lr_intrinsic=5e-4"], "liir_eta_adam0.0005"),
+    (["algo=liir", "algo.lr_intrinsic=1e-3"], "liir_eta_rmsprop0.001"),
+    (["algo=liir", "algo.intrinsic_optimizer=adam", "algo.lr_intrinsic=1e-3"], "liir_eta_adam"),  # the former default
+    (["algo=liir", "algo.intrinsic_optimizer=adam"], "liir_eta_adam0.0005"),
+    (["algo=liir_authors", "algo.intrinsic_optimizer=adam", "algo.lr_intrinsic=1e-3"], "liir_authors_eta_adam"),
+    (["algo=liir", "algo.lambda_in=0", "algo.intrinsic_optimizer=adam", "algo.lr_intrinsic=1e-3"], "liir_lambda0"),
+    (["algo=liir", "algo.critic_optimizer=rmsprop"], "liir_rmsprop"),
     (["algo=liir_paper"], "liir_rmsprop"),
     (["algo=liir_large_lambda"], "liir_lambda0.1"),
     (["algo=liir_meta_entropy"], "liir_meta_entropy"),
@@ -124,3 +127,40 @@ def test_method_of_a_qmix_run_saved_before_replay_was_a_key_is_transition_replay
     with initialize_config_dir(config_dir=str(ROOT / "torchrl_liir" / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=["algo=qmix", "~algo.replay"])
     assert method_of(OmegaConf.create(OmegaConf.to_yaml(cfg))) == "qmix_transitions"  # as a run's config.yaml
+
+
+def test_method_of_a_liir_run_saved_before_the_optimiser_was_a_key_is_the_former_default():
+    with initialize_config_dir(config_dir=str(ROOT / "torchrl_liir" / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["algo=liir", "~algo.intrinsic_optimizer", "algo.lr_intrinsic=1e-3"])
+    assert method_of(OmegaConf.create(OmegaConf.to_yaml(cfg))) == "liir_eta_adam"  # Adam at 1e-3, as those runs
+
+
+@pytest.mark.parametrize("method, label", [
+    ("liir", "LIIR"),
+    ("liir_eta_adam", "LIIR, η on Adam 1e-3"),
+    ("liir_centred_eta_adam", "LIIR, r_in centred under π, η on Adam 1e-3"),
+    ("liir_eta_adam_lambda0.1", "LIIR, λ = 0.1, η on Adam 1e-3"),
+    ("liir_eta_adam0.0005", "LIIR, η on Adam 5e-4"),  # another rate: a name of its own, no suffix
+    ("some_new_method", "some_new_method"),
+])
+def test_method_label_names_the_former_default_after_its_variant(method, label):
+    assert method_label(method) == label
+
+
+def test_method_sort_key_puts_each_former_default_run_after_its_variant_and_unknown_methods_last():
+    methods = ["mappo", "zz_new", "liir_lambda0", "liir_centred_eta_adam", "liir_eta_adam", "liir", "liir_centred"]
+    assert sorted(methods, key=method_sort_key) == ["liir", "liir_eta_adam", "liir_lambda0", "liir_centred",
+                                                     "liir_centred_eta_adam", "mappo", "zz_new"]
+
+
+def test_every_archived_evaluation_names_the_method_its_run_config_makes():
+    """Each entry of results/**/evaluation.json carries ``method``; it must be what ``method_of`` makes of the
+    archived run's config.yaml (a renamed default re-derives them)."""
+    checked = 0
+    for evaluation in (ROOT / "results").rglob("evaluation.json"):
+        configs = {c.parent.name: c for c in evaluation.parent.rglob("config.yaml")}
+        for entry in json.loads(evaluation.read_text()):
+            config = configs[Path(entry["run"]).name]
+            assert method_of(OmegaConf.load(config)) == entry["method"], (evaluation, entry["run"])
+            checked += 1
+    assert checked >= 88  # the evaluations archived when this test was written

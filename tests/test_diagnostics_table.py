@@ -30,7 +30,7 @@ def test_each_cell_is_the_mean_over_runs_of_each_runs_window_mean(tmp_path, caps
     done = run_in_process(script, capsys)
     assert done.returncode == 0, done.stderr
     lines = {line.split(" | ")[1]: line for line in out.read_text().splitlines() if line.startswith("| smax_")}
-    liir = [c.strip() for c in lines["LIIR"].strip("|").split("|")]
+    liir = [c.strip() for c in lines["LIIR, η on Adam 1e-3"].strip("|").split("|")]
     assert liir[2] == "2"
     entropy = [by_hand(run, "entropy", 100_000, 400_000) for run in runs[:2]]
     assert liir[3] == f"{sum(entropy) / 2:.2f}"

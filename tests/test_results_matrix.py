@@ -69,7 +69,7 @@ def test_matrix_of_the_archived_records(tmp_path, capsys):
     result = run_in_process(script, capsys)
     assert result.returncode == 0, result.stderr
     lines = [line for line in out.read_text().splitlines() if line.startswith("| ")]
-    assert lines[0] == "| map | measure | LIIR | LIIR, λ = 0 | Central-V |"
+    assert lines[0] == "| map | measure | LIIR, η on Adam 1e-3 | LIIR, λ = 0 | Central-V |"  # the former default
     # evaluation.json: LIIR 491, λ = 0 497 and Central-V 497 of 500 battles.
     assert lines[1] == ("| smax_2s3z | greedy win rate, 500 fixed test episodes | 0.98 (1 seed), 10M of 10M "
                         "| 0.99 (1 seed), 10M of 10M | 0.99 (1 seed), 10M of 10M |")
@@ -105,7 +105,7 @@ def test_compare_methods_reads_run_directories(capsys):
     """5m_vs_6m's runs kept no policy: each enters with its final test win rate, the mean of its last 3 tests."""
     paired = sorted((ROOT / "results" / "smax_5m_vs_6m" / "paired").iterdir())
     script = [sys.executable, str(ROOT / "scripts" / "compare_methods.py"), *map(str, paired),
-              "--a", "liir", "--b", "liir_lambda0"]
+              "--a", "liir_eta_adam", "--b", "liir_lambda0"]
     result = run_in_process(script, capsys)
     assert result.returncode == 0, result.stderr
     per_seed = ", ".join(f"{_final_test_win_rate(d):.3f} (seed {d.name[-1]})" for d in paired

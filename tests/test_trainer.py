@@ -107,6 +107,17 @@ def test_short_run_writes_its_run_directory(tmp_path, algo, policy):
         assert (tmp_path / "fig2_intrinsic_reward.png").stat().st_size > 0
 
 
+def test_at_lambda_0_eta_s_optimiser_changes_nothing(tmp_path):
+    """λ = 0 runs do not name η's optimiser (``method_of``): η's meta-gradient carries the factor λ (eq. 7), so η
+    never moves and η on Adam at 1e-3 or on RMSprop at 5e-4 gives the same run, row for row."""
+    lambda0 = [*PURSUIT, "algo.lambda_in=0", "experiment.total_frames=1200"]
+    for name, optimiser in (("adam", ["algo.intrinsic_optimizer=adam", "algo.lr_intrinsic=1e-3"]), ("rmsprop", [])):
+        assert train(config(*lambda0, *optimiser), tmp_path / name)["status"] == "finished"
+    for table in ("metrics.csv", "test.csv"):
+        assert without_time(rows(tmp_path / "adam" / table)) == without_time(rows(tmp_path / "rmsprop" / table))
+    assert {float(row["grad_norm_intrinsic"]) for row in rows(tmp_path / "adam" / "metrics.csv")} == {0.0}
+
+
 def test_losses_are_averaged_over_the_update_steps(tmp_path):
     """MAPPO's row holds the mean over its epochs × minibatches, not the last minibatch's values."""
     cfg = config("algo=mappo", "algo.ppo_epochs=2", "algo.minibatches=2", "experiment.total_frames=300",

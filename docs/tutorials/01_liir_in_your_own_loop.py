@@ -77,7 +77,7 @@ extrinsic_critic = make_extrinsic_critic(state_dim, num_cells=cells)
 # ``LIIRLoss`` takes the four networks and an ``InnerStep``: the policy's optimiser and gradient clip. The
 # meta-gradient of η differentiates through one policy step, and ``InnerStep`` tells it which step the policy
 # really takes (SGD, RMSprop or Adam, with the clip). Each parameter set gets its own optimiser: θ the one
-# ``InnerStep`` models, η and the critics Adam.
+# ``InnerStep`` models, η RMSprop at 5e-4 (the trainer's default, the authors' code's) and the critics Adam.
 #
 # The loss returns one ``loss_*`` term per parameter set. Each set gets gradient only from its own terms, so
 # their sum is the loss to backpropagate.
@@ -88,7 +88,7 @@ loss = LIIRLoss(actor, intrinsic, proxy_critic, extrinsic_critic,
                 lambda_in=0.01, entropy_coeff=0.01, gamma=0.99, lmbda=0.8)
 optimizers = [
     policy_optimizer,
-    torch.optim.Adam(intrinsic.parameters(), lr=1e-3),
+    torch.optim.RMSprop(intrinsic.parameters(), lr=5e-4, alpha=0.99, eps=1e-5),
     torch.optim.Adam([*proxy_critic.parameters(), *extrinsic_critic.parameters()], lr=5e-3),
 ]
 print("a batch must hold:", loss.in_keys)

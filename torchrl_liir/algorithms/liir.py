@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
 class LIIR(Algorithm):
     """Three optimiser groups: the policy θ (clipped: the step :class:`InnerStep` models), the intrinsic
-    reward η (not clipped) and both critics (clipped); η and the critics on the library's Adam, or on RMSprop as the
-    authors' code."""
+    reward η (not clipped) and both critics (clipped); η on RMSprop as the authors' code (or Adam), the critics on
+    the library's Adam (or RMSprop as the authors' code)."""
 
     name = "liir"
 
