@@ -131,7 +131,8 @@ def test_method_of_a_qmix_run_saved_before_replay_was_a_key_is_transition_replay
 
 def test_method_of_a_liir_run_saved_before_the_optimiser_was_a_key_is_the_former_default():
     with initialize_config_dir(config_dir=str(ROOT / "torchrl_liir" / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["algo=liir", "~algo.intrinsic_optimizer", "algo.lr_intrinsic=1e-3"])
+        cfg = compose(config_name="config",
+                      overrides=["algo=liir", "~algo.intrinsic_optimizer", "algo.lr_intrinsic=1e-3"])
     assert method_of(OmegaConf.create(OmegaConf.to_yaml(cfg))) == "liir_eta_adam"  # Adam at 1e-3, as those runs
 
 
