@@ -34,14 +34,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_table import block_key, run_row, write_between_markers  # noqa: E402
 
 
-def runs_of(evaluations: list[dict], method: str, env: str | None) -> list[dict]:
-    """The evaluations of one method's runs (on ``env`` only, if given)."""
-    return [e for e in evaluations if e["method"] == method and (env is None or e["env"] == env)]
+def runs_of(evaluations: list[dict], method: str, env: str | None, seeds: set[int] | None = None) -> list[dict]:
+    """The evaluations of one method's runs (on ``env`` only and of ``seeds`` only, if given)."""
+    return [e for e in evaluations if e["method"] == method and (env is None or e["env"] == env)
+            and (seeds is None or e["train_seed"] in seeds)]
 
 
-def per_seed(evaluations: list[dict], method: str, env: str | None, policy: str) -> dict[int, tuple[float, int]]:
+def per_seed(evaluations: list[dict], method: str, env: str | None, policy: str,
+             seeds: set[int] | None = None) -> dict[int, tuple[float, int]]:
     """``{training seed: (win rate, episodes)}`` of one method's runs."""
-    runs = runs_of(evaluations, method, env)
+    runs = runs_of(evaluations, method, env, seeds)
     for e in runs:
         if policy not in e:
             raise ValueError(f"{e['run']}: no {policy} win rate (a run directory gives its greedy test win rate only)")
@@ -154,12 +156,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="Markdown file to write the block into")
     parser.add_argument("--key", default=None, help="marker name of the block (default: from the title)")
     parser.add_argument("--last", type=int, default=3, help="a run directory's evaluations averaged into its rate")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="only these training seeds, e.g. those both methods ran, so that they pair")
     args = parser.parse_args(argv)
     try:
         evaluations = [e for path in args.evaluations for e in (
             [run_as_evaluation(path, args.last)] if path.is_dir() else json.loads(path.read_text()))]
-        a = per_seed(evaluations, args.a, args.env, args.policy)
-        b = per_seed(evaluations, args.b, args.env, args.policy)
+        seeds = None if args.seeds is None else set(args.seeds)
+        a = per_seed(evaluations, args.a, args.env, args.policy, seeds)
+        b = per_seed(evaluations, args.b, args.env, args.policy, seeds)
     except (FileNotFoundError, ValueError, KeyError) as err:
         sys.exit(f"error: {err}")
     title = args.title or f"{args.a} against {args.b}{f' on {args.env}' if args.env else ''}"

@@ -165,3 +165,18 @@ def test_every_archived_evaluation_names_the_method_its_run_config_makes():
             assert method_of(OmegaConf.load(config)) == entry["method"], (evaluation, entry["run"])
             checked += 1
     assert checked >= 88  # the evaluations archived when this test was written
+
+
+def test_seeds_restricts_both_methods_so_that_unequal_seed_sets_pair(tmp_path, capsys):
+    path = tmp_path / "evaluation.json"
+    path.write_text(json.dumps([_evaluation("liir", s, r) for s, r in enumerate([0.7, 0.8, 0.75])]
+                               + [_evaluation("liir_lambda0", s, r) for s, r in enumerate([0.72, 0.74, 0.76, 0.9])]))
+    script = [sys.executable, str(ROOT / "scripts" / "compare_methods.py"), str(path), "--a", "liir",
+              "--b", "liir_lambda0"]
+    unequal = run_in_process(script, capsys)
+    assert unequal.returncode == 0 and "paired t-test" not in unequal.stdout  # seeds 0–2 against 0–3: Welch only
+    paired = run_in_process([*script, "--seeds", "0", "1", "2"], capsys)
+    assert paired.returncode == 0, paired.stderr
+    # By hand: differences −0.02, +0.06, −0.01, mean 0.01, sd √(0.0038/2) = 0.04359, t = 0.01/(0.04359/√3) = 0.40.
+    assert "| mean over seeds | 0.750 | 0.740 |" in paired.stdout
+    assert "Seed for seed (paired t-test)" in paired.stdout and "t = 0.40," in paired.stdout
