@@ -182,7 +182,10 @@ def write_between_markers(path: Path, key: str, text: str) -> None:
     block = f"{start}\n{text}{end}\n"
     content = path.read_text() if path.exists() else ""
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end) + r"\n?", re.S)
-    if pattern.search(content):
+    found = len(pattern.findall(content))
+    if found > 1:  # each copy would be rewritten alike, and a page's text around them would only say it once
+        sys.exit(f"error: {path} holds the markers of {key!r} {found} times; keep one pair")
+    if found:
         content = pattern.sub(lambda _: block, content)
     else:
         content = content + ("\n" if content else "") + block

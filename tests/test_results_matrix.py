@@ -14,7 +14,7 @@ from conftest import run_in_process
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from compare_methods import detectable  # noqa: E402
-from results_table import matrix, steps_text  # noqa: E402
+from results_table import matrix, steps_text, write_between_markers  # noqa: E402
 
 
 def _row(env, method, seed, frames, budget, final, greedy=None, metric="test_win_rate"):
@@ -130,3 +130,14 @@ def test_plot_curves_cuts_each_run_at_a_budget(tmp_path, capsys):
     with out.with_suffix(".csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert float(rows[-1]["env_steps"]) == last[0] and float(rows[-1]["mean"]) == pytest.approx(last[1])
+
+
+def test_a_block_is_rewritten_in_place_and_a_page_with_its_markers_twice_is_refused(tmp_path):
+    page = tmp_path / "README.md"
+    page.write_text("intro\n<!-- results:k -->\nold\n<!-- /results:k -->\nafter\n")
+    write_between_markers(page, "k", "new\n")
+    assert page.read_text() == "intro\n<!-- results:k -->\nnew\n<!-- /results:k -->\nafter\n"
+    page.write_text(page.read_text() * 2)
+    with pytest.raises(SystemExit, match="holds the markers of 'k' 2 times"):
+        write_between_markers(page, "k", "newer\n")
+    assert "newer" not in page.read_text()
