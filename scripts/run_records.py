@@ -36,6 +36,7 @@ METHOD_NAMES = {"liir": "LIIR", "liir_lambda0": "LIIR, λ = 0", "liir_centred": 
                 "coma_floor": "COMA, exploration floor", "coma_time_step": "COMA, a critic step per time step",
                 "coma_floor_time_step": "COMA, exploration floor and a critic step per time step",
                 "qmix": "QMIX", "qmix_transitions": "QMIX, transition replay", "mappo": "MAPPO"}
+_RANK = {method: float(i) for i, method in enumerate(METHOD_ORDER)}
 # η on Adam at 1e-3, LIIR's default until 2026-12-06: the runs of that time carry it in their names.
 _FORMER_ETA = re.compile(r"_eta_adam(?![0-9.])")
 
@@ -50,10 +51,9 @@ def method_label(method: str) -> str:
 def method_sort_key(method: str) -> tuple[float, str]:
     """Order of methods in tables and plots: ``METHOD_ORDER``, each variant with η on Adam 1e-3 just after the
     variant itself, the methods it lacks last by name."""
-    rank = {m: float(i) for i, m in enumerate(METHOD_ORDER)}
-    if method not in rank and _FORMER_ETA.search(method):
-        return rank.get(_FORMER_ETA.sub("", method), len(rank)) + 0.5, method
-    return rank.get(method, len(rank)), method
+    if method not in _RANK and _FORMER_ETA.search(method):
+        return _RANK.get(_FORMER_ETA.sub("", method), len(_RANK)) + 0.5, method
+    return _RANK.get(method, len(_RANK)), method
 
 
 def method_of(cfg: DictConfig) -> str:

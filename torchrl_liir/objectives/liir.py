@@ -308,27 +308,24 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
         """r_in ``[*B, T, n_agents, 1]`` as the proxy reward (eq. 2) uses it: the network's output, centred under
         the policy and scaled by its batch RMS where ``intrinsic_centring`` / ``intrinsic_scale`` ask; ``valid``
         (the ``[*B, T, n_agents]`` entries the RMS runs over) defaults to the unpadded steps of living agents."""
-        return self._shaped_r_in(tensordict, valid, self._every_action_r_in(tensordict))
+        return self._shaped_r_in(tensordict, valid, *self._network_r_in(tensordict))
 
-    def _every_action_r_in(self, tensordict: TensorDictBase) -> torch.Tensor | None:
-        """r_in_η(o_i, u) of every action u ``[*B, T, n_agents, n_actions]`` for an
-        :class:`~torchrl_liir.modules.IntrinsicReward` of discrete actions (whose forward gathers the taken action's
-        from the same pass), else ``None``."""
+    def _network_r_in(self, tensordict: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One pass of the intrinsic network: the taken actions' r_in ``[*B, T, n_agents, 1]`` and, for an
+        :class:`~torchrl_liir.modules.IntrinsicReward` of discrete actions, every action's ``[*B, T, n_agents,
+        n_actions]`` (the taken one's gathered from it, as the module's forward does), else ``None``."""
         module = self._intrinsic_module
         if module is None or module.continuous:
-            return None
+            return run_module(self.intrinsic_reward_network, tensordict), None
         require_inputs(self.intrinsic_reward_network, tensordict)
-        return module.all_actions(tensordict.get(self.intrinsic_reward_network.in_keys[0]))
+        every = module.all_actions(tensordict.get(self.intrinsic_reward_network.in_keys[0]))
+        return self._taken(tensordict, every), every
 
     def _shaped_r_in(
-        self, tensordict: TensorDictBase, valid: torch.Tensor | None, every: torch.Tensor | None
+        self, tensordict: TensorDictBase, valid: torch.Tensor | None, r_in: torch.Tensor, every: torch.Tensor | None
     ) -> torch.Tensor:
-        """:meth:`intrinsic_rewards` from ``every`` action's r_in where there is one (one pass of the network)."""
+        """:meth:`intrinsic_rewards` from the network's ``r_in`` and ``every`` action's (:meth:`_network_r_in`)."""
         keys = self.tensor_keys
-        if every is None:
-            r_in = run_module(self.intrinsic_reward_network, tensordict)
-        else:
-            r_in = self._taken(tensordict, every)
         if self.intrinsic_centring == "policy":  # ``every`` exists: the constructor checked the module
             with torch.no_grad(), set_recurrent_mode(True):
                 probs = self.actor_network.get_dist(tensordict.copy()).probs
@@ -399,8 +396,8 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
         tensordict, valid = self.prepare(tensordict)
 
         # One pass of the intrinsic network serves r_in (with its gradient) and the diagnostics.
-        every = self._every_action_r_in(tensordict)
-        r_in = self._shaped_r_in(tensordict, valid, every)
+        raw_r_in, every = self._network_r_in(tensordict)
+        r_in = self._shaped_r_in(tensordict, valid, raw_r_in, every)
         proxy_value = run_module(self.proxy_value_network, tensordict)
         value = run_module(self.extrinsic_value_network, tensordict)
         estimates = self.estimate_values(tensordict, r_in, proxy_value, value)
@@ -445,7 +442,7 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
                 "proxy_advantage": masked_mean(raw_proxy_adv, w).detach(),
                 "extrinsic_advantage": masked_mean(ex_adv, w).detach(),
                 "meta_objective": meta_objective,
-                **self._diagnostics(tensordict, r_in, every, proxy_adv, estimates, w),
+                **self._diagnostics(tensordict, r_in, raw_r_in, every, proxy_adv, estimates, w),
             },
             batch_size=[],
         )
@@ -455,14 +452,15 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
         self,
         tensordict: TensorDictBase,
         r_in: torch.Tensor,
+        raw_r_in: torch.Tensor,
         every: torch.Tensor | None,
         proxy_adv: torch.Tensor,
         estimates: TensorDictBase,
         w: torch.Tensor,
     ) -> dict[str, torch.Tensor]:
         """Detached statistics of r_in (eq. 2) and of its share in the policy's advantage (eq. 3, 6), on the
-        valid entries ``w``: see the class docstring (``every``: every action's r_in, or ``None``). Tensors on the
-        loss's device (no host sync)."""
+        valid entries ``w``: see the class docstring (``raw_r_in``, ``every``: the network's output before any
+        centring or scaling, :meth:`_network_r_in`). Tensors on the loss's device (no host sync)."""
         keys = self.tensor_keys
         r_in = r_in.detach()[..., 0]
         out = {"r_in_spread_agents": _masked_std(r_in, w)}
@@ -474,12 +472,7 @@ class LIIRLoss(SelfBootstrappedCritic, MultiAgentLoss):
             out["r_in_spread_actions"] = _masked_std(every, available.to(every.dtype), w)
         if module is not None and module.bound is not None:
             # Saturation is the network's own output's, before any centring or scaling of the reward.
-            if self.intrinsic_centring == "none" and self.intrinsic_scale == "none":
-                raw = r_in
-            elif every is not None:
-                raw = self._taken(tensordict, every)[..., 0]
-            else:
-                raw = run_module(self.intrinsic_reward_network, tensordict)[..., 0]
+            raw = raw_r_in.detach()[..., 0]
             out["r_in_saturated"] = masked_mean((raw.abs() > self.saturation * module.bound).to(w.dtype), w)
         # A_p(λ=0): the proxy estimator on r_ex alone, with the critic values and end flags A_p(η) used.
         nxt = estimates.get("next")
