@@ -141,3 +141,28 @@ def test_a_block_is_rewritten_in_place_and_a_page_with_its_markers_twice_is_refu
     with pytest.raises(SystemExit, match="holds the markers of 'k' 2 times"):
         write_between_markers(page, "k", "newer\n")
     assert "newer" not in page.read_text()
+
+
+def _markdown_table(text: str, start: str, end: str) -> list[list[str]]:
+    block = text[text.index(start) + len(start):text.index(end)]
+    rows = [line for line in block.splitlines() if line.startswith("|") and not line.startswith("|---")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in rows]
+
+
+def test_the_readme_headline_copies_the_results_matrix():
+    """README.md's headline is written by hand: each of its cells must be the IQM [95 % CI] of the matrix cell of
+    the same map and method in results/README.md, which a command regenerates from the records."""
+    headline = _markdown_table((ROOT / "README.md").read_text(), "<!-- headline -->", "<!-- /headline -->")
+    matrix_rows = _markdown_table((ROOT / "results/README.md").read_text(), "<!-- results:matrix -->",
+                                  "<!-- /results:matrix -->")
+    matrix_cells = {row[0]: dict(zip(matrix_rows[0], row)) for row in matrix_rows[1:]}
+    column_of = {"LIIR, former default (η on Adam 1e-3)": "LIIR, η on Adam 1e-3", "QMIX": "QMIX, transition replay"}
+    checked = 0
+    for row in headline[1:]:
+        cells = matrix_cells["smax_" + row[0].split(",")[0]]
+        for method, cell in list(zip(headline[0], row))[1:]:
+            expected = cells[column_of.get(method, method)].split(" (")[0]  # "0.74 [0.71, 0.75] (10 seeds), ..."
+            assert cell.replace("\xa0", " ") == expected, (row[0], method, cell, expected)  # no-break spaces
+            checked += 1
+    assert checked >= 21
+
