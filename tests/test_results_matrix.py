@@ -165,4 +165,3 @@ def test_the_readme_headline_copies_the_results_matrix():
             assert cell.replace("\xa0", " ") == expected, (row[0], method, cell, expected)  # no-break spaces
             checked += 1
     assert checked >= 21
-
