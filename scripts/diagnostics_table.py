@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_table import block_key, write_between_markers  # noqa: E402
-from run_records import method_label, method_of, method_sort_key, read_metric  # noqa: E402
+from run_records import env_of, method_label, method_of, method_sort_key, read_metric  # noqa: E402
 
 from torchrl_liir.config_checks import ConfigError  # noqa: E402
 from torchrl_liir.trainers.config import load_saved_config  # noqa: E402
@@ -50,7 +50,7 @@ def diagnostics_rows(run_dirs: list[Path], start: int, end: int) -> dict[tuple[s
     rows: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for run_dir in run_dirs:
         cfg = load_saved_config(run_dir / "config.yaml")
-        env = cfg.task.get("run_name", cfg.task.name)
+        env = env_of(cfg)
         rows[env, method_of(cfg)].append({name: window_mean(run_dir, name, start, end) for name, _, _ in COLUMNS})
     return rows
 

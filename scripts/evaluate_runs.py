@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import torch
-from run_records import method_of
+from run_records import env_of, method_of
 from torchrl.envs.utils import ExplorationType
 from tqdm import tqdm
 
@@ -33,7 +33,7 @@ def evaluate_run(run_dir: Path, episodes: int, seed: int, device: str) -> dict:
     """Greedy and stochastic results of one run on ``episodes`` episodes from envs seeded with ``seed``."""
     cfg, recipe = load_run(run_dir, device)
     task = get_task(cfg.task.name)
-    out = {"run": str(run_dir), "env": cfg.task.get("run_name", cfg.task.name), "algo": cfg.algo.name,
+    out = {"run": str(run_dir), "env": env_of(cfg), "algo": cfg.algo.name,
            "method": method_of(cfg),
            "train_seed": cfg.seed, "episodes": episodes, "eval_seed": seed}
     for name, exploration in POLICIES.items():

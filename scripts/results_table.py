@@ -29,7 +29,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from run_records import method_label, method_of, method_sort_key, read_metric
+from run_records import env_of, method_label, method_of, method_sort_key, read_metric
 
 from torchrl_liir.trainers.config import load_saved_config
 
@@ -56,7 +56,7 @@ def run_row(run_dir: Path, last: int, metric: str = "test_win_rate", train_metri
         frames = int(train_wins[-1, 0])
     tests, train_wins = tests[:, 1], train_wins[:, 1]
     return {
-        "method": method_of(cfg), "algo": cfg.algo.name, "env": cfg.task.get("run_name", cfg.task.name),
+        "method": method_of(cfg), "algo": cfg.algo.name, "env": env_of(cfg),
         "seed": cfg.seed, "policy": cfg.model.get("policy", "-"), "frames": frames,
         "final": float(tests[-last:].mean()),
         "best": float(tests.max()), "train": float(train_wins[-10:].mean()), "device": summary.get("device", "?"),

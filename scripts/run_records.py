@@ -56,6 +56,14 @@ def method_sort_key(method: str) -> tuple[float, str]:
     return _RANK.get(method, len(_RANK)), method
 
 
+def env_of(cfg: DictConfig) -> str:
+    """The env a run stands for in tables and plots: its task's run name (``smax_3m``), with ``_safe_walls`` where
+    SMAX's rule that units touching the map's edge die was turned off (``task.walls_cause_death=false``), so that
+    such runs never pool with those played by the rule (every run saved before the key was)."""
+    name = cfg.task.get("run_name", cfg.task.name)
+    return name if cfg.task.get("walls_cause_death", True) else f"{name}_safe_walls"
+
+
 def method_of(cfg: DictConfig) -> str:
     """The method a run stands for in tables and plots: its algorithm, and for LIIR the variant its settings make
     (``liir_authors``: r_in bound 10 with the exploration floor, or either alone: ``liir_bound10``,

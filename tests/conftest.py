@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,18 @@ def run_in_process(command: list[str], capsys: pytest.CaptureFixture) -> subproc
             code = 1
     out, err = capsys.readouterr()
     return subprocess.CompletedProcess(command, code, out, err)
+
+
+def smax_west_edge_steps(env) -> int:
+    """The most steps after which every ally of a SMAXEnv walking west has touched the map's west edge, from SMAX's
+    constants (not measured): an ally starts at x = map_width / 4, moved by at most 2 (the start noise) and by at
+    most one radius per other ally (pushed apart at reset); a step moves it velocity * time_per_step in each of the
+    step's world steps."""
+    smax = env._smax
+    types = smax.scenario[:env.n_agents]
+    start = smax.map_width / 4 + 2 + (env.n_agents - 1) * float(smax.unit_type_radiuses[types].max())
+    speed = float(smax.unit_type_velocities[types].min()) * smax.time_per_step * smax.world_steps_per_env_step
+    return math.ceil(start / speed)
 
 
 def hand_td_lambda(reward, value, next_value, done, terminated, gamma, lmbda):

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from compare_methods import compare  # noqa: E402
-from run_records import method_label, method_of, method_sort_key  # noqa: E402
+from run_records import env_of, method_label, method_of, method_sort_key  # noqa: E402
 
 
 # Every seed's difference (the paired t-test) or rate (Fisher's tables) is the same in these hand-made tables: scipy
@@ -121,6 +121,17 @@ def test_script_writes_its_block_and_refuses_one_seed(tmp_path, capsys):
 def test_method_of_names_liir_variants(overrides, method):
     with initialize_config_dir(config_dir=str(ROOT / "torchrl_liir" / "conf"), version_base="1.3"):
         assert method_of(compose(config_name="config", overrides=overrides)) == method
+
+
+@pytest.mark.parametrize("overrides, env", [
+    (["task=smax", "task.map=8m"], "smax_8m"),
+    (["task=smax", "task.map=8m", "task.walls_cause_death=false"], "smax_8m_safe_walls"),
+    (["task=smax", "task.map=8m", "~task.walls_cause_death"], "smax_8m"),  # a run saved before the key
+    (["task=pursuit"], "pursuit"),
+])
+def test_env_of_keeps_runs_with_safe_walls_apart(overrides, env):
+    with initialize_config_dir(config_dir=str(ROOT / "torchrl_liir" / "conf"), version_base="1.3"):
+        assert env_of(compose(config_name="config", overrides=overrides)) == env
 
 
 def test_method_of_a_qmix_run_saved_before_replay_was_a_key_is_transition_replay():

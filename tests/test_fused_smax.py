@@ -5,6 +5,7 @@ import copy
 
 import pytest
 import torch
+from conftest import smax_west_edge_steps
 from tensordict import TensorDict
 from torchrl.envs import Compose, InitTracker, StepCounter, TransformedEnv
 from torchrl.envs.utils import ExplorationType, set_exploration_type
@@ -270,6 +271,32 @@ class _no_warning:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_fused_batches_play_by_the_envs_walls_rule():
+    """A greedy policy walking every ally west: under SMAX's rule its allies die on the map's edge as the env's do
+    (test_smax.py), under SMAC's rule they are held there and the episodes last longer. Two rules, two programs."""
+    from torchrl_liir.collectors.fused_population import FusedSMAXPopulation
+
+    collectors = []
+    for walls_cause_death in (True, False):
+        env = SMAXEnv("3m", N, seed=0, walls_cause_death=walls_cause_death)
+        actor = make_policy("mlp", None, env.obs_dim)
+        logits = [m for m in actor.modules() if isinstance(m, torch.nn.Linear)][-1]
+        with torch.no_grad():  # logits from the bias alone: west (3) when available, else stop (4)
+            logits.weight.zero_()
+            logits.bias.copy_(torch.tensor([0.0, 0.0, 0.0, 2.0, 1.0, 0.0, 0.0, 0.0]))
+        collectors.append(FusedSMAXCollector(env, actor, exploration_type=ExplorationType.DETERMINISTIC))
+    steps = smax_west_edge_steps(collectors[0].env)
+    deadly, held = (c.rollout() for c in collectors)
+    assert deadly.shape[0] == N and deadly.shape[1] <= steps
+    assert deadly.get(("agents", "action"))[:, 0].eq(3).all()
+    last = deadly.get(PADDING_MASK).sum(-1, keepdim=True) - 1
+    assert deadly.get(("next", "info", "dead_allies")).gather(-1, last).eq(3).all()
+    assert not deadly.get(("next", "info", "battle_won")).any()
+    assert held.shape[0] == N and held.get(PADDING_MASK).sum(-1).gt(steps).all()
+    with pytest.raises(ValueError, match="member 1 differs"):
+        FusedSMAXPopulation(collectors)
 
 
 def test_state_dict_resumes_with_the_same_next_batch():

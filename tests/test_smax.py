@@ -1,4 +1,4 @@
-"""SMAXEnv: specs, masks, truncation vs termination, the win flag, partial resets."""
+"""SMAXEnv: specs, masks, truncation vs termination, the win flag, partial resets, the walls rule."""
 from __future__ import annotations
 
 import subprocess
@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import torch
+from conftest import smax_west_edge_steps
 from torchrl.envs.utils import check_env_specs
 
 pytest.importorskip("jaxmarl", reason="SMAX needs the [smax] extra (jaxmarl)")
@@ -13,6 +14,7 @@ pytest.importorskip("jaxmarl", reason="SMAX needs the [smax] extra (jaxmarl)")
 from torchrl_liir.envs import SMAXEnv  # noqa: E402
 
 N_MOVES = 5  # SMAX: 4 moves + stop, then one attack per enemy
+WEST = 3  # SMAX's moves: north, east, south, west
 B = 4  # battles per test env: one batch shape, so the JAX kernels compile once for the whole file
 
 
@@ -23,6 +25,13 @@ def focus_fire(td):
     target = attack.float().argmax(-1) + N_MOVES
     east = torch.where(mask[..., 1], 1, 4)
     td.set(("agents", "action"), torch.where(attack.any(-1), target, east))
+    return td
+
+
+def walk_west(td):
+    """Every ally walks west (toward the map's edge nearest the allies' start), or stops once dead."""
+    mask = td.get(("agents", "action_mask"))
+    td.set(("agents", "action"), torch.where(mask[..., WEST], WEST, N_MOVES - 1))
     return td
 
 
@@ -141,6 +150,23 @@ def test_seeded_battles_repeat():
     a = SMAXEnv("3m", num_envs=B, seed=7).rollout(10, focus_fire, break_when_any_done=False)
     b = SMAXEnv("3m", num_envs=B, seed=7).rollout(10, focus_fire, break_when_any_done=False)
     assert torch.equal(a.get(("next", "state")), b.get(("next", "state")))
+
+
+@pytest.mark.parametrize("walls_cause_death", [True, False], ids=["smax-rule", "smac-rule"])
+def test_walls_cause_death_kills_allies_at_the_maps_edge_unless_turned_off(walls_cause_death):
+    env = SMAXEnv("3m", num_envs=8, seed=0, walls_cause_death=walls_cause_death)
+    assert env.walls_cause_death is walls_cause_death
+    steps = smax_west_edge_steps(env)  # every ally walking west has touched the edge by then, the enemies far away
+    td = env.reset()
+    for _ in range(steps):
+        td = env.step(walk_west(td)).get("next")
+    if walls_cause_death:
+        assert td.get("terminated").all() and not td.get(("info", "battle_won")).any()
+        assert td.get(("info", "dead_allies")).eq(3).all() and td.get(("info", "dead_enemies")).eq(0).all()
+    else:
+        assert not td.get("done").any() and td.get(("agents", "alive")).all()
+        allies_x = td.get("state")[:, :60].reshape(8, 6, 10)[:, :3, 1]
+        assert allies_x.abs().max() < 1e-3  # held at the west edge
 
 
 def test_bad_map_and_device():

@@ -153,6 +153,19 @@ def test_every_default_config_passes_its_checks():
         check_config(config(f"algo={algo}", "task=smax"))
 
 
+@pytest.mark.parametrize("overrides, walls_cause_death", [
+    ([], True),  # SMAX's rule
+    (["task.walls_cause_death=false"], False),  # StarCraft II's
+    (["~task.walls_cause_death"], True),  # a run saved before the key: as it was played then
+])
+def test_smax_envs_take_the_configs_walls_rule(overrides, walls_cause_death):
+    pytest.importorskip("jaxmarl")
+    cfg = config("task=smax", *overrides)
+    check_config(cfg)
+    env = TASKS["smax"]().make_env(cfg, torch.device("cpu"), 1, 0)
+    assert env.walls_cause_death is walls_cause_death
+
+
 @pytest.mark.parametrize("overrides, fused", [
     ([], True),  # SMAX with the library's GRU policy
     (["experiment.fused_rollout=false"], False),
@@ -398,6 +411,7 @@ BAD_VALUES = [
     ("model.policy=transformer", "model.policy='transformer': must be one of mlp, gru"),
     ("model.num_cells=[]", "model.num_cells=[]: must be a list of layer sizes"),
     ("algo.agent_id=maybe", "algo.agent_id='maybe': must be true or false"),
+    ("task.map=3m task.walls_cause_death=0", "task.walls_cause_death=0: must be true or false"),
     ("experiment.threads=0", "experiment.threads=0: must be an integer >= 1"),
     ("experiment.jax_cache_dir=3", "experiment.jax_cache_dir=3: must be a directory path, or null"),
     ("experiment.evaluation_episodes=0", "experiment.evaluation_episodes=0: must be an integer >= 1"),

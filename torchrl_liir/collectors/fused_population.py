@@ -18,8 +18,8 @@ class FusedSMAXPopulation:
     member's 32 battles leave the device nearly idle. On a CPU it is slower than the members one by one (BENCHMARKS.md,
     "Collection"): the fused program has no per-call cost left to share, and every member's battles are stepped
     until the slowest member's have ended.
-    The members' collectors must agree on the map, the battle count, the limits, the policy's structure, the
-    exploration type and the device.
+    The members' collectors must agree on the map, the wall rule, the battle count, the limits, the policy's
+    structure, the exploration type and the device.
 
     Args:
         members: one :class:`FusedSMAXCollector` per member; they hold the members' state (keys, frames).
@@ -32,13 +32,13 @@ class FusedSMAXPopulation:
 
         def shape(c: FusedSMAXCollector) -> tuple:
             base = c._base
-            return (base.map_name, base.batch_size.numel(), base.episode_limit, c.episode_limit,
-                    c._policy.structure, c.layout, c.exploration_type, base.device)
+            return (base.map_name, base.walls_cause_death, base.batch_size.numel(), base.episode_limit,
+                    c.episode_limit, c._policy.structure, c.layout, c.exploration_type, base.device)
 
         for i, member in enumerate(members[1:], start=1):
             if shape(member) != shape(first):
-                raise ValueError(f"member {i} differs from member 0 in its map, battles, limits, policy structure, "
-                                 "exploration type or device: members must share one program")
+                raise ValueError(f"member {i} differs from member 0 in its map, wall rule, battles, limits, policy "
+                                 "structure, exploration type or device: members must share one program")
         self.members = list(members)
         self._program = first._program  # one program serves any number of members
 

@@ -402,23 +402,24 @@ class PackedLayout:
 
 
 @functools.lru_cache(maxsize=None)
-def fused_program(map_name: str, num_envs: int, env_limit: int, steps: int, structure: PolicyStructure,
-                  layout: PackedLayout) -> Callable:
+def fused_program(map_name: str, walls_cause_death: bool, num_envs: int, env_limit: int, steps: int,
+                  structure: PolicyStructure, layout: PackedLayout) -> Callable:
     """The jitted ``program(params, policy_keys, reset_keys, step_keys, greedy) -> (buffers, steps, keys...)`` of
     one batch of each of ``M`` members (every argument but ``greedy`` and every output has a leading member axis;
     a solo run is ``M = 1``). ``greedy`` (a bool, traced: training and test batches share the program) takes the
     most probable actions instead of sampling.
 
-    Resets each member's battles with the env's reset kernel and its reset key, then steps each member's policy
+    Resets each member's battles with the env's reset kernel (:func:`~torchrl_liir.envs.smax.smax_kernels` of
+    ``map_name`` and ``walls_cause_death``) and its reset key, then steps each member's policy
     (its own parameters and sampling keys) and the env's step kernel (its own step key; the env's truncation at
     ``env_limit``) until every battle has ended once or ``steps`` steps have passed. A member whose battles have
     all ended keeps its step key and step count from then on, so its batch and keys are those it would get
     alone. ``buffers`` ``[M, num_envs, steps + 1, layout.width]``: at row ``t`` the packed observation before
     step ``t`` and the policy's output at step ``t``; row ``t + 1`` holds that step's result. Cached: compiled
-    once per map, battle count, limits, policy structure and member count.
+    once per map, wall rule, battle count, limits, policy structure and member count.
     """
     jax, jnp = _jax()
-    kernels = smax_kernels(map_name)
+    kernels = smax_kernels(map_name, walls_cause_death)
     n, a, width, env_width = layout.n_agents, layout.n_actions, layout.width, layout.env_width
     obs_end, mask_start = n * layout.obs_dim, n * layout.obs_dim + layout.state_dim
     policy_step = jax.vmap(structure.step, in_axes=(0, 0, 0, 0, 0, 0, None))
@@ -540,8 +541,8 @@ class FusedSMAXCollector(EpisodeCollector):
         base = self._base
         self.layout = PackedLayout(base.n_agents, base.obs_dim, base.state_dim, base.n_actions,
                                     self._policy.structure.hidden_size, tuple(base.packed_sizes))
-        self._program = fused_program(base.map_name, base.batch_size.numel(), base.episode_limit, self.episode_limit,
-                                      self._policy.structure, self.layout)
+        self._program = fused_program(base.map_name, base.walls_cause_death, base.batch_size.numel(),
+                                      base.episode_limit, self.episode_limit, self._policy.structure, self.layout)
         self._key = self._policy_key(seed)
         self._handed: TensorDictBase | None = None
 

@@ -39,18 +39,20 @@ def jax_device_for(device: torch.device):
 
 
 @functools.lru_cache(maxsize=None)
-def smax_kernels(map_name: str) -> SimpleNamespace:
-    """The SMAX env and its jitted batched ``reset``/``step`` kernels (cached: compiled once per map and shape).
+def smax_kernels(map_name: str, walls_cause_death: bool = True) -> SimpleNamespace:
+    """The SMAX env and its jitted batched ``reset``/``step`` kernels (cached: compiled once per map, wall rule
+    and shape).
 
     The episode limit is an argument of ``step`` (SMAX's own ``max_steps`` is left at a
-    bound no limit reaches), so one compilation serves every limit.
+    bound no limit reaches), so one compilation serves every limit. ``walls_cause_death``: SMAX's rule that a
+    unit touching the map's edge dies.
     """
     jax, jnp, smax_package = _import_smax()
     try:
         scenario = smax_package.map_name_to_scenario(map_name)
     except KeyError as err:
         raise ValueError(f"map_name={map_name!r} is not a SMAX scenario") from err
-    smax = smax_package.HeuristicEnemySMAX(scenario=scenario, max_steps=2**30)
+    smax = smax_package.HeuristicEnemySMAX(scenario=scenario, max_steps=2**30, walls_cause_death=walls_cause_death)
     n, agents = smax.num_allies, smax.agents
     type_health = smax.unit_type_health
 
@@ -132,6 +134,7 @@ class SMAXEnv(EnvBase):
             episode); 10 gives SMAC's scale (``reward_scale_rate=20``: at most about 20 per episode).
         check_action_mask: reject actions outside the mask. On CPU at once; on a GPU the step's actions
             are kept on the device and checked together at the next reset (one sync per batch, not per step).
+        walls_cause_death: SMAX kills units that touch the map's edge, StarCraft II does not: False gives SMAC's rule.
 
     Examples:
         >>> from torchrl_liir import SMAXEnv
@@ -156,6 +159,7 @@ class SMAXEnv(EnvBase):
         seed: int = 0,
         reward_scale: float = 1.0,
         check_action_mask: bool = True,
+        walls_cause_death: bool = True,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs={num_envs} must be >= 1")
@@ -165,11 +169,11 @@ class SMAXEnv(EnvBase):
             raise ValueError(f"reward_scale={reward_scale} must be a finite number > 0")
         super().__init__(device=device, batch_size=(num_envs,))
         jax = _import_smax()[0]
-        self._kernels = smax_kernels(map_name)
+        self._kernels = smax_kernels(map_name, walls_cause_death)
         if episode_limit is None:
             episode_limit = default_episode_limit(map_name)
         self.map_name, self.episode_limit, self.check_action_mask = map_name, int(episode_limit), check_action_mask
-        self.reward_scale = reward_scale
+        self.reward_scale, self.walls_cause_death = reward_scale, walls_cause_death
         self._jax, self._jax_device = jax, jax_device_for(self.device)
         self._smax = self._kernels.smax
         self.n_agents, self.n_enemies = self._smax.num_allies, self._smax.num_enemies

@@ -23,17 +23,19 @@ class SMAXSmacAPI:
         map_name: a SMAX scenario (see :class:`~torchrl_liir.envs.SMAXEnv`).
         episode_limit: steps before the episode ends; default SMAC's limit for the map.
         seed: PRNG seed of the battle.
+        walls_cause_death: SMAX kills units that touch the map's edge, StarCraft II does not: False gives SMAC's rule.
     """
 
-    def __init__(self, map_name: str = "3m", *, episode_limit: int | None = None, seed: int = 0) -> None:
-        self.map_name, self._seed = map_name, seed
+    def __init__(self, map_name: str = "3m", *, episode_limit: int | None = None, seed: int = 0,
+                 walls_cause_death: bool = True) -> None:
+        self.map_name, self._seed, self.walls_cause_death = map_name, seed, walls_cause_death
         self._episode_limit = episode_limit
         self._battle: SMAXEnv | None = None
         self._launch()
 
     def _launch(self) -> None:
         self._battle = SMAXEnv(self.map_name, num_envs=1, episode_limit=self._episode_limit, seed=self._seed,
-                               check_action_mask=False)
+                               check_action_mask=False, walls_cause_death=self.walls_cause_death)
         self.n_agents, self.n_enemies = self._battle.n_agents, self._battle.n_enemies
         self.n_actions, self.episode_limit = self._battle.n_actions, self._battle.episode_limit
         self._td = None

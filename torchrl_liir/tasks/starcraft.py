@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
-from torchrl_liir.config_checks import COUNT, POSITIVE, Check, Choice, Integer, Text, fail
+from torchrl_liir.config_checks import COUNT, POSITIVE, Added, Boolean, Check, Choice, Integer, Text, fail
 from torchrl_liir.envs.smac_maps import default_episode_limit
 from torchrl_liir.tasks.base import Task
 
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 SMACV2_INSTALL = ("task=smacv2 needs StarCraft II and the smacv2 package: "
                   "pip install 'smacv2 @ git+https://github.com/oxwhirl/smacv2.git' (see docs/install.md)")
 DIFFICULTIES = (1, 2, 3, 4, 5, 6, 7, 8, 9, "A")
+# SMAX's rule that units touching the map's edge die (JaxMARL's default): runs saved before the key played by it.
+WALLS_CAUSE_DEATH = Added(Boolean(), True)
 
 
 def smax_maps() -> tuple[str, ...]:
@@ -69,6 +71,11 @@ def smac_maps() -> tuple[str, ...]:
     return tuple(get_smac_map_registry())
 
 
+def walls_cause_death(cfg: DictConfig) -> bool:
+    """``task.walls_cause_death``, SMAX's rule by default (a run saved before the key)."""
+    return cfg.task.get("walls_cause_death", WALLS_CAUSE_DEATH.default)
+
+
 def check_map(cfg: DictConfig, maps: tuple[str, ...]) -> None:
     value = cfg.task.get("map")
     if not isinstance(value, str) or value not in maps:
@@ -92,7 +99,7 @@ class SMAXTask(StarCraftTask):
     name = "smax"
 
     def config_checks(self) -> dict[str, Check]:
-        return {**super().config_checks(), "reward_scale": POSITIVE}
+        return {**super().config_checks(), "reward_scale": POSITIVE, "walls_cause_death": WALLS_CAUSE_DEATH}
 
     def check(self, cfg: DictConfig) -> None:
         super().check(cfg)
@@ -102,7 +109,7 @@ class SMAXTask(StarCraftTask):
         from torchrl_liir.envs.smax import SMAXEnv
 
         return SMAXEnv(cfg.task.map, num_envs, episode_limit=self.episode_limit(cfg), device=device, seed=seed,
-                       reward_scale=cfg.task.reward_scale)
+                       reward_scale=cfg.task.reward_scale, walls_cause_death=walls_cause_death(cfg))
 
 
 class SMACTask(StarCraftTask):
@@ -112,7 +119,8 @@ class SMACTask(StarCraftTask):
     name = "smac"
 
     def config_checks(self) -> dict[str, Check]:
-        return {**super().config_checks(), "backend": Choice(("sc2", "smax")), "difficulty": Choice(DIFFICULTIES)}
+        return {**super().config_checks(), "backend": Choice(("sc2", "smax")), "difficulty": Choice(DIFFICULTIES),
+                "walls_cause_death": WALLS_CAUSE_DEATH}
 
     def check(self, cfg: DictConfig) -> None:
         super().check(cfg)
@@ -130,8 +138,11 @@ class SMACTask(StarCraftTask):
 
         limit = self.episode_limit(cfg)
         if cfg.task.backend == "smax":
+            walls = walls_cause_death(cfg)
+
             def factory(i: int):
-                return lambda: SMACEnv(SMAXSmacAPI(cfg.task.map, episode_limit=limit, seed=seed + i), device=device)
+                return lambda: SMACEnv(SMAXSmacAPI(cfg.task.map, episode_limit=limit, seed=seed + i,
+                                                   walls_cause_death=walls), device=device)
             return SerialEnv(num_envs, [factory(i) for i in range(num_envs)], device=device)
         return ParallelEnv(num_envs, lambda: SMACEnv.from_map(cfg.task.map, device=device, seed=seed,
                                                               difficulty=str(cfg.task.difficulty)), device=device)
