@@ -175,7 +175,8 @@ class Added(Check):
 def with_added_defaults(section: DictConfig, checks: Mapping[str, Check]) -> DictConfig:
     """``section`` with the default of every :class:`Added` key it lacks (a run saved before the key existed)."""
     missing = {key: check.default for key, check in checks.items() if isinstance(check, Added) and key not in section}
-    return OmegaConf.merge(section, missing) if missing else section
+    # merged onto the defaults, not into ``section``: a struct section (hydra's composed config) refuses new keys
+    return OmegaConf.merge(OmegaConf.create(missing), section) if missing else section
 
 
 def check_section(section: Mapping | DictConfig | None, prefix: str, checks: Mapping[str, Check]) -> None:

@@ -10,7 +10,18 @@ from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
-from torchrl_liir.config_checks import COUNT, POSITIVE, Added, Boolean, Check, Choice, Integer, Text, fail
+from torchrl_liir.config_checks import (
+    COUNT,
+    POSITIVE,
+    Added,
+    Boolean,
+    Check,
+    Choice,
+    Integer,
+    Text,
+    fail,
+    with_added_defaults,
+)
 from torchrl_liir.envs.smac_maps import default_episode_limit
 from torchrl_liir.tasks.base import Task
 
@@ -71,11 +82,6 @@ def smac_maps() -> tuple[str, ...]:
     return tuple(get_smac_map_registry())
 
 
-def walls_cause_death(cfg: DictConfig) -> bool:
-    """``task.walls_cause_death``, SMAX's rule by default (a run saved before the key)."""
-    return cfg.task.get("walls_cause_death", WALLS_CAUSE_DEATH.default)
-
-
 def check_map(cfg: DictConfig, maps: tuple[str, ...]) -> None:
     value = cfg.task.get("map")
     if not isinstance(value, str) or value not in maps:
@@ -109,7 +115,8 @@ class SMAXTask(StarCraftTask):
         from torchrl_liir.envs.smax import SMAXEnv
 
         return SMAXEnv(cfg.task.map, num_envs, episode_limit=self.episode_limit(cfg), device=device, seed=seed,
-                       reward_scale=cfg.task.reward_scale, walls_cause_death=walls_cause_death(cfg))
+                       reward_scale=cfg.task.reward_scale,
+                       walls_cause_death=with_added_defaults(cfg.task, self.config_checks()).walls_cause_death)
 
 
 class SMACTask(StarCraftTask):
@@ -138,7 +145,7 @@ class SMACTask(StarCraftTask):
 
         limit = self.episode_limit(cfg)
         if cfg.task.backend == "smax":
-            walls = walls_cause_death(cfg)
+            walls = with_added_defaults(cfg.task, self.config_checks()).walls_cause_death
 
             def factory(i: int):
                 return lambda: SMACEnv(SMAXSmacAPI(cfg.task.map, episode_limit=limit, seed=seed + i,
