@@ -43,16 +43,15 @@ class ShortEpisodes:
     ends_there: bool  # the last LAST_ROWS rows average under both thresholds
 
 
-def short_episodes(run_dir: Path, below: float, max_return: float) -> ShortEpisodes:
-    """The rows of ``run_dir``'s training table whose mean episode length is under ``below`` steps and whose
-    mean team return is at most ``max_return``."""
+def short_episodes(run_dir: Path, seed: int, below: float, max_return: float) -> ShortEpisodes:
+    """The rows of the training table of ``run_dir`` (the run of ``seed``) whose mean episode length is under
+    ``below`` steps and whose mean team return is at most ``max_return``."""
     lengths, returns = read_metric(run_dir, "episode_length"), read_metric(run_dir, "episode_return")
     if len(lengths) != len(returns) or (lengths[:, 0] != returns[:, 0]).any():
         raise ValueError(f"{run_dir}: episode_length and episode_return are not logged on the same rows")
     short = (lengths[:, 1] < below) & (returns[:, 1] <= max_return)
     steps = lengths[short, 0]
     last = slice(-LAST_ROWS, None)
-    seed = int(load_saved_config(run_dir / "config.yaml").seed)
     return ShortEpisodes(seed, len(steps), float(steps[0]) if len(steps) else None,
                          float(steps[-1]) if len(steps) else None,
                          bool(lengths[last, 1].mean() < below and returns[last, 1].mean() <= max_return))
@@ -64,7 +63,7 @@ def runs_by_method(run_dirs: list[Path], below: float, max_return: float
     found: dict[tuple[str, str], list[ShortEpisodes]] = defaultdict(list)
     for run_dir in run_dirs:
         cfg = load_saved_config(run_dir / "config.yaml")
-        found[env_of(cfg), method_of(cfg)].append(short_episodes(run_dir, below, max_return))
+        found[env_of(cfg), method_of(cfg)].append(short_episodes(run_dir, int(cfg.seed), below, max_return))
     return {key: sorted(runs, key=lambda r: r.seed) for key, runs in found.items()}
 
 
