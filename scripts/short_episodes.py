@@ -7,10 +7,10 @@ On SMAX, where a unit touching the map's edge dies, a policy can collapse into w
 its episodes end after a few steps with a team return of 0. Per run, the training batches (rows of
 ``metrics.csv``; archived runs keep every 10th) whose episodes average under ``--below`` steps and a team
 return of at most ``--max-return`` (a quick win is short too, but scores), the steps of the first and last of
-them, and whether the run ends there (its last 10 rows do too). Per
-map and method: the runs that had such a batch and those that end there, by seed; on a map with exactly two
-methods, Fisher's exact test (two-sided) on each count. The Markdown is printed and, with ``--out``, written
-between ``<!-- results:KEY -->`` markers as results_table.py does.
+them, and whether the run ends there (its last 10 rows do too). Per map and method: the runs that had such a
+batch and those that end there, by seed; on a map with exactly two methods, Fisher's exact test (two-sided) on
+each count. The Markdown is printed and, with ``--out``, written between ``<!-- results:KEY -->`` markers as
+results_table.py does.
 """
 from __future__ import annotations
 
@@ -51,10 +51,10 @@ def short_episodes(run_dir: Path, seed: int, below: float, max_return: float) ->
         raise ValueError(f"{run_dir}: episode_length and episode_return are not logged on the same rows")
     short = (lengths[:, 1] < below) & (returns[:, 1] <= max_return)
     steps = lengths[short, 0]
-    last = slice(-LAST_ROWS, None)
-    return ShortEpisodes(seed, len(steps), float(steps[0]) if len(steps) else None,
-                         float(steps[-1]) if len(steps) else None,
-                         bool(lengths[last, 1].mean() < below and returns[last, 1].mean() <= max_return))
+    first, last = (float(steps[0]), float(steps[-1])) if len(steps) else (None, None)
+    tail = slice(-LAST_ROWS, None)
+    return ShortEpisodes(seed, len(steps), first, last,
+                         bool(lengths[tail, 1].mean() < below and returns[tail, 1].mean() <= max_return))
 
 
 def runs_by_method(run_dirs: list[Path], below: float, max_return: float
@@ -91,7 +91,8 @@ def fisher_lines(found: dict[tuple[str, str], list[ShortEpisodes]]) -> list[str]
         runs = [found[env, m] for m in methods]
         for what, test in (("had a batch of short episodes", lambda r: r.batches > 0),
                            ("end in them", lambda r: r.ends_there)):
-            table = [[sum(map(test, rs)), sum(not test(r) for r in rs)] for rs in runs]
+            hits = [sum(map(test, rs)) for rs in runs]
+            table = [[h, len(rs) - h] for h, rs in zip(hits, runs)]
             p = stats.fisher_exact(table).pvalue
             lines.append(f"{env}: runs that {what}, {method_label(methods[0])} {table[0][0]} of {len(runs[0])} "
                          f"against {method_label(methods[1])} {table[1][0]} of {len(runs[1])}: Fisher's exact "
