@@ -43,7 +43,15 @@ from rliable import library as rly
 from rliable import metrics, plot_utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_table import add_evaluation, block_key, matrix, run_row, table_rows, write_between_markers  # noqa: E402
+from results_table import (  # noqa: E402
+    add_evaluation,
+    block_key,
+    matrix,
+    read_evaluations,
+    run_row,
+    table_rows,
+    write_between_markers,
+)
 from run_records import method_label, method_sort_key, read_metric  # noqa: E402
 
 REPS, SEED, POINTS = 2000, 0, 31
@@ -294,7 +302,7 @@ def main(argv: list[str] | None = None) -> None:
             write_between_markers(args.out, args.key or block_key(args.title), text)
         return
     try:
-        evaluations = [e for path in args.evaluation for e in json.loads(path.read_text())]
+        evaluations = read_evaluations(args.evaluation)
         rows = load_runs(args.run_dirs, evaluations, args.metric, args.last, args.unfinished)
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")

@@ -23,7 +23,6 @@ method's runs.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -31,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_table import add_evaluation, block_key, run_row, write_between_markers  # noqa: E402
+from results_table import add_evaluation, block_key, read_evaluations, run_row, write_between_markers  # noqa: E402
 from run_records import env_of, method_label, method_of, method_sort_key, read_metric  # noqa: E402
 from scipy import stats  # noqa: E402
 
@@ -95,9 +94,10 @@ def rank_correlation(values: list[float], scores: list[float]) -> tuple[float, f
     p of 0 from the t approximation scipy's ``spearmanr`` uses."""
     x, y = stats.rankdata(values), stats.rankdata(scores)
     x, y = x - x.mean(), y - y.mean()
+    norm = np.sqrt((x * x).sum() * (y * y).sum())  # the same for every pairing: permuting x keeps it centred
 
-    def pearson(permuted_x: np.ndarray, axis: int = -1) -> np.ndarray:  # x and y centred; permuting x keeps it so
-        return (permuted_x * y).sum(axis) / np.sqrt((x * x).sum() * (y * y).sum())
+    def pearson(permuted_x: np.ndarray, axis: int = -1) -> np.ndarray:
+        return (permuted_x * y).sum(axis) / norm
 
     # One sample permuted against y held fixed: n! pairings, every one of them once up to 7 runs.
     result = stats.permutation_test((x,), pearson, permutation_type="pairings", vectorized=True,
@@ -181,8 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         runs = run_windows(args.run_dirs, start, end, PER_RUN_COLUMNS if args.per_run else COLUMNS)
         if args.per_run:
-            evaluations = None if args.evaluation is None else \
-                [e for path in args.evaluation for e in json.loads(path.read_text())]
+            evaluations = None if args.evaluation is None else read_evaluations(args.evaluation)
             score_name = add_scores(runs, args.run_dirs, evaluations)
     except (FileNotFoundError, ValueError, ConfigError) as err:
         sys.exit(f"error: {err}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import sys
 from pathlib import Path
@@ -29,7 +28,7 @@ from scipy import stats
 from torchrl_liir.trainers.config import load_saved_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_table import add_evaluation  # noqa: E402
+from results_table import add_evaluation, read_evaluations  # noqa: E402
 
 
 def onset(curve: np.ndarray, threshold: float = 0.2, window: float = 100_000) -> float:
@@ -125,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
             curve = read_metric(run_dir, "win_rate")
             rows.append({"run": run_dir.name, "method": method_of(cfg), "seed": cfg.seed,
                          "frames": float(curve[-1, 0]), "onset": onset(curve, args.threshold, args.window)})
-        evaluations = [e for path in args.evaluation for e in json.loads(path.read_text())]
+        evaluations = read_evaluations(args.evaluation)
         add_evaluation(rows, args.run_dirs, evaluations)
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")

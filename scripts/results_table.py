@@ -65,6 +65,11 @@ def run_row(run_dir: Path, last: int, metric: str = "test_win_rate", train_metri
     }
 
 
+def read_evaluations(paths: list[Path]) -> list[dict]:
+    """Every entry of the JSON files of ``scripts/evaluate_runs.py`` (one list of runs each), in order."""
+    return [entry for path in paths for entry in json.loads(path.read_text())]
+
+
 def add_evaluation(rows: list[dict], run_dirs: list[Path], evaluations: list[dict], missing_ok: bool = False) -> None:
     """Each row gets its run's ``scripts/evaluate_runs.py`` results (``greedy`` and ``stochastic`` win rates),
     found by the run's path or, for an archived copy in results/, by its directory name when that is unique.
@@ -202,8 +207,7 @@ def table_rows(run_dirs: list[Path], last: int, metric: str, train_metric: str, 
         metrics = matrix_metrics(run_dir, metric, train_metric) if for_matrix else (metric, train_metric)
         rows.append(run_row(run_dir, last, *metrics, up_to_frames, unfinished))
     if evaluation_files:
-        evaluations = [e for path in evaluation_files for e in json.loads(path.read_text())]
-        add_evaluation(rows, run_dirs, evaluations, missing_ok=for_matrix)
+        add_evaluation(rows, run_dirs, read_evaluations(evaluation_files), missing_ok=for_matrix)
     return rows
 
 
