@@ -144,17 +144,26 @@ def steps_text(frames: int) -> str:
 def matrix(rows: list[dict], title: str, command: str, cell: Callable[[list[float]], str] = mean_spread) -> str:
     """Markdown: one line per env (in the order of ``rows``), one column per method (``method_sort_key``); each cell
     ``<cell(scores)> (n seeds), <steps every seed reached> of <budget>`` (``mean ± std`` by default), or "not
-    run". Steps past the budget (the last batch's) count as the budget."""
+    run". Steps past the budget (the last batch's) count as the budget. An env whose runs had different budgets
+    gets one line per budget (``smax_2s3z (3M budget)``), so that no cell pools runs of two budgets."""
+    budgets: dict[str, set[int]] = defaultdict(set)
+    for row in rows:
+        budgets[row["env"]].add(row["budget"])
+
+    def line_of(row: dict) -> str:
+        env = row["env"]
+        return env if len(budgets[env]) == 1 else f"{env} ({steps_text(row['budget'])} budget)"
+
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for row in rows:
-        groups[row["env"], row["method"]].append(row)
-    envs = list(dict.fromkeys(row["env"] for row in rows))
+        groups[line_of(row), row["method"]].append(row)
+    lines_of_rows = list(dict.fromkeys(line_of(row) for row in rows))
     methods = sorted({row["method"] for row in rows}, key=method_sort_key)
     lines = [f"### {title}", "", f"`{command}`", "",
              "| map | measure | " + " | ".join(method_label(m) for m in methods) + " |",
              "|---|---|" + "---|" * len(methods)]
-    for env in envs:
-        env_rows = [row for row in rows if row["env"] == env]
+    for label in lines_of_rows:
+        env_rows = [row for row in rows if line_of(row) == label]
         evaluated = all("evaluation" in row for row in env_rows)
         if evaluated:
             episodes = "/".join(sorted({str(row["evaluation_episodes"]) for row in env_rows}))
@@ -163,16 +172,16 @@ def matrix(rows: list[dict], title: str, command: str, cell: Callable[[list[floa
             measure = "final " + "/".join(sorted({row["metric"].replace("_", " ") for row in env_rows}))
         cells = []
         for method in methods:
-            runs = groups.get((env, method))
+            runs = groups.get((label, method))
             if not runs:
                 cells.append("not run")
                 continue
             values = [r["evaluation"]["greedy"] if evaluated else r["final"] for r in runs]
             seeds = f"{len(runs)} seed{'s' if len(runs) > 1 else ''}"
-            budget = max(r["budget"] for r in runs)
+            budget = runs[0]["budget"]
             reached = min(min(r["frames"] for r in runs), budget)  # a run ends within a batch past its budget
             cells.append(f"{cell(values)} ({seeds}), {steps_text(reached)} of {steps_text(budget)}")
-        lines.append(f"| {env} | {measure} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label} | {measure} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

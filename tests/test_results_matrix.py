@@ -52,6 +52,19 @@ def test_matrix_matches_hand_values():
     assert len(lines) == 9
 
 
+def test_an_env_run_at_two_budgets_gets_a_line_per_budget():
+    rows = [_row("smax_2s3z", "liir_lambda0", 0, 10_000_105, 10_000_000, 0.9, greedy=0.99),
+            _row("smax_2s3z", "liir_lambda0", 1, 3_000_209, 3_000_000, 0.8, greedy=0.90),
+            _row("smax_2s3z", "liir_lambda0", 2, 3_000_020, 3_000_000, 0.8, greedy=0.80),
+            _row("smax_2s3z", "liir", 1, 3_000_020, 3_000_000, 0.8, greedy=0.70)]
+    lines = matrix(rows, "Every map", "python scripts/train.py ...").splitlines()
+    # Not one λ = 0 cell of 0.90 ± 0.10 (3 seeds) "3M of 10M": seed 0's 10M run stands alone.
+    assert lines[6:] == [
+        "| smax_2s3z (10M budget) | greedy win rate, 500 fixed test episodes | not run | 0.99 (1 seed), 10M of 10M |",
+        "| smax_2s3z (3M budget) | greedy win rate, 500 fixed test episodes | 0.70 (1 seed), 3M of 3M "
+        "| 0.85 ± 0.07 (2 seeds), 3M of 3M |"]
+
+
 def _final_test_win_rate(run_dir: Path, last: int = 3) -> float:
     with (run_dir / "test.csv").open(newline="") as f:
         rates = [float(row["test_win_rate"]) for row in csv.DictReader(f)]
@@ -159,7 +172,9 @@ def test_the_readme_headline_copies_the_results_matrix():
     column_of = {"LIIR, former default (η on Adam 1e-3)": "LIIR, η on Adam 1e-3", "QMIX": "QMIX, transition replay"}
     checked = 0
     for row in headline[1:]:
-        cells = matrix_cells["smax_" + row[0].split(",")[0]]
+        env, steps = row[0].split(",")[0], row[0].split(", ")[1].split()[0]  # "2s3z, 3M (10 seeds)"
+        # A map run at two budgets has a line per budget in the matrix.
+        cells = matrix_cells.get(f"smax_{env} ({steps} budget)") or matrix_cells[f"smax_{env}"]
         for method, cell in list(zip(headline[0], row))[1:]:
             expected = cells[column_of.get(method, method)].split(" (")[0]  # "0.74 [0.71, 0.75] (10 seeds), ..."
             assert cell.replace("\xa0", " ") == expected, (row[0], method, cell, expected)  # no-break spaces
