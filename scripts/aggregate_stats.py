@@ -49,6 +49,7 @@ from results_table import (  # noqa: E402
     matrix,
     read_evaluations,
     run_row,
+    steps_text,
     table_rows,
     write_between_markers,
 )
@@ -82,8 +83,14 @@ def load_runs(run_dirs: list[Path], evaluations: list[dict], metric: str = "test
 
 def group(rows: list[dict], min_runs: int = 3) -> tuple[list[str], dict[str, list[list[dict]]], list[str]]:
     """Maps (in the order of ``rows``), each kept method's runs per map (``method_sort_key``; the same number on every
-    map, its lowest seeds where it has more) and notes on what was left out."""
+    map, its lowest seeds where it has more) and notes on what was left out. A map whose runs had different budgets
+    is refused (ValueError): a score at 3M steps and one at 10M are not draws of one quantity."""
     tasks = list(dict.fromkeys(row["env"] for row in rows))
+    for task in tasks:
+        budgets = sorted({row["budget"] for row in rows if row["env"] == task})
+        if len(budgets) > 1:
+            raise ValueError(f"the runs of {task} had different budgets ({', '.join(map(steps_text, budgets))} "
+                             "steps): pass the runs of one budget")
     by_method: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
         by_method[row["method"]][row["env"]].append(row)
@@ -304,9 +311,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         evaluations = read_evaluations(args.evaluation)
         rows = load_runs(args.run_dirs, evaluations, args.metric, args.last, args.unfinished)
+        tasks, kept, notes = group(rows, args.min_runs)
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
-    tasks, kept, notes = group(rows, args.min_runs)
     if not kept:
         sys.exit("error: no method has runs on every map: " + " ".join(notes))
     if args.baseline is not None and args.baseline not in kept:

@@ -84,6 +84,13 @@ def test_group_keeps_the_same_runs_on_every_map_and_says_what_it_left_out():
     assert list(group(rows, min_runs=2)[1]) == ["liir", "mappo"]
 
 
+def test_group_refuses_a_map_whose_runs_had_two_budgets():
+    rows = [_row("smax_2s3z", "liir", s, 0.9, budget=3_000_000) for s in range(3)]
+    rows.append(_row("smax_2s3z", "liir", 3, 0.99, budget=10_000_000))
+    with pytest.raises(ValueError, match=r"smax_2s3z had different budgets \(3M, 10M steps\)"):
+        group(rows)
+
+
 def check_marl_eval(data: dict, metric: str) -> None:
     """marl-eval's raw-data layout: env → task → algorithm → run → steps (``step_count`` and the metric as a list)
     and ``absolute_metrics``; every run of a task with the same steps, every algorithm with as many runs."""
