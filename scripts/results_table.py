@@ -72,11 +72,14 @@ def read_evaluations(paths: list[Path]) -> list[dict]:
 
 def add_evaluation(rows: list[dict], run_dirs: list[Path], evaluations: list[dict], missing_ok: bool = False) -> None:
     """Each row gets its run's ``scripts/evaluate_runs.py`` results (``greedy`` and ``stochastic`` win rates),
-    found by the run's path or, for an archived copy in results/, by its directory name when that is unique.
+    found by the run's path or, for an archived copy in results/, by its directory name when that is unique among
+    the entries no run matched by path (two runs of one name, at two budgets, tell themselves apart by path).
     ``missing_ok`` leaves a run that is not in ``evaluations`` without them."""
     by_run = {Path(e["run"]).resolve(): e for e in evaluations}
-    names = Counter(Path(e["run"]).name for e in evaluations)
-    by_name = {Path(e["run"]).name: e for e in evaluations if names[Path(e["run"]).name] == 1}
+    matched = {run_dir.resolve() for run_dir in run_dirs} & by_run.keys()
+    unmatched = [e for e in evaluations if Path(e["run"]).resolve() not in matched]
+    names = Counter(Path(e["run"]).name for e in unmatched)
+    by_name = {Path(e["run"]).name: e for e in unmatched if names[Path(e["run"]).name] == 1}
     for row, run_dir in zip(rows, run_dirs):
         found = by_run.get(run_dir.resolve()) or by_name.get(run_dir.name)
         if found is None and missing_ok:

@@ -14,7 +14,7 @@ from conftest import run_in_process
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from compare_methods import detectable  # noqa: E402
-from results_table import matrix, steps_text, write_between_markers  # noqa: E402
+from results_table import add_evaluation, matrix, steps_text, write_between_markers  # noqa: E402
 
 
 def _row(env, method, seed, frames, budget, final, greedy=None, metric="test_win_rate"):
@@ -63,6 +63,24 @@ def test_an_env_run_at_two_budgets_gets_a_line_per_budget():
         "| smax_2s3z (10M budget) | greedy win rate, 500 fixed test episodes | not run | 0.99 (1 seed), 10M of 10M |",
         "| smax_2s3z (3M budget) | greedy win rate, 500 fixed test episodes | 0.70 (1 seed), 3M of 3M "
         "| 0.85 ± 0.07 (2 seeds), 3M of 3M |"]
+
+
+def test_an_evaluation_finds_its_run_by_path_before_name(tmp_path):
+    """Seed 0 of 2s3z ran at 10M and at 3M steps under one name: the 3M run's entry names its archived path, and the
+    10M run's entry (evaluated under runs/dev/) is then the only one left to match by name."""
+    ten_m, three_m = tmp_path / "runs" / "smax_2s3z_liir_s0", tmp_path / "pairs_3M" / "smax_2s3z_liir_s0"
+
+    def entry(run, greedy):
+        return {"run": str(run), "episodes": 500, "greedy": {"win_rate": greedy}, "stochastic": {"win_rate": 0.5}}
+
+    evaluations = [entry("runs/dev/smax_2s3z_liir_s0", 0.98), entry(three_m, 0.73)]
+    rows = [{}, {}]
+    add_evaluation(rows, [ten_m, three_m], evaluations)
+    assert [row["evaluation"]["greedy"] for row in rows] == [0.98, 0.73]
+    # With neither entry naming its run's path, the name is ambiguous: no run gets an evaluation.
+    evaluations[1]["run"] = "elsewhere/smax_2s3z_liir_s0"
+    with pytest.raises(ValueError, match="is not in the evaluation file"):
+        add_evaluation([{}, {}], [ten_m, three_m], evaluations)
 
 
 def _final_test_win_rate(run_dir: Path, last: int = 3) -> float:
