@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_table import (  # noqa: E402
     add_evaluation,
     block_key,
+    budgets_per_env,
     matrix,
     read_evaluations,
     run_row,
@@ -85,12 +86,11 @@ def group(rows: list[dict], min_runs: int = 3) -> tuple[list[str], dict[str, lis
     """Maps (in the order of ``rows``), each kept method's runs per map (``method_sort_key``; the same number on every
     map, its lowest seeds where it has more) and notes on what was left out. A map whose runs had different budgets
     is refused (ValueError): a score at 3M steps and one at 10M are not draws of one quantity."""
-    tasks = list(dict.fromkeys(row["env"] for row in rows))
-    for task in tasks:
-        budgets = sorted({row["budget"] for row in rows if row["env"] == task})
+    for task, budgets in budgets_per_env(rows).items():
         if len(budgets) > 1:
-            raise ValueError(f"the runs of {task} had different budgets ({', '.join(map(steps_text, budgets))} "
+            raise ValueError(f"the runs of {task} had different budgets ({', '.join(map(steps_text, sorted(budgets)))} "
                              "steps): pass the runs of one budget")
+    tasks = list(dict.fromkeys(row["env"] for row in rows))
     by_method: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
         by_method[row["method"]][row["env"]].append(row)

@@ -144,29 +144,29 @@ def steps_text(frames: int) -> str:
     return f"{frames // 1000}k"
 
 
+def budgets_per_env(rows: list[dict]) -> dict[str, set[int]]:
+    """The budgets (``experiment.total_frames``) each env's runs had."""
+    budgets: dict[str, set[int]] = defaultdict(set)
+    for row in rows:
+        budgets[row["env"]].add(row["budget"])
+    return budgets
+
+
 def matrix(rows: list[dict], title: str, command: str, cell: Callable[[list[float]], str] = mean_spread) -> str:
     """Markdown: one line per env (in the order of ``rows``), one column per method (``method_sort_key``); each cell
     ``<cell(scores)> (n seeds), <steps every seed reached> of <budget>`` (``mean ± std`` by default), or "not
     run". Steps past the budget (the last batch's) count as the budget. An env whose runs had different budgets
     gets one line per budget (``smax_2s3z (3M budget)``), so that no cell pools runs of two budgets."""
-    budgets: dict[str, set[int]] = defaultdict(set)
+    budgets = budgets_per_env(rows)
+    rows_per_line: dict[str, list[dict]] = defaultdict(list)  # in the order of ``rows``
     for row in rows:
-        budgets[row["env"]].add(row["budget"])
-
-    def line_of(row: dict) -> str:
         env = row["env"]
-        return env if len(budgets[env]) == 1 else f"{env} ({steps_text(row['budget'])} budget)"
-
-    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for row in rows:
-        groups[line_of(row), row["method"]].append(row)
-    lines_of_rows = list(dict.fromkeys(line_of(row) for row in rows))
+        rows_per_line[env if len(budgets[env]) == 1 else f"{env} ({steps_text(row['budget'])} budget)"].append(row)
     methods = sorted({row["method"] for row in rows}, key=method_sort_key)
     lines = [f"### {title}", "", f"`{command}`", "",
              "| map | measure | " + " | ".join(method_label(m) for m in methods) + " |",
              "|---|---|" + "---|" * len(methods)]
-    for label in lines_of_rows:
-        env_rows = [row for row in rows if line_of(row) == label]
+    for label, env_rows in rows_per_line.items():
         evaluated = all("evaluation" in row for row in env_rows)
         if evaluated:
             episodes = "/".join(sorted({str(row["evaluation_episodes"]) for row in env_rows}))
@@ -175,7 +175,7 @@ def matrix(rows: list[dict], title: str, command: str, cell: Callable[[list[floa
             measure = "final " + "/".join(sorted({row["metric"].replace("_", " ") for row in env_rows}))
         cells = []
         for method in methods:
-            runs = groups.get((label, method))
+            runs = [row for row in env_rows if row["method"] == method]
             if not runs:
                 cells.append("not run")
                 continue
