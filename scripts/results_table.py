@@ -74,20 +74,26 @@ def add_evaluation(rows: list[dict], run_dirs: list[Path], evaluations: list[dic
     """Each row gets its run's ``scripts/evaluate_runs.py`` results (``greedy`` and ``stochastic`` win rates),
     found by the run's path or, for an archived copy in results/, by its directory name when that is unique among
     the entries no run matched by path (two runs of one name, at two budgets, tell themselves apart by path).
-    ``missing_ok`` leaves a run that is not in ``evaluations`` without them."""
+    ``missing_ok`` leaves the runs of an env (at one budget) none of which is in ``evaluations`` without them; an
+    env with some runs in it and some not is refused all the same, since its line would fall back to the final test
+    metric for every run."""
     by_run = {Path(e["run"]).resolve(): e for e in evaluations}
     matched = {run_dir.resolve() for run_dir in run_dirs} & by_run.keys()
     unmatched = [e for e in evaluations if Path(e["run"]).resolve() not in matched]
     names = Counter(Path(e["run"]).name for e in unmatched)
     by_name = {Path(e["run"]).name: e for e in unmatched if names[Path(e["run"]).name] == 1}
-    for row, run_dir in zip(rows, run_dirs):
-        found = by_run.get(run_dir.resolve()) or by_name.get(run_dir.name)
-        if found is None and missing_ok:
-            continue
-        if found is None:
-            raise ValueError(f"{run_dir} is not in the evaluation file: evaluate it with scripts/evaluate_runs.py")
-        row["evaluation"] = {name: found[name]["win_rate"] for name in ("greedy", "stochastic")}
-        row["evaluation_episodes"] = found["episodes"]
+    found = [by_run.get(run_dir.resolve()) or by_name.get(run_dir.name) for run_dir in run_dirs]
+    lines: dict[tuple, list[bool]] = defaultdict(list)
+    for row, entry in zip(rows, found):
+        lines[row.get("env"), row.get("budget")].append(entry is not None)
+    for row, run_dir, entry in zip(rows, run_dirs, found):
+        if entry is None and (not missing_ok or any(lines[row.get("env"), row.get("budget")])):
+            others = f" (other runs of {row['env']} are)" if missing_ok else ""
+            raise ValueError(f"{run_dir} is not in the evaluation file{others}: evaluate it with "
+                             "scripts/evaluate_runs.py")
+        if entry is not None:
+            row["evaluation"] = {name: entry[name]["win_rate"] for name in ("greedy", "stochastic")}
+            row["evaluation_episodes"] = entry["episodes"]
 
 
 def mean_spread(values: list[float]) -> str:

@@ -83,6 +83,22 @@ def test_an_evaluation_finds_its_run_by_path_before_name(tmp_path):
         add_evaluation([{}, {}], [ten_m, three_m], evaluations)
 
 
+def test_a_map_with_some_runs_evaluated_and_some_not_is_refused(tmp_path):
+    """A matrix line is either every run's greedy evaluation or every run's final test metric: one run missing from
+    the evaluations must not turn its whole map back to the 20-episode test metric."""
+    runs = [tmp_path / name for name in ("smax_8m_liir_s0", "smax_8m_liir_s1", "smax_5m_vs_6m_liir_s0")]
+    evaluations = [{"run": str(runs[0]), "episodes": 500, "greedy": {"win_rate": 0.9}, "stochastic": {"win_rate": 0.8}}]
+    rows = [_row("smax_8m", "liir", 0, 3_000_000, 3_000_000, 0.7),
+            _row("smax_8m", "liir", 1, 3_000_000, 3_000_000, 0.6),
+            _row("smax_5m_vs_6m", "liir", 0, 3_000_000, 3_000_000, 0.3)]
+    with pytest.raises(ValueError, match=r"smax_8m_liir_s1 is not in the evaluation file \(other runs of smax_8m"):
+        add_evaluation(rows, runs, evaluations, missing_ok=True)
+    # 5m_vs_6m alone, none of its runs evaluated: admitted, and its line shows the final test win rate.
+    add_evaluation(rows[2:], runs[2:], evaluations, missing_ok=True)
+    assert "evaluation" not in rows[2]
+    assert "| smax_5m_vs_6m | final test win rate | 0.30 (1 seed), 3M of 3M |" in matrix(rows[2:], "t", "c")
+
+
 def _final_test_win_rate(run_dir: Path, last: int = 3) -> float:
     with (run_dir / "test.csv").open(newline="") as f:
         rates = [float(row["test_win_rate"]) for row in csv.DictReader(f)]
