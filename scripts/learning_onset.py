@@ -8,7 +8,8 @@ averaged over the trailing ``--window`` steps reaches ``--threshold``, or "never
 fixed test battles of ``scripts/evaluate_runs.py`` (``--policy``: greedy or stochastic). Prints the runs sorted
 by onset and Spearman's rank correlation between the two over all runs (a run that never got there ranks after
 every other), or over those whose onset came before ``--onset-before`` steps, and draws the scatter to
-``--out`` (with its numbers as CSV beside it). Every training row is one batch of the same number of
+``--out`` (with its numbers as CSV beside it). ``--pair A B`` adds a sign test of which of two methods gets there
+first, seed for seed. Every training row is one batch of the same number of
 episodes, so the trailing mean weights rows equally; archived runs keep every 10th row, and their onset is read
 from those.
 """
@@ -47,6 +48,23 @@ def rank_correlation(onsets: list[float], finals: list[float]) -> tuple[float, f
     """Spearman's ρ and its two-sided p-value; ``inf`` onsets (never) rank after every finite one, tied."""
     result = stats.spearmanr(onsets, finals)
     return float(result.statistic), float(result.pvalue)
+
+
+def paired_onsets(rows: list[dict], a: str, b: str) -> tuple[int, int, int, float]:
+    """Seed for seed, method ``a``'s onset against ``b``'s: the pairs where ``a`` came first, where ``b`` did, the
+    ties (the same step, or neither got there), and the exact two-sided sign test's p over the untied pairs
+    (binomial with one half: under no difference either method is as likely to come first)."""
+    onsets = {(row["method"], row["seed"]): row["onset"] for row in rows}
+    for method in (a, b):
+        if not any(m == method for m, _ in onsets):
+            raise ValueError(f"no runs of {method!r}: the runs are of {', '.join(sorted({m for m, _ in onsets}))}")
+    seeds = sorted({seed for method, seed in onsets if method == a} & {seed for method, seed in onsets if method == b})
+    first_a = sum(onsets[a, seed] < onsets[b, seed] for seed in seeds)
+    first_b = sum(onsets[b, seed] < onsets[a, seed] for seed in seeds)
+    if first_a + first_b == 0:
+        raise ValueError(f"no seed of {a} and {b} with one onset before the other: a sign test needs one")
+    p = stats.binomtest(first_a, first_a + first_b, 0.5).pvalue
+    return first_a, first_b, len(seeds) - first_a - first_b, float(p)
 
 
 def markdown(rows: list[dict], policy: str, threshold: float, window: float, rho: float, p: float,
@@ -107,6 +125,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--window", type=float, default=100_000, help="environment steps the rate is averaged over")
     parser.add_argument("--onset-before", type=float, default=None,
                         help="correlate only the runs whose onset came before this many steps")
+    parser.add_argument("--pair", nargs=2, metavar=("A", "B"), default=None,
+                        help="two methods (liir, liir_lambda0, ...): which gets there first, seed for seed")
     parser.add_argument("--title", default="Onset of winning against the final win rate")
     parser.add_argument("--out", type=Path, default=None, help="PNG of the scatter (and its CSV beside it)")
     args = parser.parse_args(argv)
@@ -126,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
                          "frames": float(curve[-1, 0]), "onset": onset(curve, args.threshold, args.window)})
         evaluations = read_evaluations(args.evaluation)
         add_evaluation(rows, args.run_dirs, evaluations)
+        paired = paired_onsets(rows, *args.pair) if args.pair else None
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
     for row in rows:
@@ -138,6 +159,10 @@ def main(argv: list[str] | None = None) -> None:
     scope = f"{len(rows)} runs" if len(counted) == len(rows) else \
         f"the {len(counted)} of {len(rows)} runs whose onset came before {args.onset_before:,.0f} steps"
     print(markdown(rows, args.policy, args.threshold, args.window, rho, p, scope))
+    if paired is not None:
+        (a, b), (first_a, first_b, ties, sign_p) = map(method_label, args.pair), paired
+        print(f"\nSeed for seed, {a} got there first on {first_a} of {first_a + first_b + ties} pairs, {b} on "
+              f"{first_b}, {ties} tied (the same step, or neither); sign test, two-sided p = {sign_p:.3g}.")
     if args.out is not None:
         cut = "" if len(counted) == len(rows) else f", onset before {args.onset_before:,.0f}"
         plot(rows, args.policy, f"{args.title}\nSpearman ρ = {rho:+.2f}, p = {p:.2g} ({len(counted)} runs{cut})",

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from learning_onset import main, onset, rank_correlation  # noqa: E402
+from learning_onset import main, onset, paired_onsets, rank_correlation  # noqa: E402
 
 FRAMES = np.arange(10_000, 300_001, 10_000)
 
@@ -41,6 +41,22 @@ def test_rank_correlation_ranks_never_last():
     # ρ = 1 − 6·12 / (4·(4² − 1)) = −0.2.
     rho, p = rank_correlation([1.0, 2.0, math.inf, 3.0], [0.5, 0.9, 0.0, 0.95])
     assert rho == pytest.approx(-0.2) and 0.0 < p <= 1.0
+
+
+def test_paired_onsets_sign_test_matches_a_hand_count():
+    # Seeds 0–9: b first on 9, a first on seed 9; seed 10 neither got there (a tie); seed 11 has no b run.
+    rows = [{"method": "a", "seed": s, "onset": 2e6 + s} for s in range(9)] + \
+           [{"method": "b", "seed": s, "onset": 1e6} for s in range(9)] + \
+           [{"method": "a", "seed": 9, "onset": 1e6}, {"method": "b", "seed": 9, "onset": math.inf},
+            {"method": "a", "seed": 10, "onset": math.inf}, {"method": "b", "seed": 10, "onset": math.inf},
+            {"method": "a", "seed": 11, "onset": 5e5}]
+    # Two-sided: P(at most 1 of 10 fair coins one way) doubled = 2·(1 + 10) / 2¹⁰ = 22/1024.
+    assert paired_onsets(rows, "a", "b") == (1, 9, 1, pytest.approx(22 / 1024))
+    assert paired_onsets(rows, "b", "a") == (9, 1, 1, pytest.approx(22 / 1024))
+    with pytest.raises(ValueError, match="no runs of 'c': the runs are of a, b"):
+        paired_onsets(rows, "a", "c")
+    with pytest.raises(ValueError, match="a sign test needs one"):
+        paired_onsets(rows[-3:-1], "a", "b")
 
 
 def _run(path: Path, overrides: list[str], curve: np.ndarray) -> Path:
@@ -74,6 +90,10 @@ def test_script_sorts_by_onset_correlates_and_draws(tmp_path, capsys):
     assert rows == ["liir_s0", "liir_s1", "iac_s1", "iac_s0"]
     assert "| iac_s0 | IAC | 0 | never | 0.000 |" in printed
     assert "over 4 runs: ρ = -0.20" in printed
+    # LIIR first on seed 0 (100k, IAC never) and seed 1 (190k against 270k): p = 2·(1/2)² = 0.5.
+    main([*args, "--pair", "liir", "iac"])
+    assert ("Seed for seed, LIIR got there first on 2 of 2 pairs, IAC on 0, 0 tied (the same step, or neither); "
+            "sign test, two-sided p = 0.5.") in capsys.readouterr().out
     # Without the run that never started, onset and win rate rank alike.
     out = tmp_path / "onset.png"
     main([*args, "--onset-before", "1000000", "--out", str(out)])
