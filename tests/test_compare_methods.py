@@ -167,15 +167,16 @@ def test_method_sort_key_puts_each_former_default_run_after_its_variant_and_unkn
 
 
 def test_every_archived_evaluation_names_the_method_its_run_config_makes():
-    """Each entry of results/**/evaluation.json carries ``method``; it must be what ``method_of`` makes of the
+    """Each entry of results/**/*evaluation*.json carries ``method``; it must be what ``method_of`` makes of the
     archived run's config.yaml (a renamed default re-derives them). An entry names its run's archived path, or its
     path under runs/, whose directory name is then that of the archived runs beside the file not claimed by another
-    entry's path (seed 0 of 2s3z ran at 10M and at 3M steps under one name)."""
-    every = [entry for path in (ROOT / "results").rglob("*evaluation*.json") for entry in json.loads(path.read_text())]
+    entry's path (seeds 0 and 1 of 2s3z ran at 3M steps under the names of a 10M run and a short run)."""
+    files = sorted((ROOT / "results").rglob("*evaluation*.json"))
+    every = [entry for path in files for entry in json.loads(path.read_text())]
     archived = {e["run"] for e in every if e["run"].startswith("results/")}
     claimed = {(ROOT / run).resolve() for run in archived}
     checked = 0
-    for evaluation in (ROOT / "results").rglob("evaluation.json"):
+    for evaluation in files:
         entries = json.loads(evaluation.read_text())
         configs = defaultdict(list)
         for config in evaluation.parent.rglob("config.yaml"):
@@ -188,7 +189,7 @@ def test_every_archived_evaluation_names_the_method_its_run_config_makes():
             for config in candidates:  # a name shared by runs of one method (2s3z's runs/ and short_runs/)
                 assert method_of(OmegaConf.load(config)) == entry["method"], (evaluation, entry["run"], config)
             checked += 1
-    assert checked >= 88  # the evaluations archived when this test was written
+    assert checked >= 176  # the evaluations archived when this test was written
 
 
 def test_seeds_restricts_both_methods_so_that_unequal_seed_sets_pair(tmp_path, capsys):
