@@ -1,21 +1,21 @@
 """Fill a Markdown results table (test win rate per method, mean ± std over seeds) from training run directories.
 
-    python scripts/results_table.py runs/*smax_3m* --out results/README.md --title "SMAX 3m"
+    python scripts/results_table.py runs/*smax_3m* --out runs/tables.md --title "SMAX 3m"
     python scripts/results_table.py runs/multirun/<sweep>/* --metric test_return --train-metric episode_return
     python scripts/results_table.py runs/a runs/b --evaluation runs/evaluation.json --title "SMAX 3m, 3M steps"
     python scripts/results_table.py runs/*smax_3m* runs/*smax_8m* --evaluation runs/*evaluation.json --matrix
 
-Per run: the final test win rate (``--metric``; mean of its last ``--last`` evaluations, each over
-the run's ``experiment.evaluation_episodes`` greedy test episodes), its best evaluation, the training win rate
-(``--train-metric``) of its last 10 batches (the stochastic policy), env steps, device and date
-(from summary.json); ``--up-to-frames N`` reads only the first N steps of every run, so that runs stopped at
-different budgets compare at one. With ``--evaluation`` (the JSON of ``scripts/evaluate_runs.py``), also each method's
-final policies' win rates on that many fixed-seed test episodes, greedy and stochastic (mean ± std over seeds).
-Rows are methods (LIIR's variants apart); the table is written between markers in ``--out`` so the rest of the file
-(notes, figures) is kept. ``--matrix`` writes one row per env and one column per method instead: in each cell the
-final policies' greedy win rate on the ``--evaluation`` episodes where every run of that env has one, else the final
-test metric (a run without ``--metric``, such as a VMAS run without a win rate, gives its test return), mean ± std
-over seeds, the seeds, and the steps every seed reached of the runs' budget.
+Per run: the final test win rate (``--metric``; mean of its last ``--last`` evaluations, each over the run's
+``experiment.evaluation_episodes`` greedy test episodes), its best evaluation, the training win rate
+(``--train-metric``) of its last 10 batches (the stochastic policy), env steps, device and date (from summary.json);
+``--up-to-frames N`` reads only the first N steps of every run, so that runs stopped at different budgets compare at
+one. With ``--evaluation`` (the JSON of ``scripts/evaluate_runs.py``), also each method's final policies' win rates on
+that many fixed-seed test episodes, greedy and stochastic (mean ± std over seeds). Rows are methods (LIIR's variants
+apart); the table is written between markers in ``--out`` so the rest of the file (notes, figures) is kept, or printed
+without ``--out``. ``--matrix`` writes one row per env and one column per method instead: in each cell the final
+policies' greedy win rate on the ``--evaluation`` episodes where every run of that env has one (some but not all is
+refused), else the final test metric (a run without ``--metric``, such as a VMAS run without a win rate, gives its test
+return), mean ± std over seeds, the seeds, and the steps every seed reached of the runs' budget.
 """
 from __future__ import annotations
 
@@ -236,7 +236,8 @@ def table_rows(run_dirs: list[Path], last: int, metric: str, train_metric: str, 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dirs", type=Path, nargs="+")
-    parser.add_argument("--out", type=Path, default=Path("results/README.md"))
+    parser.add_argument("--out", type=Path, default=None,
+                        help="Markdown file to write the block into (default: print it)")
     parser.add_argument("--title", default="Results")
     parser.add_argument("--key", default=None, help="marker name of the block (default: from the title)")
     parser.add_argument("--command", default="python scripts/train.py ...", help="the command the runs came from")
@@ -261,6 +262,9 @@ def main(argv: list[str] | None = None) -> None:
     key = args.key or block_key(args.title)
     text = (matrix(rows, args.title, args.command) if args.matrix
             else table(rows, args.title, args.command, args.metric, args.train_metric))
+    if args.out is None:
+        print(text, end="")
+        return
     write_between_markers(args.out, key, text)
     print(f"wrote the {args.title!r} table to {args.out}")
 

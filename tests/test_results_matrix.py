@@ -14,7 +14,7 @@ from conftest import run_in_process
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from compare_methods import detectable  # noqa: E402
-from results_table import add_evaluation, matrix, steps_text, write_between_markers  # noqa: E402
+from results_table import add_evaluation, main, matrix, steps_text, write_between_markers  # noqa: E402
 
 
 def _row(env, method, seed, frames, budget, final, greedy=None, metric="test_win_rate"):
@@ -101,6 +101,15 @@ def test_a_map_with_some_runs_evaluated_and_some_not_is_refused(tmp_path):
     add_evaluation(rows[2:], runs[2:], evaluations, missing_ok=True)
     assert "evaluation" not in rows[2]
     assert "| smax_5m_vs_6m | final test win rate | 0.30 (1 seed), 3M of 3M |" in matrix(rows[2:], "t", "c")
+
+
+def test_without_out_the_table_is_printed_and_no_file_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # results/README.md was the default --out: a bare command wrote into it
+    runs = sorted((ROOT / "results" / "smax_2s3z" / "runs").iterdir())
+    main([*map(str, runs), "--evaluation", str(ROOT / "results" / "smax_2s3z" / "evaluation.json"), "--matrix"])
+    printed = capsys.readouterr().out
+    assert printed.startswith("### Results\n") and "| smax_2s3z | greedy win rate, 500 fixed test episodes |" in printed
+    assert list(tmp_path.iterdir()) == []
 
 
 def _final_test_win_rate(run_dir: Path, last: int = 3) -> float:
