@@ -12,6 +12,7 @@ import argparse
 import re
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -74,11 +75,11 @@ def lookup(config: dict, dotted: str):
     return config
 
 
-def grouped_defaults(defaults: dict[str, object]) -> str:
+def grouped_defaults(defaults: dict[str, object], render: Callable[[object], str] = shown) -> str:
     """``a, b: 1; c: 2`` (one value: the value alone)."""
     by_value = defaultdict(list)
     for owner, value in defaults.items():
-        by_value[shown(value)].append(owner)
+        by_value[render(value)].append(owner)
     if len(by_value) == 1:
         return next(iter(by_value))
     return "; ".join(f"{', '.join(owners)}: {value}" for value, owners in by_value.items())
@@ -113,18 +114,18 @@ def reference() -> str:
                              task_comments.get(f"task.{key}", "")))
 
     algos: dict[str, dict] = defaultdict(dict)
-    algo_comments: dict[str, str] = {}
+    algo_comments: dict[str, dict[str, str]] = defaultdict(dict)  # a key means what each algorithm's file says
     allowed: dict[str, str] = {}
     for name, algorithm in ALGORITHMS.items():
         config = composed(f"algo={name}")["algo"]
         for key, comment in yaml_comments(CONFIG_DIR / "algo" / f"{name}.yaml").items():
-            algo_comments.setdefault(key, comment)
+            algo_comments[key][name] = comment
         for key, check in algorithm().config_checks().items():
             if key not in SKIPPED:
                 algos[key][name] = config.get(key, getattr(check, "default", None))
                 allowed.setdefault(key, check.allowed)
     algo_rows = [(f"`algo.{key}`", ", ".join(defaults) if len(defaults) < len(ALGORITHMS) else "all",
-                  grouped_defaults(defaults), allowed[key], algo_comments.get(key, ""))
+                  grouped_defaults(defaults), allowed[key], grouped_defaults(algo_comments.get(key, {}), str))
                  for key, defaults in algos.items()]
 
     return "\n\n".join([

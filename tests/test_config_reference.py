@@ -24,3 +24,12 @@ def test_every_key_has_a_default_allowed_values_and_a_meaning():
         assert all(cells), row
     for key in ("| `algo.lambda_in` |", "| `experiment.total_frames` |", "| `preset` |", "| `task.scenario` |"):
         assert any(key in row for row in rows), key
+
+
+def test_a_key_that_means_different_things_per_algorithm_says_each():
+    """COMA copies its target critic every N batches, IQL and QMIX every N optimiser steps (``steps_per_batch`` of
+    them per batch): one algorithm's comment must not stand for the others'."""
+    (row,) = [line for line in reference().splitlines() if line.startswith("| `algo.target_update_interval` |")]
+    meaning = row.rstrip(" |").rsplit(" | ", 1)[1]
+    assert meaning.startswith("coma: updates (one per collected batch) between hard copies of the target critic; ")
+    assert "iql: optimiser steps between hard copies" in meaning and "qmix: optimiser steps between" in meaning
