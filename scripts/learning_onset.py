@@ -3,15 +3,14 @@
     python scripts/learning_onset.py results/smax_8m/runs/* --evaluation results/smax_8m/evaluation.json \
         --out runs/onset_8m.png
 
-Per run: its onset, the first environment step at which the training win rate (the stochastic policy's)
-averaged over the trailing ``--window`` steps reaches ``--threshold``, or "never"; and its final win rate on the
-fixed test battles of ``scripts/evaluate_runs.py`` (``--policy``: greedy or stochastic). Prints the runs sorted
-by onset and Spearman's rank correlation between the two over all runs (a run that never got there ranks after
-every other), or over those whose onset came before ``--onset-before`` steps, and draws the scatter to
-``--out`` (with its numbers as CSV beside it). ``--pair A B`` adds a sign test of which of two methods gets there
-first, seed for seed. Every training row is one batch of the same number of
-episodes, so the trailing mean weights rows equally; archived runs keep every 10th row, and their onset is read
-from those.
+Per run: its onset, the first environment step at which the training win rate (the stochastic policy's) averaged over
+the trailing ``--window`` steps reaches ``--threshold``, or "never"; and its final win rate on the fixed test battles of
+``scripts/evaluate_runs.py`` (``--policy``: greedy or stochastic). Prints the runs sorted by onset and Spearman's rank
+correlation between the two over all runs (a run that never got there ranks after every other), or over those whose
+onset came before ``--onset-before`` steps, and draws the scatter to ``--out`` (with its numbers as CSV beside it).
+``--pair A B`` adds a sign test of which of two methods gets there first, seed for seed. Every training row is one batch
+of the same number of episodes, so the trailing mean weights rows equally; archived runs keep every 10th row, and their
+onset is read from those.
 """
 from __future__ import annotations
 

@@ -89,7 +89,7 @@ def add_evaluation(rows: list[dict], run_dirs: list[Path], evaluations: list[dic
     for row, run_dir, entry in zip(rows, run_dirs, found):
         for field, key in (("method", "method"), ("seed", "train_seed")):  # a same-named run of another method
             if entry is not None and field in row and key in entry and row[field] != entry[key]:
-                raise ValueError(f"{run_dir} is {field} {row[field]}, but the evaluation entry of its name "
+                raise ValueError(f"{run_dir} is {field} {row[field]}, but the evaluation entry found for it "
                                  f"({entry['run']}) is of {entry[key]}: name the run's path in the entry")
         if entry is None and (not missing_ok or any(lines[row.get("env"), row.get("budget")])):
             others = f" (other runs of {row['env']} are)" if missing_ok else ""

@@ -78,7 +78,7 @@ def test_an_evaluation_finds_its_run_by_path_before_name(tmp_path):
     add_evaluation(rows, [ten_m, three_m], evaluations)
     assert [row["evaluation"]["greedy"] for row in rows] == [0.98, 0.73]
     # A same-named run of another method or seed (a short run of a former default) is not given the entry.
-    with pytest.raises(ValueError, match="is method liir_eta_adam, but the evaluation entry of its name"):
+    with pytest.raises(ValueError, match="is method liir_eta_adam, but the evaluation entry found for it"):
         add_evaluation([{"method": "liir_eta_adam", "seed": 0}], [tmp_path / "short_runs" / "smax_2s3z_liir_s0"],
                        [{**entry("runs/dev/smax_2s3z_liir_s0", 0.98), "method": "liir", "train_seed": 0}])
     # With neither entry naming its run's path, the name is ambiguous: no run gets an evaluation.
