@@ -18,6 +18,7 @@ import argparse
 import csv
 import math
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -54,10 +55,13 @@ def paired_onsets(rows: list[dict], a: str, b: str) -> tuple[int, int, int, floa
     ties (the same step, or neither got there), and the exact two-sided sign test's p over the untied pairs
     (binomial with one half: under no difference either method is as likely to come first)."""
     onsets = {(row["method"], row["seed"]): row["onset"] for row in rows}
+    seeds_of: dict[str, set[int]] = defaultdict(set)
+    for method, seed in onsets:
+        seeds_of[method].add(seed)
     for method in (a, b):
-        if not any(m == method for m, _ in onsets):
-            raise ValueError(f"no runs of {method!r}: the runs are of {', '.join(sorted({m for m, _ in onsets}))}")
-    seeds = sorted({seed for method, seed in onsets if method == a} & {seed for method, seed in onsets if method == b})
+        if method not in seeds_of:
+            raise ValueError(f"no runs of {method!r}: the runs are of {', '.join(sorted(seeds_of))}")
+    seeds = sorted(seeds_of[a] & seeds_of[b])
     first_a = sum(onsets[a, seed] < onsets[b, seed] for seed in seeds)
     first_b = sum(onsets[b, seed] < onsets[a, seed] for seed in seeds)
     if first_a + first_b == 0:

@@ -83,15 +83,13 @@ def add_evaluation(rows: list[dict], run_dirs: list[Path], evaluations: list[dic
     names = Counter(Path(e["run"]).name for e in unmatched)
     by_name = {Path(e["run"]).name: e for e in unmatched if names[Path(e["run"]).name] == 1}
     found = [by_run.get(run_dir.resolve()) or by_name.get(run_dir.name) for run_dir in run_dirs]
-    lines: dict[tuple, list[bool]] = defaultdict(list)
-    for row, entry in zip(rows, found):
-        lines[row.get("env"), row.get("budget")].append(entry is not None)
+    evaluated_lines = {(row.get("env"), row.get("budget")) for row, entry in zip(rows, found) if entry is not None}
     for row, run_dir, entry in zip(rows, run_dirs, found):
         for field, key in (("method", "method"), ("seed", "train_seed")):  # a same-named run of another method
             if entry is not None and field in row and key in entry and row[field] != entry[key]:
                 raise ValueError(f"{run_dir} is {field} {row[field]}, but the evaluation entry found for it "
                                  f"({entry['run']}) is of {entry[key]}: name the run's path in the entry")
-        if entry is None and (not missing_ok or any(lines[row.get("env"), row.get("budget")])):
+        if entry is None and (not missing_ok or (row.get("env"), row.get("budget")) in evaluated_lines):
             others = f" (other runs of {row['env']} are)" if missing_ok else ""
             raise ValueError(f"{run_dir} is not in the evaluation file{others}: evaluate it with "
                              "scripts/evaluate_runs.py")
