@@ -6,11 +6,11 @@
 Per run: its onset, the first environment step at which the training win rate (the stochastic policy's) averaged over
 the trailing ``--window`` steps reaches ``--threshold``, or "never"; and its final win rate on the fixed test battles of
 ``scripts/evaluate_runs.py`` (``--policy``: greedy or stochastic). Prints the runs sorted by onset and Spearman's rank
-correlation between the two over all runs (a run that never got there ranks after every other), or over those whose
-onset came before ``--onset-before`` steps, and draws the scatter to ``--out`` (with its numbers as CSV beside it).
-``--pair A B`` adds a sign test of which of two methods gets there first, seed for seed. Every training row is one batch
-of the same number of episodes, so the trailing mean weights rows equally; archived runs keep every 10th row, and their
-onset is read from those.
+correlation between the two over all runs (a run that never got there ranks after every other, tied; p by permutation),
+or over those whose onset came before ``--onset-before`` steps, and draws the scatter to ``--out`` (with its numbers as
+CSV beside it). ``--pair A B`` adds a sign test of which of two methods gets there first, seed for seed. Every training
+row is one batch of the same number of episodes, so the trailing mean weights rows equally; archived runs keep every
+10th row, and their onset is read from those.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from scipy import stats
 from torchrl_liir.trainers.config import load_saved_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from diagnostics_table import rank_correlation  # noqa: E402
 from results_table import add_evaluation, read_evaluations  # noqa: E402
 
 
@@ -42,12 +43,6 @@ def onset(curve: np.ndarray, threshold: float = 0.2, window: float = 100_000) ->
     means = (sums[last] - sums[first]) / (last - first)
     hits = np.flatnonzero((frames >= window) & (means >= threshold))
     return float(frames[hits[0]]) if hits.size else math.inf
-
-
-def rank_correlation(onsets: list[float], finals: list[float]) -> tuple[float, float]:
-    """Spearman's ρ and its two-sided p-value; ``inf`` onsets (never) rank after every finite one, tied."""
-    result = stats.spearmanr(onsets, finals)
-    return float(result.statistic), float(result.pvalue)
 
 
 def paired_onsets(rows: list[dict], a: str, b: str) -> tuple[int, int, int, float]:

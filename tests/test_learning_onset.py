@@ -38,9 +38,10 @@ def test_onset_matches_a_hand_count():
 
 def test_rank_correlation_ranks_never_last():
     # Onset ranks 1, 2, 4 (never), 3 against win-rate ranks 2, 3, 1, 4: Σd² = 1 + 1 + 9 + 1 = 12, and
-    # ρ = 1 − 6·12 / (4·(4² − 1)) = −0.2.
+    # ρ = 1 − 6·12 / (4·(4² − 1)) = −0.2. Exact p over the 24 pairings: Σd² takes 0, 2, 4, …, 20 on 1, 3, 1, 4, 2,
+    # 2, 2, 4, 1, 3, 1 of them, and |ρ| ≥ 0.2 where Σd² ≤ 8 or ≥ 12: 22 of 24.
     rho, p = rank_correlation([1.0, 2.0, math.inf, 3.0], [0.5, 0.9, 0.0, 0.95])
-    assert rho == pytest.approx(-0.2) and 0.0 < p <= 1.0
+    assert rho == pytest.approx(-0.2) and p == pytest.approx(22 / 24)
 
 
 def test_paired_onsets_sign_test_matches_a_hand_count():
