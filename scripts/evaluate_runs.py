@@ -2,11 +2,12 @@
 
     python scripts/evaluate_runs.py runs/<run A> runs/<run B> --episodes 500 --out runs/evaluation.json
 
-Each run's latest checkpoint plays ``--episodes`` episodes greedily and again with its stochastic policy (for
+Each run's latest intact checkpoint plays ``--episodes`` episodes greedily and again with its stochastic policy (for
 IQL and QMIX: ε-greedy at the ε the run reached, 0.05 after annealing), on test envs seeded with ``--seed``
 (the same battles, in the same order, for every run, so methods are compared on equal terms). Prints a Markdown
-table (win rate with its 95 % Wilson interval, return) and writes the numbers as JSON to ``--out``; nothing is
-written into the run directories.
+table (win rate with its 95 % Wilson interval, return) and writes the numbers as JSON to ``--out``, each run's with
+the step of the checkpoint it played (``checkpoint_frames``: ``scripts/results_table.py`` refuses an entry whose run
+has since gone further); nothing is written into the run directories.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from torchrl_liir.runtime import configure_runtime
 from torchrl_liir.tasks import get_task
 from torchrl_liir.trainers import load_run
 from torchrl_liir.trainers.evaluation import play_episodes, wilson_interval
+from torchrl_liir.trainers.run_directory import checkpoint_step
 from torchrl_liir.trainers.trainer import make_env
 
 POLICIES = {"greedy": ExplorationType.DETERMINISTIC, "stochastic": ExplorationType.RANDOM}
@@ -31,11 +33,11 @@ POLICIES = {"greedy": ExplorationType.DETERMINISTIC, "stochastic": ExplorationTy
 
 def evaluate_run(run_dir: Path, episodes: int, seed: int, device: str) -> dict:
     """Greedy and stochastic results of one run on ``episodes`` episodes from envs seeded with ``seed``."""
-    cfg, recipe = load_run(run_dir, device)
+    cfg, recipe, checkpoint = load_run(run_dir, device)
     task = get_task(cfg.task.name)
     out = {"run": str(run_dir), "env": env_of(cfg), "algo": cfg.algo.name,
-           "method": method_of(cfg),
-           "train_seed": cfg.seed, "episodes": episodes, "eval_seed": seed}
+           "method": method_of(cfg), "train_seed": cfg.seed, "checkpoint_frames": checkpoint_step(checkpoint),
+           "episodes": episodes, "eval_seed": seed}
     for name, exploration in POLICIES.items():
         torch.manual_seed(seed)  # the stochastic policy's samples, and any env drawing from torch's generator
         env = make_env(task, cfg, torch.device(device), task.test_envs(cfg), seed, recipe.actor)

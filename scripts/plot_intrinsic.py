@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     configure_runtime(args.threads)
     try:
-        cfg, recipe = load_run(args.run_dir, args.device)
+        cfg, recipe, _ = load_run(args.run_dir, args.device)
     except (FileNotFoundError, CheckpointFileError) as err:
         sys.exit(f"error: {err}")
     if recipe.intrinsic_reward is None or cfg.task.name == "pursuit":

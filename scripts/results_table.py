@@ -76,7 +76,9 @@ def add_evaluation(rows: list[dict], run_dirs: list[Path], evaluations: list[dic
     the entries no run matched by path (two runs of one name, at two budgets, tell themselves apart by path).
     ``missing_ok`` leaves the runs of an env (at one budget) none of which is in ``evaluations`` without them; an
     env with some runs in it and some not is refused all the same, since its line would fall back to the final test
-    metric for every run."""
+    metric for every run. An entry that names the step of the checkpoint it played (``checkpoint_frames``) must name
+    the run's last step: an evaluation of an earlier checkpoint (the run resumed since, or its newest checkpoint was
+    damaged) is refused rather than reported as the run's final policy."""
     by_run = {Path(e["run"]).resolve(): e for e in evaluations}
     matched = {run_dir.resolve() for run_dir in run_dirs} & by_run.keys()
     unmatched = [e for e in evaluations if Path(e["run"]).resolve() not in matched]
@@ -89,6 +91,15 @@ def add_evaluation(rows: list[dict], run_dirs: list[Path], evaluations: list[dic
             if entry is not None and field in row and key in entry and row[field] != entry[key]:
                 raise ValueError(f"{run_dir} is {field} {row[field]}, but the evaluation entry found for it "
                                  f"({entry['run']}) is of {entry[key]}: name the run's path in the entry")
+        if entry is not None and "checkpoint_frames" in entry:
+            summary = run_dir / "summary.json"
+            if not summary.is_file():
+                raise ValueError(f"{summary} is missing: the evaluation of {run_dir} cannot be told to be of its "
+                                 "last checkpoint")
+            reached = json.loads(summary.read_text())["frames"]
+            if entry["checkpoint_frames"] != reached:
+                raise ValueError(f"{run_dir} reached {reached:,} steps, but its evaluation entry ({entry['run']}) "
+                                 f"played the checkpoint of step {entry['checkpoint_frames']:,}: evaluate it again")
         if entry is None and (not missing_ok or (row.get("env"), row.get("budget")) in evaluated_lines):
             others = f" (other runs of {row['env']} are)" if missing_ok else ""
             raise ValueError(f"{run_dir} is not in the evaluation file{others}: evaluate it with "

@@ -185,7 +185,7 @@ def test_a_divergence_before_the_first_checkpoint_says_there_is_none_and_saves_b
         (tmp_path / name / "checkpoints").mkdir(parents=True)
         shutil.copytree(path, tmp_path / name / "checkpoints" / "checkpoint-000000000001")
         shutil.copy(tmp_path / "config.yaml", tmp_path / name)
-        states[name] = dict(load_run(tmp_path / name)[1].actor.state_dict())
+        states[name] = dict(load_run(tmp_path / name).recipe.actor.state_dict())
     assert not all(torch.isfinite(v).all() for v in states["after"].values())
     assert all(torch.isfinite(v).all() for v in states["before"].values())
 

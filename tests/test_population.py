@@ -27,7 +27,7 @@ def assert_same_run(member: Path, solo: Path) -> None:
     summaries = [json.loads((d / "summary.json").read_text()) for d in (member, solo)]
     assert summaries[0]["status"] == summaries[1]["status"] == "finished"
     assert summaries[0]["test"] == summaries[1]["test"]
-    (_, a), (_, b) = load_run(member), load_run(solo)
+    a, b = load_run(member).recipe, load_run(solo).recipe
     params_a, params_b = a.loss.state_dict(), b.loss.state_dict()
     assert params_a.keys() == params_b.keys()
     for key in params_a:

@@ -3,6 +3,7 @@ detectable differences of scripts/compare_methods.py, against hand values and th
 from __future__ import annotations
 
 import csv
+import json
 import math
 import statistics
 import sys
@@ -85,6 +86,25 @@ def test_an_evaluation_finds_its_run_by_path_before_name(tmp_path):
     evaluations[1]["run"] = "elsewhere/smax_2s3z_liir_s0"
     with pytest.raises(ValueError, match="is not in the evaluation file"):
         add_evaluation([{}, {}], [ten_m, three_m], evaluations)
+
+
+def test_an_evaluation_of_an_earlier_checkpoint_is_refused(tmp_path):
+    """A run evaluated at 2,092,593 steps and resumed to 3,001,620 since: its entry no longer holds its final policy.
+    Entries written before evaluations named their checkpoint are taken as they are."""
+    run = tmp_path / "smax_3s5z_liir_s6"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps({"status": "finished", "frames": 3_001_620}))
+    entry = {"run": str(run), "episodes": 500, "greedy": {"win_rate": 0.83}, "stochastic": {"win_rate": 0.46}}
+    with pytest.raises(ValueError, match="reached 3,001,620 steps, but its evaluation entry .* played the checkpoint "
+                                         "of step 2,092,593: evaluate it again"):
+        add_evaluation([{}], [run], [{**entry, "checkpoint_frames": 2_092_593}])
+    for found in ({**entry, "checkpoint_frames": 3_001_620}, entry):
+        rows = [{}]
+        add_evaluation(rows, [run], [found])
+        assert rows[0]["evaluation"] == {"greedy": 0.83, "stochastic": 0.46}
+    (run / "summary.json").unlink()
+    with pytest.raises(ValueError, match="summary.json is missing"):
+        add_evaluation([{}], [run], [{**entry, "checkpoint_frames": 3_001_620}])
 
 
 def test_a_map_with_some_runs_evaluated_and_some_not_is_refused(tmp_path):

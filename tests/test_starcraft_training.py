@@ -267,9 +267,10 @@ def test_evaluate_runs_plays_the_same_seeded_episodes_for_every_run(smax_runs, t
     sys.path.insert(0, str(ROOT / "scripts"))
     from evaluate_runs import evaluate_run, main
 
-    run_dir = smax_runs["liir"][0]
+    run_dir, summary = smax_runs["liir"]
     first, again = (evaluate_run(run_dir, 12, seed=7, device="cpu") for _ in range(2))
     assert first == again  # fixed seeds: the same battles and, for the stochastic policy, the same samples
+    assert first["checkpoint_frames"] == summary["frames"]  # the final checkpoint, taken at the run's last step
     for policy in ("greedy", "stochastic"):
         rate, (low, high) = first[policy]["win_rate"], first[policy]["win_rate_95"]
         assert rate * 12 == round(rate * 12) and low <= rate <= high

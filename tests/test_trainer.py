@@ -234,7 +234,7 @@ def test_exploration_floor_follows_the_frames_and_is_checkpointed(tmp_path, over
     summary = train(config(*PURSUIT, *overrides), tmp_path)
     frames = summary["frames"]
     expected = 0.5 + (0.01 - 0.5) * frames / anneal_frames
-    _, recipe = load_run(tmp_path)
+    recipe = load_run(tmp_path).recipe
     floors = [m for m in recipe.actor.modules() if isinstance(m, ExplorationFloor)]
     assert len(floors) == 1 and floors[0].epsilon.item() == pytest.approx(expected)
 
@@ -244,7 +244,7 @@ def test_load_run_restores_the_epsilon_greedy_schedule(tmp_path, algo):
     """A loaded IQL or QMIX run explores with the ε it reached (linear 1 → 0.05 over 1000 frames), not ε = 1."""
     summary = train(config(*QMIX, f"algo={algo}", "experiment.total_frames=600", "task.num_envs=8"), tmp_path)
     expected = 1.0 + (0.05 - 1.0) * summary["frames"] / 1000
-    _, recipe = load_run(tmp_path)
+    recipe = load_run(tmp_path).recipe
     explorers = [m for m in recipe.actor.modules() if isinstance(m, EGreedyModule)]
     # ε falls in float32 steps, one per batch: their rounding adds up to about 1e-5.
     assert len(explorers) == 1 and explorers[0].eps.item() == pytest.approx(expected, abs=1e-4)
@@ -271,7 +271,7 @@ def test_a_run_saved_before_a_key_was_added_loads_and_resumes(tmp_path):
               "env": {**{k: v for k, v in task.items() if k != "episode_limit"}, "max_steps": task.episode_limit}}
     old = [line for line in OmegaConf.to_yaml(former).splitlines() if "epsilon_floor" not in line]
     config_file.write_text("\n".join(old) + "\n")
-    _, recipe = load_run(run_dir)
+    recipe = load_run(run_dir).recipe
     assert not any(isinstance(m, ExplorationFloor) for m in recipe.actor.modules())
     resumed = run_cli(f"resume={run_dir}", "experiment.total_frames=1600", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -287,7 +287,7 @@ def test_a_q_learning_run_saved_before_replay_was_a_key_resumes_replaying_transi
     old = [line for line in config_file.read_text().splitlines() if line.strip() != "replay: transitions"]
     assert len(old) == len(config_file.read_text().splitlines()) - 1
     config_file.write_text("\n".join(old) + "\n")
-    _, recipe = load_run(tmp_path)
+    recipe = load_run(tmp_path).recipe
     assert type(recipe.feed) is ReplayFeed
     cfg = OmegaConf.load(config_file)
     cfg.experiment.total_frames = 1200
@@ -358,7 +358,7 @@ def test_nan_loss_stops_naming_term_and_update_keeping_the_good_checkpoint(tmp_p
     assert (run_dir / "checkpoints" / "nonfinite-update-000003").is_dir()
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "non_finite"
     # The last good checkpoint is update 2's, with finite parameters.
-    _, recipe = load_run(run_dir)
+    recipe = load_run(run_dir).recipe
     assert all(torch.isfinite(p).all() for p in recipe.loss.parameters())
 
 

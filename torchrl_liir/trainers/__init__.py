@@ -10,6 +10,7 @@ __getattr__, __dir__ = lazy_attributes(__name__, {
     "CheckpointFileError": "torchrl_liir.trainers.checkpoints",
     "ConfigError": "torchrl_liir.config_checks",
     "EpisodeTrainer": "torchrl_liir.trainers.trainer",
+    "LoadedRun": "torchrl_liir.trainers.trainer",
     "NonFiniteError": "torchrl_liir.optimizer_steps",
     "RunDirectoryError": "torchrl_liir.trainers.run_directory",
     "RunInterrupted": "torchrl_liir.trainers.signals",
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from torchrl_liir.trainers.population import train
     from torchrl_liir.trainers.run_directory import RunDirectoryError
     from torchrl_liir.trainers.signals import RunInterrupted
-    from torchrl_liir.trainers.trainer import EpisodeTrainer, load_run, make_trainer
+    from torchrl_liir.trainers.trainer import EpisodeTrainer, LoadedRun, load_run, make_trainer
 
-__all__ = ["CheckpointFileError", "ConfigError", "EpisodeTrainer", "NonFiniteError", "RunDirectoryError",
+__all__ = ["CheckpointFileError", "ConfigError", "EpisodeTrainer", "LoadedRun", "NonFiniteError", "RunDirectoryError",
            "RunInterrupted", "check_config", "load_run", "make_trainer", "train"]

@@ -12,6 +12,7 @@ import sys
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -51,7 +52,7 @@ from torchrl_liir.trainers.hooks import (
     metadata_test_score,
 )
 from torchrl_liir.trainers.metrics_table import MetricsTables
-from torchrl_liir.trainers.run_directory import write_atomically
+from torchrl_liir.trainers.run_directory import checkpoint_step, write_atomically
 from torchrl_liir.trainers.signals import RunInterrupted
 
 
@@ -388,11 +389,28 @@ def build_trainer(cfg: DictConfig, run_dir: Path, experiment: Experiment) -> Epi
     return trainer
 
 
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[DictConfig, Recipe]:
+class LoadedRun(NamedTuple):
+    """A run directory read back by :func:`load_run`."""
+
+    config: DictConfig
+    """The run's saved configuration."""
+    recipe: Recipe
+    """Its algorithm's networks and loss, with the checkpoint's parameters."""
+    checkpoint: Path
+    """The checkpoint restored: the newest intact one, which may be older than the run's last step."""
+
+    @property
+    def frames(self) -> int:
+        """The environment steps the run had taken at :attr:`checkpoint`."""
+        return checkpoint_step(self.checkpoint)
+
+
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
     """The configuration and trained networks (latest checkpoint) of a run directory, for studies and plots.
 
-    Returns the run's saved config and its algorithm's :class:`~torchrl_liir.algorithms.Recipe` on ``device``, with
-    the checkpoint's parameters loaded.
+    Returns the run's saved config, its algorithm's :class:`~torchrl_liir.algorithms.Recipe` on ``device`` with the
+    checkpoint's parameters loaded, and that checkpoint (a damaged newest one is named on stderr and the one before
+    it restored, so :attr:`LoadedRun.frames` says which step the networks are from).
 
     Examples:
         >>> import tempfile
@@ -405,9 +423,11 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[D
         >>> run_dir = Path(tempfile.mkdtemp()) / "run"
         >>> summary = train(cfg, run_dir)
         collector: step by step (the env is a PursuitEnv, not a SMAXEnv)
-        >>> saved, recipe = load_run(run_dir)
-        >>> saved.algo.name, type(recipe.loss).__name__, recipe.intrinsic_reward is not None
+        >>> run = load_run(run_dir)
+        >>> run.config.algo.name, type(run.recipe.loss).__name__, run.recipe.intrinsic_reward is not None
         ('liir', 'LIIRLoss', True)
+        >>> run.frames >= 100
+        True
     """
     run_dir = Path(run_dir)
     config = run_dir / "config.yaml"
@@ -419,5 +439,5 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[D
     # The actor beside the loss (TorchRL's Trainer checkpoints registered modules as ``trainer_module.<name>``):
     # IQL's and QMIX's ε-greedy ε lives in the actor only.
     components = Checkpoint(loss_module=recipe.loss, **{f"trainer_module.{ACTOR_MODULE}": recipe.actor})
-    restore_intact(lambda path: load_checkpoint(components, path, map_location=str(device)), run_dir)
-    return cfg, recipe
+    checkpoint = restore_intact(lambda path: load_checkpoint(components, path, map_location=str(device)), run_dir)
+    return LoadedRun(cfg, recipe, checkpoint)
