@@ -47,7 +47,14 @@ def per_seed(evaluations: list[dict], method: str, env: str | None, policy: str,
     for e in runs:
         if policy not in e:
             raise ValueError(f"{e['run']}: no {policy} win rate (a run directory gives its greedy test win rate only)")
-    found = {e["train_seed"]: (e[policy]["win_rate"], e["episodes"]) for e in runs}
+    by_seed: dict[int, dict] = {}
+    for e in runs:  # two entries of one seed (two maps, two budgets, one run twice) would overwrite each other
+        if e["train_seed"] in by_seed:
+            raise ValueError(f"method {method!r} has two evaluations of seed {e['train_seed']} "
+                             f"({by_seed[e['train_seed']]['run']} and {e['run']}): pass one map (--env) and one "
+                             "budget's evaluation file")
+        by_seed[e["train_seed"]] = e
+    found = {seed: (e[policy]["win_rate"], e["episodes"]) for seed, e in by_seed.items()}
     if len(found) < 2:
         raise ValueError(f"method {method!r}{f' on {env}' if env else ''}: {len(found)} evaluated seed(s); "
                          "the test needs at least 2 (evaluate more runs with scripts/evaluate_runs.py)")

@@ -197,6 +197,19 @@ def test_compare_methods_reads_run_directories(capsys):
     assert refused.returncode == 1 and "no stochastic win rate" in refused.stderr
 
 
+def test_compare_methods_refuses_two_evaluations_of_one_seed(capsys):
+    """3m's and 8m's files together, without --env: seed for seed, one map's entries would overwrite the other's."""
+    files = [str(ROOT / "results" / m / "evaluation.json") for m in ("smax_3m_3M", "smax_8m")]
+    script = [sys.executable, str(ROOT / "scripts" / "compare_methods.py"), *files,
+              "--a", "liir", "--b", "liir_lambda0"]
+    refused = run_in_process(script, capsys)
+    assert refused.returncode == 1
+    assert "method 'liir' has two evaluations of seed 0 (" in refused.stderr
+    assert "pass one map (--env)" in refused.stderr
+    one_map = run_in_process([*script, "--env", "smax_8m"], capsys)
+    assert one_map.returncode == 0, one_map.stderr
+
+
 def test_plot_curves_cuts_each_run_at_a_budget(tmp_path, capsys):
     run = ROOT / "results" / "smax_5m_vs_6m" / "paired" / "lam0_s1"
     out = tmp_path / "curves.png"
