@@ -54,7 +54,7 @@ from results_table import (  # noqa: E402
     table_rows,
     write_between_markers,
 )
-from run_records import method_label, method_sort_key, read_metric  # noqa: E402
+from run_records import method_label, method_sort_key, read_metric, refuse_repeated_runs  # noqa: E402
 
 REPS, SEED, POINTS = 2000, 0, 31
 
@@ -64,6 +64,7 @@ def load_runs(run_dirs: list[Path], evaluations: list[dict], metric: str = "test
     """``scripts/results_table.py``'s row of each run with its ``score`` (the greedy evaluation where every run of
     its map has one, else the final ``metric``), the ``measure`` that names it, ``curve`` (its test table, ``[n,
     2]`` frames and values) and ``run`` (the directory)."""
+    refuse_repeated_runs(run_dirs)
     rows = [run_row(run_dir, last, metric, "win_rate" if metric == "test_win_rate" else "episode_return",
                     unfinished=unfinished) for run_dir in run_dirs]
     if evaluations:

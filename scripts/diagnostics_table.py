@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_table import add_evaluation, block_key, read_evaluations, run_row, write_between_markers  # noqa: E402
-from run_records import env_of, method_label, method_of, method_sort_key, read_metric  # noqa: E402
+from run_records import env_of, method_label, method_of, method_sort_key, read_metric, refuse_repeated_runs  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from torchrl_liir.config_checks import ConfigError  # noqa: E402
@@ -59,6 +59,7 @@ def window_mean(run_dir: Path, column: str, start: int, end: int) -> float | Non
 
 def run_windows(run_dirs: list[Path], start: int, end: int, columns: tuple = COLUMNS) -> list[dict]:
     """One dict per run: its map, method, seed and ``{column: window mean or None}`` for each of ``columns``."""
+    refuse_repeated_runs(run_dirs)
     runs = []
     for run_dir in run_dirs:
         cfg = load_saved_config(run_dir / "config.yaml")

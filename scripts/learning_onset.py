@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from run_records import method_label, method_of, method_sort_key, read_metric
+from run_records import method_label, method_of, method_sort_key, read_metric, refuse_repeated_runs
 from scipy import stats
 
 from torchrl_liir.trainers.config import load_saved_config
@@ -133,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.window <= 0:
         sys.exit(f"error: --window={args.window:g}: must be > 0")
     try:
+        refuse_repeated_runs(args.run_dirs)
         rows = []
         for run_dir in args.run_dirs:
             config = run_dir / "config.yaml"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from run_records import method_label, method_of, method_sort_key, read_metric
+from run_records import method_label, method_of, method_sort_key, read_metric, refuse_repeated_runs
 
 from torchrl_liir.trainers.config import load_saved_config
 
@@ -25,6 +25,7 @@ from torchrl_liir.trainers.config import load_saved_config
 def group_runs(run_dirs: list[Path], metric: str, up_to_frames: int | None = None) -> dict[str, list[np.ndarray]]:
     """Curves of ``metric`` grouped by method (:func:`method_of` each run's ``config.yaml``), each cut after
     ``up_to_frames`` steps where given."""
+    refuse_repeated_runs(run_dirs)
     groups: dict[str, list[np.ndarray]] = defaultdict(list)
     for run_dir in run_dirs:
         config = run_dir / "config.yaml"

@@ -29,7 +29,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from run_records import env_of, method_label, method_of, method_sort_key, read_metric
+from run_records import env_of, method_label, method_of, method_sort_key, read_metric, refuse_repeated_runs
 
 from torchrl_liir.trainers.config import load_saved_config
 
@@ -233,6 +233,7 @@ def table_rows(run_dirs: list[Path], last: int, metric: str, train_metric: str, 
                unfinished: bool, evaluation_files: list[Path], for_matrix: bool) -> list[dict]:
     """One :func:`run_row` per run, with its final evaluation from ``evaluation_files``; ``for_matrix``: each run
     with the metrics of :func:`matrix_metrics`, and runs missing from the evaluations admitted."""
+    refuse_repeated_runs(run_dirs)
     rows = []
     for run_dir in run_dirs:
         metrics = matrix_metrics(run_dir, metric, train_metric) if for_matrix else (metric, train_metric)

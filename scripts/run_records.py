@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from torchrl_liir.algorithms import get_algorithm
 from torchrl_liir.algorithms.algorithm import has_exploration_floor
 from torchrl_liir.config_checks import with_added_defaults
+from torchrl_liir.trainers.config import load_saved_config
 
 METHOD_ORDER = ("liir", "liir_lambda0", "liir_centred", "liir_rms", "liir_meta_entropy",
                 "liir_eta_adam0.0005", "liir_eta_rmsprop0.001", "liir_rmsprop",
@@ -113,6 +114,23 @@ def method_of(cfg: DictConfig) -> str:
     if algo.lambda_in != 0.01:
         parts.append(f"lambda{algo.lambda_in:g}")
     return "_".join(parts)
+
+
+def refuse_repeated_runs(run_dirs: list[Path]) -> None:
+    """ValueError when two of ``run_dirs`` are one run: the same directory twice, or two copies of one run (the same
+    env, method, policy, seed and budget, such as a run under runs/ and its archive in results/), which every table
+    and statistic would count as two seeds."""
+    seen: dict[tuple, Path] = {}
+    for run_dir in run_dirs:
+        config = Path(run_dir) / "config.yaml"
+        if not config.is_file():
+            continue  # each script names a directory that is not a run in its own words
+        cfg = load_saved_config(config)
+        key = (env_of(cfg), method_of(cfg), cfg.model.get("policy"), cfg.seed, cfg.experiment.total_frames)
+        if key in seen:
+            raise ValueError(f"{seen[key]} and {run_dir} are one run ({method_label(key[1])}, seed {key[3]} on "
+                             f"{key[0]}, {key[4]:,} steps): pass each run once")
+        seen[key] = run_dir
 
 
 def read_metric(run_dir: str | Path, name: str) -> np.ndarray:

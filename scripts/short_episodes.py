@@ -24,7 +24,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_table import block_key, write_between_markers  # noqa: E402
-from run_records import env_of, method_label, method_of, method_sort_key, read_metric  # noqa: E402
+from run_records import env_of, method_label, method_of, method_sort_key, read_metric, refuse_repeated_runs  # noqa: E402
 
 from torchrl_liir.config_checks import ConfigError  # noqa: E402
 from torchrl_liir.trainers.config import load_saved_config  # noqa: E402
@@ -60,6 +60,7 @@ def short_episodes(run_dir: Path, seed: int, below: float, max_return: float) ->
 def runs_by_method(run_dirs: list[Path], below: float, max_return: float
                    ) -> dict[tuple[str, str], list[ShortEpisodes]]:
     """``{(map, method): [one ShortEpisodes per run, by seed]}``."""
+    refuse_repeated_runs(run_dirs)
     found: dict[tuple[str, str], list[ShortEpisodes]] = defaultdict(list)
     for run_dir in run_dirs:
         cfg = load_saved_config(run_dir / "config.yaml")

@@ -210,6 +210,30 @@ def test_compare_methods_refuses_two_evaluations_of_one_seed(capsys):
     assert one_map.returncode == 0, one_map.stderr
 
 
+EVALUATION_3S5Z = str(ROOT / "results" / "smax_3s5z" / "evaluation_3M.json")
+
+
+@pytest.mark.parametrize("script, options", [
+    ("results_table", []), ("aggregate_stats", []), ("plot_curves", []),
+    ("short_episodes", ["--below", "15", "--max-return", "1"]),
+    ("diagnostics_table", ["--window", "1000000", "3000000"]),
+    ("learning_onset", ["--evaluation", EVALUATION_3S5Z])])
+def test_one_run_passed_twice_is_refused_not_counted_as_two_seeds(tmp_path, capsys, script, options):
+    """The same directory twice (overlapping globs), or a run beside a copy of it (runs/ and its archive): either
+    would count as two seeds in every table and statistic."""
+    import shutil
+
+    runs = sorted((ROOT / "results" / "smax_3s5z" / "pairs_3M").glob("smax_3s5z_liir_s[1-3]"))
+    copy = tmp_path / "elsewhere" / runs[0].name
+    shutil.copytree(runs[0], copy)
+    for given, twice in (([*runs, runs[0]], runs[0]), ([*runs, copy], copy)):
+        done = run_in_process([sys.executable, str(ROOT / "scripts" / f"{script}.py"), *map(str, given), *options],
+                              capsys)
+        assert done.returncode == 1
+        assert done.stderr.strip() == (f"error: {runs[0]} and {twice} are one run (LIIR, seed 1 on smax_3s5z, "
+                                       "3,000,000 steps): pass each run once")
+
+
 def test_plot_curves_cuts_each_run_at_a_budget(tmp_path, capsys):
     run = ROOT / "results" / "smax_5m_vs_6m" / "paired" / "lam0_s1"
     out = tmp_path / "curves.png"
