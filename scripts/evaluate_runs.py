@@ -25,7 +25,6 @@ from torchrl_liir.runtime import configure_runtime
 from torchrl_liir.tasks import get_task
 from torchrl_liir.trainers import load_run
 from torchrl_liir.trainers.evaluation import play_episodes, wilson_interval
-from torchrl_liir.trainers.run_directory import checkpoint_step
 from torchrl_liir.trainers.trainer import make_env
 
 POLICIES = {"greedy": ExplorationType.DETERMINISTIC, "stochastic": ExplorationType.RANDOM}
@@ -33,10 +32,11 @@ POLICIES = {"greedy": ExplorationType.DETERMINISTIC, "stochastic": ExplorationTy
 
 def evaluate_run(run_dir: Path, episodes: int, seed: int, device: str) -> dict:
     """Greedy and stochastic results of one run on ``episodes`` episodes from envs seeded with ``seed``."""
-    cfg, recipe, checkpoint = load_run(run_dir, device)
+    run = load_run(run_dir, device)
+    cfg, recipe = run.config, run.recipe
     task = get_task(cfg.task.name)
     out = {"run": str(run_dir), "env": env_of(cfg), "algo": cfg.algo.name,
-           "method": method_of(cfg), "train_seed": cfg.seed, "checkpoint_frames": checkpoint_step(checkpoint),
+           "method": method_of(cfg), "train_seed": cfg.seed, "checkpoint_frames": run.frames,
            "episodes": episodes, "eval_seed": seed}
     for name, exploration in POLICIES.items():
         torch.manual_seed(seed)  # the stochastic policy's samples, and any env drawing from torch's generator
