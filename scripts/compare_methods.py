@@ -44,12 +44,11 @@ def per_seed(evaluations: list[dict], method: str, env: str | None, policy: str,
              seeds: set[int] | None = None) -> dict[int, tuple[float, int]]:
     """``{training seed: (win rate, episodes)}`` of one method's runs."""
     runs = runs_of(evaluations, method, env, seeds)
+    by_seed: dict[int, dict] = {}
     for e in runs:
         if policy not in e:
             raise ValueError(f"{e['run']}: no {policy} win rate (a run directory gives its greedy test win rate only)")
-    by_seed: dict[int, dict] = {}
-    for e in runs:  # two entries of one seed (two maps, two budgets, one run twice) would overwrite each other
-        if e["train_seed"] in by_seed:
+        if e["train_seed"] in by_seed:  # two maps, two budgets or one run twice: one would overwrite the other
             raise ValueError(f"method {method!r} has two evaluations of seed {e['train_seed']} "
                              f"({by_seed[e['train_seed']]['run']} and {e['run']}): pass one map (--env) and one "
                              "budget's evaluation file")

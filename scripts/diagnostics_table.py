@@ -31,14 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_table import add_evaluation, block_key, read_evaluations, run_row, write_between_markers  # noqa: E402
-from run_records import (  # noqa: E402
-    env_of,
-    method_label,
-    method_of,
-    method_sort_key,
-    read_metric,
-    refuse_repeated_runs,
-)
+from run_records import env_of, method_label, method_of, method_sort_key, read_metric, refuse_repeated_runs  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from torchrl_liir.config_checks import ConfigError  # noqa: E402

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -221,8 +222,6 @@ EVALUATION_3S5Z = str(ROOT / "results" / "smax_3s5z" / "evaluation_3M.json")
 def test_one_run_passed_twice_is_refused_not_counted_as_two_seeds(tmp_path, capsys, script, options):
     """The same directory twice (overlapping globs), or a run beside a copy of it (runs/ and its archive): either
     would count as two seeds in every table and statistic."""
-    import shutil
-
     runs = sorted((ROOT / "results" / "smax_3s5z" / "pairs_3M").glob("smax_3s5z_liir_s[1-3]"))
     copy = tmp_path / "elsewhere" / runs[0].name
     shutil.copytree(runs[0], copy)
