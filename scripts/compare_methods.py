@@ -111,7 +111,7 @@ def detectable(a: dict[int, tuple[float, int]], b: dict[int, tuple[float, int]],
     return result
 
 
-def _detectable_text(result: dict) -> str:
+def detectable_text(result: dict) -> str:
     text = (f"Smallest difference these seeds detect (5 % level, two-sided, 80 % power): {result['welch']:.3f} "
             f"across seeds ({result['welch_factor']:.2f} × Welch's standard error {result['welch_se']:.4f}, "
             f"df = {result['welch_df']:.1f})")
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     one_algorithm = len({e["algo"] for method in (args.a, args.b) for e in runs_of(evaluations, method, args.env)}) == 1
     text = markdown(args.a, args.b, a, b, compare(a, b, paired=one_algorithm), args.policy, title)
     print(text)
-    print(_detectable_text(detectable(a, b, paired=one_algorithm)))
+    print(detectable_text(detectable(a, b, paired=one_algorithm)))
     if args.out is not None:
         write_between_markers(args.out, args.key or block_key(title), text)
         print(f"wrote the block to {args.out}")

@@ -7,12 +7,12 @@
     python scripts/regenerate_results.py --match 3m   # only the commands whose text contains "3m"
 
 The commands are those of the ```bash blocks of README.md and results/**/*.md that run one of the table scripts
-(``results_table``, ``aggregate_stats``, ``compare_methods``, ``diagnostics_table``, ``learning_onset``,
-``short_episodes``; with ``--figures`` also ``plot_curves``, ``plot_diagnostics``, ``plot_intrinsic``) and write
-into the repository's ``README.md`` or ``results/`` (``--out``). Training, evaluation and archiving commands, and
-those writing under ``runs/``, are left out: they need the runs themselves, which the repository does not keep. A
-shell assignment in a block (``VARIANTS='...'``) is kept for the block's later commands. Commands run from the
-repository's root in the order the pages give them, with this Python; a failing command stops the run with its
+(``results_table``, ``aggregate_stats``, ``compare_methods``, ``compare_effects``, ``diagnostics_table``,
+``learning_onset``, ``short_episodes``; with ``--figures`` also ``plot_curves``, ``plot_diagnostics``,
+``plot_intrinsic``) and write into the repository's ``README.md`` or ``results/`` (``--out``). Training, evaluation and
+archiving commands, and those writing under ``runs/``, are left out: they need the runs themselves, which the repository
+does not keep. A shell assignment in a block (``VARIANTS='...'``) is kept for the block's later commands. Commands run
+from the repository's root in the order the pages give them, with this Python; a failing command stops the run with its
 output.
 
 Markdown has no parser for this in the libraries the project uses, so the fences are read here: a block is the
@@ -32,8 +32,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLE_SCRIPTS = ("results_table", "aggregate_stats", "compare_methods", "diagnostics_table", "learning_onset",
-                 "short_episodes")
+TABLE_SCRIPTS = ("results_table", "aggregate_stats", "compare_methods", "compare_effects", "diagnostics_table",
+                 "learning_onset", "short_episodes")
 FIGURE_SCRIPTS = ("plot_curves", "plot_diagnostics", "plot_intrinsic")
 _FENCE = re.compile(r"^```bash[^\n]*\n(.*?)^```", re.S | re.M)
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=\S")
