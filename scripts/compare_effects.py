@@ -23,7 +23,7 @@ from run_records import method_label
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare_methods import detectable, detectable_text, per_seed  # noqa: E402
+from compare_methods import detectable_text, per_seed, welch_detectable  # noqa: E402
 from results_table import block_key, write_between_markers  # noqa: E402
 
 
@@ -84,13 +84,11 @@ def main(argv: list[str] | None = None) -> None:
         second = lead_per_seed(evaluations, args.a, args.b, args.against, args.policy)
     except (FileNotFoundError, ValueError, KeyError) as err:
         sys.exit(f"error: {err}")
-    title = args.title or f"{args.a} − {args.b} on {args.env} against on {args.against}"
+    title = args.title or f"{args.a} − {args.b} on {args.env} against {args.against}"
     text = markdown(args.a, args.b, args.env, args.against, first, second, compare_leads(first, second),
                     args.policy, title)
     print(text)
-    # ``detectable`` reads (rate, battles) pairs; a lead stands in for the rate, its battles unused.
-    as_rates = [{seed: (lead, 0) for seed, lead in leads.items()} for leads in (first, second)]
-    print(detectable_text(detectable(*as_rates, paired=False)).replace("difference", "change of the lead"))
+    print(detectable_text(welch_detectable(list(first.values()), list(second.values())), "change of the lead"))
     if args.out is not None:
         write_between_markers(args.out, args.key or block_key(title), text)
         print(f"wrote the block to {args.out}")

@@ -90,17 +90,22 @@ def run_as_evaluation(run_dir: Path, last: int = 3) -> dict:
             "algo": row["algo"], "episodes": last * row["episodes_per_test"], "greedy": {"win_rate": row["final"]}}
 
 
+def welch_detectable(values_a: list[float], values_b: list[float], power: float = 0.8, level: float = 0.05) -> dict:
+    """The smallest difference of the means of ``values_a`` and ``values_b`` detectable across seeds at ``level``
+    (two-sided) with ``power``: (t(1 − level/2, df) + t(power, df)) × Welch's standard error, with Welch's df."""
+    var_a, var_b = statistics.variance(values_a) / len(values_a), statistics.variance(values_b) / len(values_b)
+    se = (var_a + var_b) ** 0.5
+    df = (var_a + var_b) ** 2 / (var_a ** 2 / (len(values_a) - 1) + var_b ** 2 / (len(values_b) - 1))
+    factor = float(stats.t.ppf(1 - level / 2, df) + stats.t.ppf(power, df))
+    return {"welch": factor * se, "welch_se": se, "welch_df": df, "welch_factor": factor}
+
+
 def detectable(a: dict[int, tuple[float, int]], b: dict[int, tuple[float, int]], paired: bool = True,
                power: float = 0.8, level: float = 0.05) -> dict:
     """The smallest difference the seeds detect at ``level`` (two-sided) with ``power``: (t(1 − level/2, df) +
     t(power, df)) × the standard error of the difference; across seeds with Welch's standard error and df, and seed
     for seed (``paired`` and the same seeds) with the paired differences' standard error and n − 1 df."""
-    rates_a, rates_b = [rate for rate, _ in a.values()], [rate for rate, _ in b.values()]
-    var_a, var_b = statistics.variance(rates_a) / len(rates_a), statistics.variance(rates_b) / len(rates_b)
-    se = (var_a + var_b) ** 0.5
-    df = (var_a + var_b) ** 2 / (var_a ** 2 / (len(rates_a) - 1) + var_b ** 2 / (len(rates_b) - 1))
-    factor = float(stats.t.ppf(1 - level / 2, df) + stats.t.ppf(power, df))
-    result = {"welch": factor * se, "welch_se": se, "welch_df": df, "welch_factor": factor,
+    result = {**welch_detectable([rate for rate, _ in a.values()], [rate for rate, _ in b.values()], power, level),
               "paired": None, "paired_se": None, "paired_df": None, "paired_factor": None}
     if paired and set(a) == set(b):
         differences = [a[s][0] - b[s][0] for s in sorted(a)]
@@ -111,11 +116,11 @@ def detectable(a: dict[int, tuple[float, int]], b: dict[int, tuple[float, int]],
     return result
 
 
-def detectable_text(result: dict) -> str:
-    text = (f"Smallest difference these seeds detect (5 % level, two-sided, 80 % power): {result['welch']:.3f} "
+def detectable_text(result: dict, what: str = "difference") -> str:
+    text = (f"Smallest {what} these seeds detect (5 % level, two-sided, 80 % power): {result['welch']:.3f} "
             f"across seeds ({result['welch_factor']:.2f} × Welch's standard error {result['welch_se']:.4f}, "
             f"df = {result['welch_df']:.1f})")
-    if result["paired"] is not None:
+    if result.get("paired") is not None:
         text += (f"; {result['paired']:.3f} seed for seed ({result['paired_factor']:.2f} × the paired standard "
                  f"error {result['paired_se']:.4f}, df = {result['paired_df']})")
     return text + "."
